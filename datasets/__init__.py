@@ -1,0 +1,2 @@
+"""datasets."""
+import chainer_compat  # noqa: F401  (must precede the first chainer import)

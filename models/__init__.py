@@ -1,0 +1,2 @@
+"""models."""
+import chainer_compat  # noqa: F401  (must precede the first chainer import)

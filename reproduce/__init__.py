@@ -1,0 +1,2 @@
+"""reproduce."""
+import chainer_compat  # noqa: F401  (must precede the first chainer import)

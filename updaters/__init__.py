@@ -1,0 +1,2 @@
+"""updaters."""
+import chainer_compat  # noqa: F401  (must precede the first chainer import)
