@@ -1,0 +1,219 @@
+"""CIFAR-10 from the official "python version" batches, split 45k / 5k / 10k as the anchors do.
+
+The batches (``cifar-10-batches-py/data_batch_1`` .. ``data_batch_5``, ``test_batch``,
+``batches.meta``) are pickled dicts: ``data`` is uint8 (N, 3072), each row the R plane, then the
+G plane, then the B plane, each 32 x 32 row-major; ``labels`` is a list of N ints;
+``batches.meta`` has ``label_names``. Every file is checked against the official MD5 sum before
+it is read.
+"""
+import hashlib
+import os
+import pickle
+import tarfile
+
+import chainer.dataset.download
+import numpy
+
+from datasets.image_data import ImageData, mean_image, stratified_split
+
+URL = 'https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz'
+FOLDER = 'cifar-10-batches-py'
+
+#: MD5 of the official archive at :data:`URL`.
+ARCHIVE_MD5 = 'c58f30108f718f92721af3b95e74349a'
+
+#: MD5 of every file inside the official archive's ``cifar-10-batches-py`` folder.
+MD5SUMS = {
+    'data_batch_1': 'c99cafc152244af753f735de768cd75f',
+    'data_batch_2': 'd4bba439e000b95fd0a9bffe97cbabec',
+    'data_batch_3': '54ebc095f3ab1f0389bbae665268c751',
+    'data_batch_4': '634d18415352ddfa80567beed471001a',
+    'data_batch_5': '482c414d41f54cd18b22e5b47cb7c3cb',
+    'test_batch': '40351d587109b95175f43aff81a1287e',
+    'batches.meta': '5ff9c542aee3614f3951f8cda6e48888',
+}
+
+TRAIN_FILES = ('data_batch_1', 'data_batch_2', 'data_batch_3', 'data_batch_4', 'data_batch_5')
+TEST_FILE = 'test_batch'
+META_FILE = 'batches.meta'
+FILES = TRAIN_FILES + (TEST_FILE, META_FILE)
+IMAGE_SHAPE = (3, 32, 32)
+
+_FIX = ('delete it and run load_cifar10(data_dir=None) to download the data again, or extract '
+        'a fresh copy of ' + URL)
+
+
+def file_md5(path):
+    """Hex MD5 of a file, read in 1 MiB chunks."""
+    digest = hashlib.md5()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _batches_folder(data_dir):
+    """The folder holding the batch files: ``data_dir/cifar-10-batches-py`` or ``data_dir``."""
+    nested = os.path.join(data_dir, FOLDER)
+    return nested if os.path.isdir(nested) else data_dir
+
+
+def _has_all_files(folder):
+    return all(os.path.isfile(os.path.join(folder, name)) for name in FILES)
+
+
+def verify_files(folder, md5sums=None):
+    """Check that every CIFAR-10 file exists in ``folder`` and has its MD5 sum.
+
+    Args:
+        folder (str): the ``cifar-10-batches-py`` folder.
+        md5sums (Mapping[str, str] or None): file name -> expected hex MD5; None means the
+            official :data:`MD5SUMS`. Files missing from the mapping are not checked.
+
+    Raises:
+        FileNotFoundError: a file is missing (the message names it).
+        ValueError: a file's MD5 differs, e.g. truncated or corrupt (the message names it).
+    """
+    md5sums = MD5SUMS if md5sums is None else md5sums
+    for name in FILES:
+        path = os.path.join(folder, name)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(
+                'CIFAR-10 file {} is missing. Pass data_dir=None to download the data set into '
+                '{}, or download {} yourself and pass the folder it extracts to (the one that '
+                'holds {}/ or that folder itself)'.format(
+                    path, chainer.dataset.download.get_dataset_directory('cifar10', False), URL,
+                    FOLDER))
+        expected = md5sums.get(name)
+        if expected is not None:
+            got = file_md5(path)
+            if got != expected:
+                raise ValueError('CIFAR-10 file {} is truncated or corrupt: MD5 {} instead of '
+                                 '{}; {}'.format(path, got, expected, _FIX))
+
+
+def _load_pickle(path):
+    try:
+        with open(path, 'rb') as f:
+            # The official files come from Python 2: latin1 turns their str keys into str.
+            d = pickle.load(f, encoding='latin1')
+    except Exception as e:  # truncated or not a pickle at all
+        raise ValueError('CIFAR-10 file {} cannot be unpickled ({}: {}); {}'.format(
+            path, type(e).__name__, e, _FIX)) from e
+    if not isinstance(d, dict):
+        raise ValueError('CIFAR-10 file {} does not hold a dict; {}'.format(path, _FIX))
+    return {k.decode('latin1') if isinstance(k, bytes) else k: v for k, v in d.items()}
+
+
+def read_batch(path, n_classes=10):
+    """Read one data batch.
+
+    Returns:
+        tuple: uint8 images (N, 3, 32, 32) and int32 labels (N,).
+    """
+    d = _load_pickle(path)
+    if 'data' not in d or 'labels' not in d:
+        raise ValueError('CIFAR-10 file {} lacks the "data" or "labels" entry; {}'.format(
+            path, _FIX))
+    data = numpy.asarray(d['data'])
+    labels = numpy.asarray(d['labels'])
+    if data.dtype != numpy.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32 \
+            or labels.shape != (len(data),):
+        raise ValueError('CIFAR-10 file {} has data {} {} and labels {}, expected uint8 (N, 3072) '
+                         'and N labels; {}'.format(path, data.dtype, data.shape, labels.shape,
+                                                   _FIX))
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        raise ValueError('CIFAR-10 file {} has labels outside [0, {}); {}'.format(
+            path, n_classes, _FIX))
+    return data.reshape((-1,) + IMAGE_SHAPE), labels.astype(numpy.int32)
+
+
+def read_label_names(path):
+    """The class names from ``batches.meta``, as a tuple of str."""
+    d = _load_pickle(path)
+    if 'label_names' not in d:
+        raise ValueError('CIFAR-10 file {} lacks "label_names"; {}'.format(path, _FIX))
+    return tuple(n.decode('latin1') if isinstance(n, bytes) else str(n)
+                 for n in d['label_names'])
+
+
+def _safe_extract(archive_path, destination):
+    with tarfile.open(archive_path, 'r:gz') as tar:
+        root = os.path.realpath(destination)
+        for member in tar.getmembers():
+            target = os.path.realpath(os.path.join(destination, member.name))
+            if os.path.commonpath([root, target]) != root or member.issym() or member.islnk():
+                raise ValueError('archive {} holds an unsafe entry {!r}; it is not the official '
+                                 'CIFAR-10 archive, delete it'.format(archive_path, member.name))
+        if hasattr(tarfile, 'data_filter'):
+            tar.extractall(destination, filter='data')
+        else:
+            tar.extractall(destination)
+
+
+def download():
+    """Download and extract CIFAR-10 into Chainer's data set directory, unless already there.
+
+    The archive is fetched with ``chainer.dataset.download.cached_download`` (cached under
+    ``chainer.dataset.get_dataset_root()/_dl_cache``; set ``CHAINER_DATASET_ROOT`` to move it),
+    checked against :data:`ARCHIVE_MD5`, and extracted into
+    ``chainer.dataset.get_dataset_directory('cifar10')``.
+
+    Returns:
+        str: the ``cifar-10-batches-py`` folder.
+    """
+    root = chainer.dataset.download.get_dataset_directory('cifar10')
+    folder = os.path.join(root, FOLDER)
+    if _has_all_files(folder):
+        return folder
+    print('CIFAR-10: downloading {} (about 163 MB) with Chainer\'s downloader into its cache '
+          '{}'.format(URL, os.path.join(chainer.dataset.download.get_dataset_root(),
+                                        '_dl_cache')), flush=True)
+    archive = chainer.dataset.download.cached_download(URL)
+    got = file_md5(archive)
+    if got != ARCHIVE_MD5:
+        raise ValueError('the downloaded CIFAR-10 archive {} is truncated or corrupt: MD5 {} '
+                         'instead of {}; delete it and try again'.format(archive, got,
+                                                                          ARCHIVE_MD5))
+    print('CIFAR-10: extracting {} into {}'.format(archive, folder), flush=True)
+    _safe_extract(archive, root)
+    return folder
+
+
+def load_cifar10(data_dir=None, split_seed=0, n_val_per_class=500, md5sums=None):
+    """CIFAR-10 as :class:`~datasets.image_data.ImageData`, split as in Tanaka et al.
+
+    The 50k training images are split, stratified and seeded, into a validation part of
+    ``n_val_per_class`` images of each class (500: 5k) and a training part with the rest (4,500
+    per class: 45k). The 10k test images are the official test batch. The mean image is that of
+    the training part only; ``pad=4`` and ``flip=True`` (the anchors' augmentation).
+
+    Args:
+        data_dir (str or None): a folder holding ``cifar-10-batches-py/`` or that folder itself.
+            None: use ``chainer.dataset.get_dataset_directory('cifar10')`` and download the data
+            there first if it is absent (prints where to).
+        split_seed (int): seed of the ``numpy.random.RandomState`` of the split.
+        n_val_per_class (int): validation images per class.
+        md5sums (Mapping[str, str] or None): expected MD5 per file name; None: the official
+            :data:`MD5SUMS` (tests pass the sums of small fixture files).
+
+    Returns:
+        ImageData: uint8 (N, 3, 32, 32) images, int32 clean labels, float32 (3, 32, 32) mean.
+    """
+    folder = download() if data_dir is None else _batches_folder(os.fspath(data_dir))
+    verify_files(folder, md5sums)
+    class_names = read_label_names(os.path.join(folder, META_FILE))
+    n_classes = len(class_names)
+    parts = [read_batch(os.path.join(folder, name), n_classes) for name in TRAIN_FILES]
+    x = numpy.concatenate([p[0] for p in parts])
+    y = numpy.concatenate([p[1] for p in parts])
+    test_x, test_y = read_batch(os.path.join(folder, TEST_FILE), n_classes)
+    val_idx, train_idx = stratified_split(y, n_val_per_class, split_seed)
+    train_x = x[train_idx]
+    return ImageData(
+        name='cifar10',
+        train_x=train_x, train_y=y[train_idx],
+        val_x=x[val_idx], val_y=y[val_idx],
+        test_x=numpy.ascontiguousarray(test_x), test_y=test_y,
+        mean=mean_image(train_x), n_classes=n_classes, class_names=class_names,
+        pad=4, flip=True)

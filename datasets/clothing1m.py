@@ -1,0 +1,248 @@
+"""Clothing1M: the official annotation files -> (paths, labels) per split, and a Chainer data set
+that decodes and transforms the images for an ImageNet-pre-trained ResNet-50.
+
+Layout expected under ``root`` (the data set as it ships, Xiao et al., CVPR 2015)::
+
+    root/
+      images/0/00/1429296456,2096860000.jpg ...   the JPEG files (about 1M)
+      noisy_label_kv.txt        "images/... .jpg <label>" per line, the noisy labels
+      noisy_train_key_list.txt  one relative image path per line: the noisy training set
+      clean_label_kv.txt        "images/... .jpg <label>" per line, the clean labels
+      clean_val_key_list.txt    the clean validation set (model selection)
+      clean_test_key_list.txt   the clean test set (reported accuracy)
+      category_names_eng.txt    optional: line k names class k
+
+The paper trains on the noisy training set only (never on ``clean_train_key_list.txt``), selects
+by clean validation accuracy and reports clean test accuracy.
+
+Image transform (the paper: "We resize the image to 256x256 and crop it to 224x224 randomly.
+Then the horizontal random flip"), matched to ``chainer.links.model.vision.resnet.prepare``, which
+is what the ImageNet weights converted from Kaiming He's Caffe model expect: RGB decoded by PIL,
+resized to 256x256 (both sides, aspect ratio not kept) with PIL's bicubic filter (the default of
+``Image.resize`` that ``prepare`` relies on), cropped to 224x224 (random for training, the centre
+``[16:240, 16:240]`` for evaluation), flipped left-right with probability 1/2 for training,
+reordered to BGR, kept on the 0-255 scale, the per-channel Caffe mean pixel subtracted, and
+transposed to CHW float32.
+"""
+import os
+
+import chainer
+import numpy
+from PIL import Image
+
+N_CLASSES = 14
+
+# English class names of the official category_names_eng.txt; index k is label k.
+CLASS_NAMES = (
+    'T-Shirt', 'Shirt', 'Knitwear', 'Chiffon', 'Sweater', 'Hoodie', 'Windbreaker',
+    'Jacket', 'Downcoat', 'Suit', 'Shawl', 'Dress', 'Vest', 'Underwear',
+)
+
+# The annotation files of each split: (key list, label kv file).
+SPLIT_FILES = {
+    'train': ('noisy_train_key_list.txt', 'noisy_label_kv.txt'),
+    'val': ('clean_val_key_list.txt', 'clean_label_kv.txt'),
+    'test': ('clean_test_key_list.txt', 'clean_label_kv.txt'),
+}
+
+RESIZE = 256      # both sides, before cropping
+CROP = 224        # side of the square crop fed to the network
+RESAMPLE = Image.BICUBIC
+
+# Channel order of the output image: the Caffe-converted ResNet-50 of Chainer
+# (L.ResNet50Layers) was trained on BGR images, as OpenCV/Caffe load them.
+CHANNEL_ORDER = 'BGR'
+
+# Mean pixel subtracted from the 0-255 image, one value per output channel in CHANNEL_ORDER:
+# (B, G, R) = (103.063, 115.903, 123.152), the values of chainer's resnet.prepare.
+CAFFE_BGR_MEAN = (103.063, 115.903, 123.152)
+
+_LAYOUT_HELP = (
+    'The Clothing1M root must hold the official annotation files next to images/: '
+    + ', '.join(sorted({name for pair in SPLIT_FILES.values() for name in pair}))
+    + ' (kv files: "images/<a>/<bc>/<name>.jpg <label 0-13>" per line; key lists: one '
+    'relative image path per line).')
+
+
+def _annotation_path(root, name):
+    path = os.path.join(root, name)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            'Clothing1M annotation file {} not found. {}'.format(path, _LAYOUT_HELP))
+    return path
+
+
+def read_key_list(path):
+    """Relative image paths of a key-list file, in file order (blank lines skipped)."""
+    with open(path, encoding='utf-8') as f:
+        return [line.strip() for line in f if line.strip()]
+
+
+def read_label_kv(path):
+    """Map relative image path -> int label (0-13) from a ``*_label_kv.txt`` file.
+
+    Raises ValueError naming the file and line for a malformed line, a label outside 0-13, or
+    one path listed twice with different labels.
+    """
+    labels = {}
+    with open(path, encoding='utf-8') as f:
+        for number, line in enumerate(f, 1):
+            fields = line.split()
+            if not fields:
+                continue
+            if len(fields) != 2:
+                raise ValueError('{}, line {}: expected "<relative path> <label>", got {!r}'
+                                 .format(path, number, line.rstrip('\n')))
+            key, text = fields
+            try:
+                label = int(text)
+            except ValueError:
+                raise ValueError('{}, line {}: label {!r} is not an integer'
+                                 .format(path, number, text)) from None
+            if not 0 <= label < N_CLASSES:
+                raise ValueError('{}, line {}: label {} is outside 0-{}'
+                                 .format(path, number, label, N_CLASSES - 1))
+            if labels.setdefault(key, label) != label:
+                raise ValueError('{}, line {}: {} is listed with two labels, {} and {}'
+                                 .format(path, number, key, labels[key], label))
+    return labels
+
+
+def _labels_of(keys, kv, kv_path, key_list_path):
+    labels = numpy.empty(len(keys), dtype=numpy.int32)
+    for i, key in enumerate(keys):
+        try:
+            labels[i] = kv[key]
+        except KeyError:
+            raise ValueError('{} (listed in {}) has no label in {}'
+                           .format(key, key_list_path, kv_path)) from None
+    return labels
+
+
+def read_annotations(root):
+    """Read the noisy training set and the clean validation and test sets.
+
+    Args:
+        root (str): the Clothing1M directory (annotation files next to ``images/``).
+
+    Returns:
+        dict: ``{'train': (paths, labels), 'val': (...), 'test': (...)}``; ``paths`` is a list
+        of image paths relative to ``root`` in key-list order, ``labels`` an int32 array of the
+        same length with values 0-13 (noisy labels for 'train', clean for 'val' and 'test').
+    """
+    kv_cache = {}
+    splits = {}
+    for split, (key_name, kv_name) in SPLIT_FILES.items():
+        key_path = _annotation_path(root, key_name)
+        kv_path = _annotation_path(root, kv_name)
+        if kv_path not in kv_cache:
+            kv_cache[kv_path] = read_label_kv(kv_path)
+        keys = read_key_list(key_path)
+        splits[split] = (keys, _labels_of(keys, kv_cache[kv_path], kv_path, key_path))
+    return splits
+
+
+def class_names(root):
+    """The 14 class names: from ``root/category_names_eng.txt`` if present, else CLASS_NAMES."""
+    path = os.path.join(root, 'category_names_eng.txt')
+    if not os.path.isfile(path):
+        return list(CLASS_NAMES)
+    names = read_key_list(path)
+    if len(names) != N_CLASSES:
+        raise ValueError('{} lists {} class names; Clothing1M has {}'
+                         .format(path, len(names), N_CLASSES))
+    return names
+
+
+class Clothing1MDataset(chainer.dataset.DatasetMixin):
+    """Clothing1M images for an ImageNet-pre-trained (Caffe-converted) ResNet-50.
+
+    ``get_example(i)`` returns ``(image, label)``: ``image`` a float32 array of shape
+    (3, 224, 224), channels in ``channel_order`` (BGR by default), 0-255 scale minus ``mean``;
+    ``label`` an int32 scalar (0-13).
+
+    Args:
+        root (str): Clothing1M directory; image i is ``root/paths[i]``.
+        paths (list of str): image paths relative to ``root``.
+        labels (array of int): one label per path.
+        train (bool): random 224 crop + random horizontal flip if True; centre crop otherwise.
+        mean (3 floats): subtracted per output channel, in ``channel_order``.
+        channel_order (str): 'BGR' (what L.ResNet50Layers' ImageNet weights expect) or 'RGB'.
+        seed (int or None): seed of this data set's own ``numpy.random.RandomState``, used for
+            the training crops and flips. The draws are reproducible when images are loaded
+            one at a time (SerialIterator); a MultithreadIterator's threads share the state
+            (safely) but take draws in scheduling order. A MultiprocessIterator gives
+            each worker process a copy of the data set, hence of the random state; so that the
+            workers do not all draw the same crops, a copy that finds itself in a new process
+            reseeds itself from (seed, process id), and the draws are then not reproducible.
+    """
+
+    def __init__(self, root, paths, labels, train, mean=CAFFE_BGR_MEAN,
+                 channel_order=CHANNEL_ORDER, seed=0):
+        if len(paths) != len(labels):
+            raise ValueError('{} paths but {} labels'.format(len(paths), len(labels)))
+        if channel_order not in ('BGR', 'RGB'):
+            raise ValueError("channel_order must be 'BGR' or 'RGB', not {!r}"
+                             .format(channel_order))
+        self.root = root
+        self.paths = list(paths)
+        self.labels = numpy.asarray(labels, dtype=numpy.int32)
+        self.train = bool(train)
+        self.mean = numpy.asarray(mean, dtype=numpy.float32).reshape(3, 1, 1)
+        self.channel_order = channel_order
+        self.seed = seed
+        self._pid = os.getpid()
+        self._rng = numpy.random.RandomState(seed)
+
+    def __len__(self):
+        return len(self.paths)
+
+    def _random_state(self):
+        if os.getpid() != self._pid:   # a copy in a worker process
+            self._pid = os.getpid()
+            seed = None if self.seed is None else [self.seed, self._pid]
+            self._rng = numpy.random.RandomState(seed)
+        return self._rng
+
+    def _load(self, i):
+        path = os.path.join(self.root, self.paths[i])
+        if not os.path.isfile(path):
+            raise FileNotFoundError(
+                'Clothing1M image {} not found (entry {} of this split). The images/ folder of '
+                'the data set must sit in {}, next to the annotation files.'
+                .format(path, i, self.root))
+        with Image.open(path) as image:
+            return image.convert('RGB').resize((RESIZE, RESIZE), RESAMPLE)
+
+    def get_example(self, i):
+        image = self._load(i)
+        if self.train:
+            rng = self._random_state()
+            top, left = rng.randint(0, RESIZE - CROP + 1, size=2)
+            flip = rng.randint(2) == 1
+        else:
+            top = left = (RESIZE - CROP) // 2
+            flip = False
+        image = image.crop((left, top, left + CROP, top + CROP))
+        array = numpy.asarray(image, dtype=numpy.float32)    # (224, 224, 3) RGB
+        if flip:
+            array = array[:, ::-1]
+        if self.channel_order == 'BGR':
+            array = array[:, :, ::-1]
+        array = array.transpose(2, 0, 1) - self.mean
+        return numpy.ascontiguousarray(array, dtype=numpy.float32), self.labels[i]
+
+
+def load_clothing1m(root, seed=0):
+    """The three Clothing1M data sets of the paper.
+
+    Returns:
+        tuple: ``(train, val, test, n_classes, class_names)``; ``train`` is the noisy training
+        set with training augmentation (seeded by ``seed``), ``val`` and ``test`` the clean
+        validation and test sets with the centre crop; ``n_classes`` is 14.
+    """
+    splits = read_annotations(root)
+    train = Clothing1MDataset(root, *splits['train'], train=True, seed=seed)
+    val = Clothing1MDataset(root, *splits['val'], train=False, seed=seed)
+    test = Clothing1MDataset(root, *splits['test'], train=False, seed=seed)
+    return train, val, test, N_CLASSES, class_names(root)

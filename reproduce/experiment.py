@@ -1,0 +1,435 @@
+"""One run of the method and its baselines, wired from a configuration.
+
+This is the only module that joins the layers: data set -> noisy labels -> device arrays ->
+network -> updater + extensions -> trainer. A run of the method is
+
+* step 1 (``JointOptimizationUpdater``), once per (noise, trial), which writes the corrected
+  labels (soft Y and argmax Y, with their accuracy against the clean labels) to ``labels.npz``;
+* step 2 (``MixupUpdater``) forked from those labels twice: ``ours`` (Lc + Lmix) and ``tanaka``
+  (Lmix weight 0, Tanaka et al.'s second step);
+* the ``cross_entropy`` baseline on the noisy labels with step 2's schedule.
+
+Each part trains in its own directory (``step1/``, ``ours/``, ``tanaka/``, ``cross_entropy/``)
+holding its log, per-epoch curves, a snapshot after every epoch, and ``result.json`` (written last,
+atomically) with its numbers and provenance. Starting the same run again skips the parts that have
+a ``result.json`` and resumes the others from their snapshot.
+
+Command line (a single run; the table scripts run many)::
+
+    python -m reproduce.experiment --dataset digits --noise symmetric --rate 0.5 --out runs/x
+"""
+import argparse
+import dataclasses
+import os
+import sys
+import time
+
+import chainer_compat  # noqa: F401  (before chainer)
+import chainer
+import numpy
+from chainer import training
+from chainer.training import extensions as chainer_extensions
+
+from datasets import augment, noise
+from reproduce import hparams
+from reproduce.provenance import provenance
+from updaters import atomic
+from updaters.baselines import CrossEntropyUpdater
+from updaters.extensions import (AccuracyTracker, LabelAccuracyReport, NonFiniteLossError,
+                                 StopOnNonFinite)
+from updaters.feed import DeviceImageFeed, IndexIterator
+from updaters.joint import JointOptimizationUpdater
+from updaters.labels import LabelTable
+from updaters.mixup import MixupUpdater
+
+METHODS = ('cross_entropy', 'tanaka', 'ours')
+DATASETS = ('digits', 'cifar10')
+NOISE_KINDS = ('symmetric', 'asymmetric')
+SNAPSHOT = 'snapshot.npz'
+RESULT = 'result.json'
+
+
+@dataclasses.dataclass
+class RunConfig:
+    """Everything that decides one run. Unset seeds default to ``trial``.
+
+    The hyper-parameters default to the paper's (:mod:`reproduce.hparams`) for CIFAR-10 and to
+    this package's digits settings; ``step1`` / ``step2`` override single entries (for instance
+    ``step1={'epochs': 3}``) and ``epochs_scale`` shortens every schedule proportionally.
+    """
+
+    dataset: str = 'digits'
+    noise: str = 'symmetric'
+    rate: float = 0.5
+    trial: int = 0
+    device: str = '@numpy'
+    data_dir: str = None
+    noise_seed: int = None
+    split_seed: int = None
+    init_seed: int = None
+    order_seed: int = None
+    mixup_seed: int = None
+    epochs_scale: float = 1.0
+    step1: dict = dataclasses.field(default_factory=dict)
+    step2: dict = dataclasses.field(default_factory=dict)
+    mixup_weight: float = 1.0          # w of Lmix in "ours"
+    lc_on: str = 'clean'               # interpretation choice 2: 'clean' or 'mixed'
+    step1_labels: str = 'soft'         # train step 1 on 'soft' Y or 'hard' argmax Y
+    step2_labels: str = 'soft'         # interpretation choice 3: 'soft' or 'hard'
+    step2_init: str = 'fresh'          # interpretation choice 1: 'fresh' or 'step1'
+    eval_batch_size: int = 1000
+    progress: bool = True
+
+    def __post_init__(self):
+        for name in ('noise_seed', 'split_seed', 'init_seed', 'order_seed', 'mixup_seed'):
+            if getattr(self, name) is None:
+                setattr(self, name, self.trial)
+        self.validate()
+
+    def validate(self):
+        choices = {'dataset': DATASETS, 'noise': NOISE_KINDS, 'lc_on': ('clean', 'mixed'),
+                   'step1_labels': ('soft', 'hard'), 'step2_labels': ('soft', 'hard'),
+                   'step2_init': ('fresh', 'step1')}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError('unknown {} {!r}: choose one of {}'.format(
+                    name, getattr(self, name), ', '.join(allowed)))
+        if not 0 <= self.rate < 1:
+            raise ValueError('noise rate {} is outside [0, 1)'.format(self.rate))
+        if self.epochs_scale <= 0:
+            raise ValueError('epochs_scale must be positive, got {}'.format(self.epochs_scale))
+
+    def settings(self):
+        """The resolved hyper-parameters: {'model', 'step1', 'step2', 'mixup_alpha'}."""
+        if self.dataset == 'cifar10':
+            row = hparams.table1(self.noise, self.rate)
+            step1 = dict(hparams.CIFAR10_STEP1, alpha=row['alpha'], beta=row['beta'], lr=row['lr'])
+            step2 = dict(hparams.CIFAR10_STEP2)
+            model = dict(n_blocks=5, widths=(32, 64, 128))
+        else:
+            row = hparams.DIGITS_TABLE[self.noise]
+            step1 = dict(hparams.DIGITS_STEP1, alpha=row['alpha'], beta=row['beta'], lr=row['lr'])
+            step2 = dict(hparams.DIGITS_STEP2)
+            model = dict(hparams.DIGITS_MODEL)
+        step1.update(self.step1)
+        step2.update(self.step2)
+        step2.setdefault('mixup_alpha', row['mixup_alpha'])
+        _scale_schedule(step1, self.epochs_scale)
+        _scale_schedule(step2, self.epochs_scale)
+        return {'model': model, 'step1': step1, 'step2': step2}
+
+
+def _scale_schedule(step, scale):
+    if scale == 1:
+        return
+    epochs = step['epochs']
+    step['epochs'] = max(1, int(round(epochs * scale)))
+    if 'begin' in step:
+        step['begin'] = int(round(step['begin'] * scale))
+        if step.get('window'):
+            step['window'] = max(1, min(step['window'], step['epochs'] - step['begin']))
+    if 'milestones' in step:
+        step['milestones'] = tuple(max(1, int(round(m * scale))) for m in step['milestones'])
+
+
+# ----------------------------------------------------------------------------------------------
+# Data and model
+
+
+def load_data(config):
+    """The clean :class:`datasets.image_data.ImageData` of the configured data set."""
+    if config.dataset == 'digits':
+        from datasets.digits import load_digits
+        return load_digits(split_seed=config.split_seed)
+    from datasets.cifar10 import load_cifar10
+    return load_cifar10(config.data_dir, split_seed=config.split_seed)
+
+
+def noisy_labels(config, data):
+    """The training labels with the configured synthetic noise (host int32)."""
+    if config.noise == 'symmetric':
+        return noise.symmetric_noise(data.train_y, config.rate, data.n_classes, seed=config.noise_seed)
+    mapping = asymmetric_mapping(config.dataset)
+    return noise.asymmetric_noise(data.train_y, config.rate, seed=config.noise_seed,
+                                  mapping=mapping, n_classes=data.n_classes)
+
+
+def asymmetric_mapping(dataset):
+    if dataset == 'digits':
+        from datasets.digits import DIGITS_ASYMMETRIC
+        return DIGITS_ASYMMETRIC
+    return noise.CIFAR10_ASYMMETRIC
+
+
+def build_model(config, data, settings):
+    from models import PreActResNet
+    numpy.random.seed(config.init_seed)  # Chainer's initialisers draw from numpy's global RNG
+    model = PreActResNet(n_classes=data.n_classes, in_channels=data.train_x.shape[1],
+                         **settings['model'])
+    return model
+
+
+class DeviceData(object):
+    """The data set's arrays on the training device, and the functions that feed them."""
+
+    def __init__(self, data, labels_noisy, device, order_seed):
+        self.device = device
+        self.n_classes = data.n_classes
+        self.train_x = device.send(data.train_x)
+        self.clean = device.send(data.train_y)
+        self.noisy = device.send(labels_noisy)
+        self.mean = device.send(data.mean)
+        self.splits = {'val': (device.send(data.val_x), device.send(data.val_y)),
+                       'test': (device.send(data.test_x), device.send(data.test_y))}
+        mean, pad, flip = self.mean, data.pad, data.flip
+        self.feed = DeviceImageFeed(
+            self.train_x, lambda x, rng: augment.random_crop_flip(x, mean, rng, pad=pad, flip=flip),
+            seed=order_seed)
+        self.preprocess = lambda x: augment.normalize(x, mean)
+        self.order_seed = order_seed
+
+    def iterator(self, batch_size):
+        return IndexIterator(len(self.train_x), batch_size, seed=self.order_seed, xp=self.device.xp)
+
+
+# ----------------------------------------------------------------------------------------------
+# Training one part
+
+
+def _optimizer(model, step):
+    optimizer = chainer.optimizers.MomentumSGD(lr=step['lr'], momentum=step['momentum'])
+    optimizer.setup(model)
+    optimizer.add_hook(chainer.optimizer_hooks.WeightDecay(step['weight_decay']))
+    return optimizer
+
+
+def _read_result(out_dir):
+    import json
+    path = os.path.join(out_dir, RESULT)
+    if os.path.exists(path):
+        with open(path) as f:
+            return json.load(f)
+    return None
+
+
+def _train(updater, epochs, out_dir, tracker, config, extra_extensions=(), milestones=None,
+           lr_decay=0.1, report_keys=()):
+    """Run ``updater`` for ``epochs`` in ``out_dir``, resuming from its snapshot if there is one."""
+    trainer = training.Trainer(updater, (epochs, 'epoch'), out=out_dir)
+    trainer.extend(StopOnNonFinite())
+    trainer.extend(tracker)
+    if milestones:
+        trainer.extend(chainer_extensions.ExponentialShift('lr', lr_decay),
+                       trigger=training.triggers.ManualScheduleTrigger(list(milestones), 'epoch'))
+    trainer.extend(chainer_extensions.observe_lr(), trigger=(1, 'epoch'))
+    trainer.extend(chainer_extensions.LogReport(trigger=(1, 'epoch'), filename='log.json'))
+    for extension in extra_extensions:
+        trainer.extend(extension)
+    trainer.extend(chainer_extensions.snapshot(filename=SNAPSHOT), trigger=(1, 'epoch'))
+    if config.progress:
+        keys = ['epoch', 'main/loss', 'val/accuracy', 'test/accuracy'] + list(report_keys)
+        trainer.extend(chainer_extensions.PrintReport(keys + ['lr', 'elapsed_time']))
+        trainer.extend(chainer_extensions.ProgressBar(update_interval=10))
+    snapshot = os.path.join(out_dir, SNAPSHOT)
+    if os.path.exists(snapshot):
+        chainer.serializers.load_npz(snapshot, trainer)
+        if config.progress:
+            print('{}: resuming from epoch {} ({})'.format(updater.step_name, updater.epoch,
+                                                           snapshot))
+    started = time.time()
+    trainer.run(show_loop_exception_msg=False)
+    return time.time() - started
+
+
+def _finish(out_dir, config, settings, step_name, step, tracker, seconds, **extra):
+    result = {
+        'part': step_name,
+        'config': dataclasses.asdict(config),
+        'settings': {k: settings[k] for k in ('model',)},
+        'step': step,
+        'epochs': step['epochs'],
+        'accuracy': tracker.summary(),
+        'best_test': tracker.summary()['best']['test'],
+        'last_test': tracker.summary()['last']['test'],
+        'train_seconds': seconds,
+        'provenance': provenance(config.device),
+    }
+    result.update(extra)
+    atomic.write_json(os.path.join(out_dir, RESULT), result)
+    return result
+
+
+def run_step1(config, data, noisy, out_dir, extra_extensions=()):
+    """Step 1: trains the label-correction network, writes ``labels.npz`` and ``result.json``."""
+    done = _read_result(out_dir)
+    if done is not None:
+        return done
+    settings = config.settings()
+    step = settings['step1']
+    device = chainer.get_device(config.device)
+    device.use()
+    arrays = DeviceData(data, noisy, device, config.order_seed)
+    model = build_model(config, data, settings)
+    model.to_device(device)
+    table = LabelTable(arrays.noisy, data.n_classes, window=step['window'], begin=step['begin'],
+                       device=device)
+    updater = JointOptimizationUpdater(
+        arrays.iterator(step['batch_size']), _optimizer(model, step), arrays.feed, table,
+        alpha=step['alpha'], beta=step['beta'], label_kind=config.step1_labels, device=device)
+    tracker = AccuracyTracker(arrays.splits, arrays.preprocess, batch_size=config.eval_batch_size,
+                              path=os.path.join(out_dir, 'accuracy.json'))
+    labels_report = LabelAccuracyReport(table, arrays.noisy, arrays.clean,
+                                        path=os.path.join(out_dir, 'label_accuracy.json'))
+    seconds = _train(updater, step['epochs'], out_dir, tracker, config,
+                     [labels_report] + list(extra_extensions),
+                     report_keys=['labels/accuracy'])
+    table.save(os.path.join(out_dir, 'labels.npz'), noisy=noisy, clean=data.train_y)
+    chainer.serializers.save_npz(os.path.join(out_dir, 'model.npz'), model)
+    accuracy, fixed, broken = labels_report.measure()
+    noisy_accuracy = float(numpy.mean(noisy == data.train_y))
+    return _finish(out_dir, config, settings, 'step1', step, tracker, seconds,
+                   labels={'noisy_accuracy': noisy_accuracy, 'corrected_accuracy': accuracy,
+                           'fixed': fixed, 'broken': broken})
+
+
+def load_corrected_labels(step1_dir, kind='soft'):
+    """Step 1's labels as float32 (n, c) training targets: soft Y or one-hot of argmax Y."""
+    path = os.path.join(step1_dir, 'labels.npz')
+    if not os.path.exists(path):
+        raise FileNotFoundError('{} is missing: step 1 has not finished in {}'.format(path, step1_dir))
+    with numpy.load(path) as f:
+        soft = f['soft']
+    if kind == 'soft':
+        return soft.astype(numpy.float32)
+    return numpy.eye(soft.shape[1], dtype=numpy.float32)[soft.argmax(axis=1)]
+
+
+def run_step2(config, data, noisy, targets, out_dir, mixup_weight, init_weights=None,
+              extra_extensions=()):
+    """Step 2 on fixed ``targets`` (host float32 (n, c)): ours (w > 0) or Tanaka's (w = 0)."""
+    done = _read_result(out_dir)
+    if done is not None:
+        return done
+    settings = config.settings()
+    step = settings['step2']
+    device = chainer.get_device(config.device)
+    device.use()
+    arrays = DeviceData(data, noisy, device, config.order_seed)
+    model = build_model(config, data, settings)
+    if init_weights:
+        chainer.serializers.load_npz(init_weights, model)
+    model.to_device(device)
+    updater = MixupUpdater(
+        arrays.iterator(step['batch_size']), _optimizer(model, step), arrays.feed,
+        device.send(targets), mixup_alpha=step['mixup_alpha'], mixup_weight=mixup_weight,
+        lc_on=config.lc_on, seed=config.mixup_seed, device=device)
+    tracker = AccuracyTracker(arrays.splits, arrays.preprocess, batch_size=config.eval_batch_size,
+                              path=os.path.join(out_dir, 'accuracy.json'))
+    seconds = _train(updater, step['epochs'], out_dir, tracker, config, extra_extensions,
+                     milestones=step['milestones'], lr_decay=step['lr_decay'])
+    return _finish(out_dir, config, settings, 'step2', step, tracker, seconds,
+                   mixup_weight=mixup_weight)
+
+
+def run_cross_entropy(config, data, noisy, out_dir, extra_extensions=()):
+    """The cross-entropy baseline on the noisy labels, with step 2's schedule."""
+    done = _read_result(out_dir)
+    if done is not None:
+        return done
+    settings = config.settings()
+    step = settings['step2']
+    device = chainer.get_device(config.device)
+    device.use()
+    arrays = DeviceData(data, noisy, device, config.order_seed)
+    model = build_model(config, data, settings)
+    model.to_device(device)
+    updater = CrossEntropyUpdater(arrays.iterator(step['batch_size']), _optimizer(model, step),
+                                  arrays.feed, arrays.noisy, device=device)
+    tracker = AccuracyTracker(arrays.splits, arrays.preprocess, batch_size=config.eval_batch_size,
+                              path=os.path.join(out_dir, 'accuracy.json'))
+    seconds = _train(updater, step['epochs'], out_dir, tracker, config, extra_extensions,
+                     milestones=step['milestones'], lr_decay=step['lr_decay'])
+    return _finish(out_dir, config, settings, 'cross_entropy', step, tracker, seconds)
+
+
+def run(config, out_dir, methods=METHODS, extra_extensions=()):
+    """Runs the configured methods in ``out_dir``; returns {method: result dict}.
+
+    Step 1 runs once (when 'tanaka' or 'ours' is asked for) and both step-2 forks read its labels.
+    """
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError('unknown method(s) {}: choose from {}'.format(
+            ', '.join(map(repr, unknown)), ', '.join(METHODS)))
+    data = load_data(config)
+    noisy = noisy_labels(config, data)
+    results = {}
+    if 'cross_entropy' in methods:
+        results['cross_entropy'] = run_cross_entropy(
+            config, data, noisy, os.path.join(out_dir, 'cross_entropy'), extra_extensions)
+    if 'tanaka' in methods or 'ours' in methods:
+        step1_dir = os.path.join(out_dir, 'step1')
+        results['step1'] = run_step1(config, data, noisy, step1_dir, extra_extensions)
+        targets = load_corrected_labels(step1_dir, config.step2_labels)
+        init = os.path.join(step1_dir, 'model.npz') if config.step2_init == 'step1' else None
+        for method, weight in (('tanaka', 0.0), ('ours', config.mixup_weight)):
+            if method in methods:
+                results[method] = run_step2(config, data, noisy, targets,
+                                            os.path.join(out_dir, method), weight, init,
+                                            extra_extensions)
+    return results
+
+
+# ----------------------------------------------------------------------------------------------
+# Command line
+
+
+def _parser():
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument('--dataset', choices=DATASETS, default='digits')
+    p.add_argument('--data-dir', default=None,
+                   help='CIFAR-10 directory (default: download into Chainer\'s dataset root)')
+    p.add_argument('--noise', choices=NOISE_KINDS, default='symmetric')
+    p.add_argument('--rate', type=float, default=0.5)
+    p.add_argument('--trial', type=int, default=0, help='default for every seed')
+    for seed in ('noise', 'split', 'init', 'order', 'mixup'):
+        p.add_argument('--{}-seed'.format(seed), type=int, default=None)
+    p.add_argument('--methods', default=','.join(METHODS),
+                   help='comma-separated subset of ' + ', '.join(METHODS))
+    p.add_argument('--device', default='@numpy', help="Chainer device: '@numpy' or '@cupy:0'")
+    p.add_argument('--epochs-scale', type=float, default=1.0)
+    p.add_argument('--mixup-weight', type=float, default=1.0)
+    p.add_argument('--lc-on', choices=('clean', 'mixed'), default='clean')
+    p.add_argument('--step1-labels', choices=('soft', 'hard'), default='soft')
+    p.add_argument('--step2-labels', choices=('soft', 'hard'), default='soft')
+    p.add_argument('--step2-init', choices=('fresh', 'step1'), default='fresh')
+    p.add_argument('--quiet', action='store_true', help='no progress bar or per-epoch table')
+    p.add_argument('--out', required=True, help='run directory')
+    return p
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    try:
+        config = RunConfig(
+            dataset=args.dataset, data_dir=args.data_dir, noise=args.noise, rate=args.rate,
+            trial=args.trial, noise_seed=args.noise_seed, split_seed=args.split_seed,
+            init_seed=args.init_seed, order_seed=args.order_seed, mixup_seed=args.mixup_seed,
+            device=args.device, epochs_scale=args.epochs_scale, mixup_weight=args.mixup_weight,
+            lc_on=args.lc_on, step1_labels=args.step1_labels, step2_labels=args.step2_labels,
+            step2_init=args.step2_init, progress=not args.quiet)
+        results = run(config, args.out, methods=[m for m in args.methods.split(',') if m])
+    except (ValueError, FileNotFoundError, NonFiniteLossError) as error:
+        sys.exit('error: {}'.format(error))
+    for method, result in results.items():
+        line = '{:>14}: best {:.4f}  last {:.4f}'.format(method, result['best_test'],
+                                                          result['last_test'])
+        if 'labels' in result:
+            line += '  labels {noisy_accuracy:.4f} -> {corrected_accuracy:.4f}'.format(
+                **result['labels'])
+        print(line)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,8 @@
+"""Test configuration: Chainer is imported through the package's guard first, and the markers
+that Chainer's testing helpers use are registered."""
+import chainer_compat  # noqa: F401  (before any chainer import)
+
+
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'gpu: needs CuPy and a GPU (skipped without them)')
+    config.addinivalue_line('markers', 'slow: longer end-to-end runs')

@@ -1,0 +1,260 @@
+"""datasets/clothing1m.py on real annotation lines (tests/fixtures/clothing1m, see its README).
+
+The noisy annotation files are too large to ship, so each test root gets a small
+noisy_label_kv.txt / noisy_train_key_list.txt in the official format, built from real clean
+training keys; images are tiny JPEGs written at the listed paths.
+"""
+import os
+import shutil
+from pathlib import Path
+
+import numpy
+import pytest
+from PIL import Image
+
+from chainer.links.model.vision.resnet import prepare
+
+from datasets import clothing1m
+from datasets.clothing1m import (CAFFE_BGR_MEAN, CLASS_NAMES, Clothing1MDataset, class_names,
+                                 load_clothing1m, read_annotations)
+
+FIXTURES = Path(__file__).parent / 'fixtures' / 'clothing1m'
+ANNOTATION_FILES = ['noisy_label_kv.txt', 'noisy_train_key_list.txt', 'clean_label_kv.txt',
+                    'clean_val_key_list.txt', 'clean_test_key_list.txt']
+
+
+def _lines(path):
+    return [line for line in Path(path).read_text().split('\n') if line]
+
+
+def _noisy_label(i):
+    return (3 * i + 5) % 14
+
+
+@pytest.fixture
+def root(tmp_path):
+    """A Clothing1M root holding the fixture files and a small noisy training set."""
+    for name in os.listdir(FIXTURES):
+        if name.endswith('.txt'):
+            shutil.copy(FIXTURES / name, tmp_path / name)
+    keys = _lines(FIXTURES / 'clean_train_key_list.txt')
+    train_keys = keys[:100]
+    # The real noisy kv file also labels images outside the noisy key list.
+    kv = ''.join('{} {}\n'.format(key, _noisy_label(i)) for i, key in enumerate(keys))
+    (tmp_path / 'noisy_label_kv.txt').write_text(kv)
+    (tmp_path / 'noisy_train_key_list.txt').write_text('\n'.join(train_keys))  # no final newline
+    return tmp_path
+
+
+def _write_jpeg(root, relative, array, mode='RGB'):
+    path = Path(root) / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = Image.fromarray(numpy.asarray(array, dtype=numpy.uint8))
+    image.convert(mode).save(str(path), format='JPEG', quality=95)
+    return path
+
+
+def _random_image(rng, width, height):
+    return rng.randint(0, 256, (height, width, 3))
+
+
+# --- annotations -------------------------------------------------------------------------------
+
+def test_fixture_is_small_and_ends_like_the_real_files():
+    assert sum(p.stat().st_size for p in FIXTURES.iterdir()) < 100 * 1024
+    for name in ['clean_val_key_list.txt', 'clean_test_key_list.txt']:
+        assert not (FIXTURES / name).read_text().endswith('\n')
+
+
+def test_splits_match_the_annotation_lines(root):
+    splits = read_annotations(str(root))
+    assert set(splits) == {'train', 'val', 'test'}
+    clean = dict(line.split(' ') for line in _lines(FIXTURES / 'clean_label_kv.txt'))
+    for split, name in [('val', 'clean_val_key_list.txt'), ('test', 'clean_test_key_list.txt')]:
+        paths, labels = splits[split]
+        keys = _lines(FIXTURES / name)
+        assert paths == keys
+        assert labels.dtype == numpy.int32
+        numpy.testing.assert_array_equal(labels, [int(clean[key]) for key in keys])
+    assert len(splits['val'][0]) == 205 and len(splits['test'][0]) == 211
+    # First lines of the fixtures, read by eye.
+    assert splits['val'][0][0] == 'images/0/00/1429296456,2096860000.jpg'
+    assert splits['val'][1][0] == 7
+    assert splits['test'][0][0] == 'images/0/00/1278541879,867148000.jpg'
+    assert splits['test'][1][0] == 13
+
+    paths, labels = splits['train']
+    assert paths == _lines(FIXTURES / 'clean_train_key_list.txt')[:100]
+    numpy.testing.assert_array_equal(labels, [_noisy_label(i) for i in range(100)])
+    for _, labels in splits.values():
+        assert labels.min() >= 0 and labels.max() <= 13
+
+
+def test_class_names_from_the_file_or_the_constant(root):
+    assert class_names(str(root)) == list(CLASS_NAMES)
+    assert class_names(str(root))[13] == 'Underwear'
+    os.remove(root / 'category_names_eng.txt')
+    assert class_names(str(root)) == list(CLASS_NAMES)
+
+
+@pytest.mark.parametrize('name', ANNOTATION_FILES)
+def test_missing_annotation_file_is_named(root, name):
+    os.remove(root / name)
+    with pytest.raises(FileNotFoundError) as error:
+        read_annotations(str(root))
+    message = str(error.value)
+    assert str(root / name) in message
+    assert 'images/' in message          # says what the layout must be
+    for other in ANNOTATION_FILES:
+        assert other in message
+
+
+def test_key_without_label_names_key_and_file(root):
+    key = 'images/9/99/0000000000,0000000000.jpg'
+    with open(root / 'clean_test_key_list.txt', 'a') as f:
+        f.write('\n' + key)
+    with pytest.raises(ValueError) as error:
+        read_annotations(str(root))
+    assert key in str(error.value)
+    assert str(root / 'clean_label_kv.txt') in str(error.value)
+    assert 'clean_test_key_list.txt' in str(error.value)
+
+
+@pytest.mark.parametrize('line, match', [
+    ('images/9/99/1,2.jpg 14', 'outside 0-13'),
+    ('images/9/99/1,2.jpg -1', 'outside 0-13'),
+    ('images/9/99/1,2.jpg T-Shirt', 'not an integer'),
+    ('images/9/99/1,2.jpg', 'expected'),
+])
+def test_bad_kv_line_names_file_and_line(root, line, match):
+    n_lines = len(_lines(root / 'noisy_label_kv.txt'))
+    with open(root / 'noisy_label_kv.txt', 'a') as f:
+        f.write(line + '\n')
+    with pytest.raises(ValueError, match=match) as error:
+        read_annotations(str(root))
+    assert 'noisy_label_kv.txt, line {}'.format(n_lines + 1) in str(error.value)
+
+
+def test_conflicting_labels_for_one_key_are_refused(root):
+    first = _lines(root / 'clean_label_kv.txt')[0]
+    key, label = first.split(' ')
+    with open(root / 'clean_label_kv.txt', 'a') as f:
+        f.write('{} {}\n'.format(key, (int(label) + 1) % 14))
+    with pytest.raises(ValueError, match='two labels'):
+        read_annotations(str(root))
+
+
+# --- images ------------------------------------------------------------------------------------
+
+def test_examples_have_the_network_layout_and_centre_crop_is_prepare(root):
+    paths, labels = read_annotations(str(root))['val']
+    rng = numpy.random.RandomState(0)
+    sizes = [(40, 30), (30, 40), (256, 256), (500, 333), (17, 23)]
+    for path, (width, height) in zip(paths, sizes):
+        _write_jpeg(root, path, _random_image(rng, width, height))
+    dataset = Clothing1MDataset(str(root), paths[:len(sizes)], labels[:len(sizes)], train=False)
+    assert len(dataset) == len(sizes)
+    for i in range(len(sizes)):
+        image, label = dataset[i]
+        assert image.shape == (3, 224, 224) and image.dtype == numpy.float32
+        assert label.dtype == numpy.int32 and label == labels[i]
+        numpy.testing.assert_array_equal(dataset[i][0], image)       # deterministic
+        with Image.open(str(root / paths[i])) as decoded:
+            expected = prepare(decoded, size=(256, 256))[:, 16:240, 16:240]
+        numpy.testing.assert_array_equal(image, expected)
+
+
+def test_bgr_order_and_caffe_mean(root):
+    path = 'images/0/00/single,colour.jpg'
+    _write_jpeg(root, path, numpy.full((30, 40, 3), (200, 100, 50)))
+    with Image.open(str(root / path)) as decoded:
+        rgb = numpy.asarray(decoded.convert('RGB'))
+    assert (rgb == rgb[0, 0]).all()                 # a solid colour survives JPEG exactly ...
+    assert numpy.abs(rgb[0, 0].astype(int) - (200, 100, 50)).max() <= 2   # ... up to rounding
+    red, green, blue = rgb[0, 0].astype(numpy.float32)
+
+    image, _ = Clothing1MDataset(str(root), [path], [0], train=False)[0]
+    assert CAFFE_BGR_MEAN == (103.063, 115.903, 123.152)
+    mean = numpy.float32(CAFFE_BGR_MEAN)
+    for channel, value in enumerate([blue, green, red]):
+        assert (image[channel] == value - mean[channel]).all()
+
+    rgb_image, _ = Clothing1MDataset(str(root), [path], [0], train=False, mean=(0, 0, 0),
+                                     channel_order='RGB')[0]
+    for channel, value in enumerate([red, green, blue]):
+        assert (rgb_image[channel] == value).all()
+
+
+def _left_right_image(root):
+    """Left half red, right half blue; returns its relative path."""
+    array = numpy.zeros((48, 64, 3))
+    array[:, :32] = (255, 0, 0)
+    array[:, 32:] = (0, 0, 255)
+    path = 'images/0/00/left,right.jpg'
+    _write_jpeg(root, path, array)
+    return path
+
+
+def _flipped(image):
+    """True if the red half (BGR channel 2 high) is on the right."""
+    return image[2, :, -1].mean() > image[2, :, 0].mean()
+
+
+def test_training_crops_and_flips_at_random_evaluation_does_not(root):
+    path = _left_right_image(root)
+    train = Clothing1MDataset(str(root), [path], [3], train=True, seed=0)
+    images = [train[0][0] for _ in range(40)]
+    flips = [_flipped(image) for image in images]
+    assert 5 < sum(flips) < 35
+    unflipped = [image for image, flip in zip(images, flips) if not flip]
+    assert any(not numpy.array_equal(unflipped[0], image) for image in unflipped[1:])  # crops
+    evaluation = Clothing1MDataset(str(root), [path], [3], train=False, seed=0)
+    assert not any(_flipped(evaluation[0][0]) for _ in range(10))
+
+
+def test_training_randomness_is_seeded(root):
+    path = _left_right_image(root)
+
+    def draws(seed, n=6):
+        dataset = Clothing1MDataset(str(root), [path], [3], train=True, seed=seed)
+        return [dataset[0][0] for _ in range(n)]
+
+    first, again, other = draws(1), draws(1), draws(2)
+    assert all(numpy.array_equal(a, b) for a, b in zip(first, again))
+    assert not all(numpy.array_equal(a, b) for a, b in zip(first, other))
+
+
+def test_a_copy_in_another_process_reseeds(root):
+    path = _left_right_image(root)
+    parent = Clothing1MDataset(str(root), [path], [3], train=True, seed=1)
+    worker = Clothing1MDataset(str(root), [path], [3], train=True, seed=1)
+    worker._pid = -1                      # as a forked worker sees it
+    a = [parent[0][0] for _ in range(6)]
+    b = [worker[0][0] for _ in range(6)]
+    assert not all(numpy.array_equal(x, y) for x, y in zip(a, b))
+
+
+@pytest.mark.parametrize('mode', ['L', 'CMYK'])
+def test_grey_and_cmyk_jpegs_become_three_channels(root, mode):
+    path = 'images/0/00/mode,{}.jpg'.format(mode)
+    _write_jpeg(root, path, _random_image(numpy.random.RandomState(3), 50, 70), mode=mode)
+    image, _ = Clothing1MDataset(str(root), [path], [0], train=True)[0]
+    assert image.shape == (3, 224, 224) and image.dtype == numpy.float32
+
+
+def test_missing_image_is_named(root):
+    paths, labels = read_annotations(str(root))['test']
+    dataset = Clothing1MDataset(str(root), paths, labels, train=False)
+    with pytest.raises(FileNotFoundError) as error:
+        dataset[2]
+    assert str(root / paths[2]) in str(error.value)
+
+
+def test_load_clothing1m(root):
+    train, val, test, n_classes, names = load_clothing1m(str(root), seed=5)
+    assert (len(train), len(val), len(test)) == (100, 205, 211)
+    assert train.train and not val.train and not test.train
+    assert train.seed == 5
+    assert n_classes == clothing1m.N_CLASSES == 14
+    assert names == list(CLASS_NAMES)
+    numpy.testing.assert_array_equal(train.labels, [_noisy_label(i) for i in range(100)])

@@ -1,0 +1,148 @@
+"""The whole method on the real digits data, tiny schedules: files, resume, skip, errors."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy
+import pytest
+
+from reproduce import experiment
+
+TINY = dict(step1={'epochs': 4, 'begin': 1, 'window': 2}, step2={'epochs': 3, 'milestones': (2,)})
+
+
+def tiny_config(**overrides):
+    settings = dict(dataset='digits', noise='symmetric', rate=0.4, progress=False, **TINY)
+    settings.update(overrides)
+    return experiment.RunConfig(**settings)
+
+
+def read(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+@pytest.fixture(scope='module')
+def finished(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp('run'))
+    return out, experiment.run(tiny_config(), out)
+
+
+def test_every_part_writes_its_files_and_numbers(finished):
+    out, results = finished
+    assert set(results) == {'cross_entropy', 'step1', 'tanaka', 'ours'}
+    for part, epochs in (('cross_entropy', 3), ('step1', 4), ('tanaka', 3), ('ours', 3)):
+        result = read(os.path.join(out, part, 'result.json'))
+        assert result == json.loads(json.dumps(results[part]))
+        curves = read(os.path.join(out, part, 'accuracy.json'))
+        assert curves['epochs'] == list(range(1, epochs + 1))
+        assert 0 <= result['best_test'] <= 1 and 0 <= result['last_test'] <= 1
+        assert result['last_test'] == curves['accuracy']['test'][-1]
+        best = curves['epochs'].index(curves['best']['epoch'])
+        assert curves['accuracy']['val'][best] == max(curves['accuracy']['val'])
+        assert result['epochs'] == epochs
+        prov = result['provenance']
+        assert prov['device'].startswith('CPU') and prov['versions']['chainer'] == '7.8.1'
+        assert {'commit', 'date'} <= set(prov)
+        assert os.path.exists(os.path.join(out, part, experiment.SNAPSHOT))
+        assert os.path.exists(os.path.join(out, part, 'log.json'))
+    labels = numpy.load(os.path.join(out, 'step1', 'labels.npz'))
+    assert labels['soft'].shape == (len(labels['noisy']), 10)
+    numpy.testing.assert_allclose(labels['soft'].sum(axis=1), 1, rtol=1e-5)
+    assert numpy.array_equal(labels['hard'], labels['soft'].argmax(axis=1))
+    step1 = results['step1']['labels']
+    assert step1['noisy_accuracy'] == pytest.approx(numpy.mean(labels['noisy'] == labels['clean']))
+    assert step1['corrected_accuracy'] == pytest.approx(
+        numpy.mean(labels['hard'] == labels['clean']))
+    history = read(os.path.join(out, 'step1', 'label_accuracy.json'))
+    assert history['epoch'] == [1, 2, 3, 4]
+
+
+def test_a_finished_run_is_skipped(finished):
+    out, results = finished
+    before = os.path.getmtime(os.path.join(out, 'ours', 'result.json'))
+    again = experiment.run(tiny_config(), out)
+    assert again['ours'] == json.loads(json.dumps(results['ours']))
+    assert os.path.getmtime(os.path.join(out, 'ours', 'result.json')) == before
+
+
+KILLER = textwrap.dedent('''
+    import os, sys
+    from chainer.training import extension
+    from reproduce import experiment
+
+    @extension.make_extension(trigger=(1, 'iteration'), priority=-1000)
+    def kill(trainer):
+        if trainer.updater.step_name == sys.argv[2] and trainer.updater.iteration == int(sys.argv[3]):
+            os._exit(9)  # a hard kill: no clean-up, no error handlers
+
+    config = experiment.RunConfig(dataset='digits', noise='asymmetric', rate=0.4, progress=False,
+                                  step1={'epochs': 4, 'begin': 1, 'window': 2},
+                                  step2={'epochs': 3, 'milestones': (2,)})
+    experiment.run(config, sys.argv[1], methods=['ours'],
+                   extra_extensions=[] if sys.argv[2] == 'none' else [kill])
+''')
+
+
+def test_killed_mid_epoch_then_restarted_reaches_the_same_numbers(tmp_path):
+    script = tmp_path / 'job.py'
+    script.write_text(KILLER)
+
+    def job(out, step='none', iteration=0):
+        return subprocess.run([sys.executable, str(script), str(out), step, str(iteration)],
+                              capture_output=True, text=True)
+
+    reference = job(tmp_path / 'reference')
+    assert reference.returncode == 0, reference.stderr
+    interrupted = tmp_path / 'interrupted'
+    # 41 iterations per epoch on digits at batch 32: kill inside epoch 3 of step 1, then inside
+    # epoch 2 of step 2 after a restart, then finish
+    assert job(interrupted, 'step1', 100).returncode == 9
+    assert not os.path.exists(interrupted / 'step1' / 'result.json')
+    assert job(interrupted, 'step2', 60).returncode == 9
+    assert os.path.exists(interrupted / 'step1' / 'result.json')
+    finished = job(interrupted)
+    assert finished.returncode == 0, finished.stderr
+    for part in ('step1', 'ours'):
+        a = read(tmp_path / 'reference' / part / 'accuracy.json')
+        b = read(interrupted / part / 'accuracy.json')
+        assert a == b
+    a = numpy.load(tmp_path / 'reference' / 'step1' / 'labels.npz')
+    b = numpy.load(interrupted / 'step1' / 'labels.npz')
+    assert numpy.array_equal(a['soft'], b['soft'])
+    left = [p for p in interrupted.rglob('*') if p.name.startswith('.') or 'tmp' in p.name]
+    assert not left
+
+
+def test_nan_stops_with_a_message_and_keeps_the_last_good_snapshot(tmp_path):
+    config = tiny_config(step2={'epochs': 3, 'lr': 1e30, 'milestones': (2,)})
+    with pytest.raises(experiment.NonFiniteLossError, match=r'cross_entropy: .*epoch 1, iteration'):
+        experiment.run(config, str(tmp_path), methods=['cross_entropy'])
+    assert not os.path.exists(tmp_path / 'cross_entropy' / experiment.SNAPSHOT)
+    assert not os.path.exists(tmp_path / 'cross_entropy' / 'result.json')
+
+
+@pytest.mark.parametrize('overrides, message', [
+    (dict(rate=1.0), 'outside'),
+    (dict(rate=-0.1), 'outside'),
+    (dict(dataset='mnist'), 'unknown dataset'),
+    (dict(noise='pairflip'), 'unknown noise'),
+    (dict(lc_on='both'), 'unknown lc_on'),
+])
+def test_bad_configurations_are_refused(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        tiny_config(**overrides)
+
+
+def test_unknown_method_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="unknown method.*'pencil'"):
+        experiment.run(tiny_config(), str(tmp_path), methods=['ours', 'pencil'])
+
+
+def test_command_line_reports_errors_in_one_line(tmp_path):
+    out = subprocess.run([sys.executable, '-m', 'reproduce.experiment', '--rate', '1.5',
+                          '--out', str(tmp_path)], capture_output=True, text=True)
+    assert out.returncode != 0
+    assert out.stderr.strip() == 'error: noise rate 1.5 is outside [0, 1)'

@@ -1,0 +1,96 @@
+import chainer_compat  # noqa: F401  (must precede the first chainer import)
+import chainer
+import chainer.functions as F
+import numpy as np
+
+from models import PreActResNet, preact_resnet32
+
+
+def expected_param_count(n_blocks, widths, n_classes, in_channels):
+    """Parameters of PreActResNet counted by hand: conv weights, BN gamma+beta, linear W+b."""
+    def block(cin, cout, projection):
+        bn = 2 * cin + 2 * cout
+        convs = 9 * cin * cout + 9 * cout * cout
+        return bn + convs + (cin * cout if projection else 0)
+
+    total = 9 * in_channels * widths[0]                      # stem conv
+    previous = widths[0]
+    for width in widths:
+        total += block(previous, width, True)                 # first block: projection
+        total += (n_blocks - 1) * block(width, width, False)  # identity blocks
+        previous = width
+    total += 2 * widths[-1]                                   # final BN
+    total += widths[-1] * n_classes + n_classes               # linear with bias
+    return total
+
+
+def n_params(model):
+    return sum(p.size for p in model.params())
+
+
+def test_param_count_matches_the_formula_and_the_known_total():
+    model = preact_resnet32(10)
+    assert expected_param_count(5, (32, 64, 128), 10, 3) == 1861162
+    assert n_params(model) == 1861162
+    tiny = PreActResNet(2, (4, 8), 3, in_channels=1)
+    assert n_params(tiny) == expected_param_count(2, (4, 8), 3, 1)
+
+
+def test_structure_projections_strides_and_init():
+    model = preact_resnet32(10)
+    blocks = list(model.blocks)
+    assert len(blocks) == 15
+    firsts = [blocks[i] for i in (0, 5, 10)]
+    assert all(b.projection for b in firsts)
+    assert not any(b.projection for i, b in enumerate(blocks) if i not in (0, 5, 10))
+    assert [b.conv1.stride for b in firsts] == [(1, 1), (2, 2), (2, 2)]
+    assert [b.shortcut.stride for b in firsts] == [(1, 1), (2, 2), (2, 2)]
+    convs = [link for link in model.links() if isinstance(link, chainer.links.Convolution2D)]
+    assert all(c.b is None for c in convs)
+    # He-normal: std sqrt(2 / fan_in); check on the biggest conv.
+    w = model.blocks[14].conv2.W.array
+    assert abs(w.std() - np.sqrt(2.0 / (128 * 9))) < 0.05 * np.sqrt(2.0 / (128 * 9))
+    assert model.fc.b is not None
+
+
+def test_full_net_output_shape():
+    model = preact_resnet32(10)
+    x = np.random.RandomState(0).randn(2, 3, 32, 32).astype(np.float32)
+    with chainer.using_config('train', False), chainer.no_backprop_mode():
+        y = model(x)
+    assert y.shape == (2, 10)
+    assert y.dtype == np.float32
+    assert np.all(np.isfinite(y.array))
+
+
+def test_tiny_net_learns_a_fixed_batch():
+    np.random.seed(0)
+    model = PreActResNet(1, (4, 8, 16), 10, in_channels=1)
+    rng = np.random.RandomState(1)
+    x = rng.randn(16, 1, 8, 8).astype(np.float32)
+    t = rng.randint(0, 10, size=16).astype(np.int32)
+    opt = chainer.optimizers.MomentumSGD(lr=0.05, momentum=0.9)
+    opt.setup(model)
+    losses = []
+    for _ in range(40):
+        loss = F.softmax_cross_entropy(model(x), t)
+        model.cleargrads()
+        loss.backward()
+        assert all(p.grad is not None and np.all(np.isfinite(p.grad)) for p in model.params())
+        opt.update()
+        losses.append(float(loss.array))
+    assert losses[-1] < 0.3 * losses[0], losses
+
+
+def test_train_and_test_mode_batch_norm_differ():
+    np.random.seed(0)
+    model = PreActResNet(1, (4, 8, 16), 10, in_channels=1)
+    x = (3 + 2 * np.random.RandomState(2).randn(8, 1, 8, 8)).astype(np.float32)
+    mean_before = model.bn.avg_mean.copy()
+    with chainer.using_config('train', False), chainer.no_backprop_mode():
+        y_test = model(x).array
+    np.testing.assert_array_equal(model.bn.avg_mean, mean_before)   # test mode: stats frozen
+    with chainer.no_backprop_mode():
+        y_train = model(x).array
+    assert not np.allclose(model.bn.avg_mean, mean_before)           # train mode: stats move
+    assert not np.allclose(y_train, y_test, atol=1e-3)

@@ -1,0 +1,187 @@
+"""One iteration of each updater against plain-numpy references of its loss and SGD step."""
+import chainer
+import chainer.links as L
+import numpy
+import pytest
+
+from updaters.baselines import CrossEntropyUpdater
+from updaters.counter_rng import CounterRandom, STREAM_MIXUP
+from updaters.feed import DeviceImageFeed, IndexIterator
+from updaters.joint import JointOptimizationUpdater
+from updaters.labels import LabelTable
+from updaters.mixup import MixupUpdater
+
+N, C, D = 12, 4, 6
+
+
+# ---- plain numpy references (float64) ----
+def log_softmax(z):
+    z = z - z.max(axis=1, keepdims=True)
+    return z - numpy.log(numpy.exp(z).sum(axis=1, keepdims=True))
+
+
+def joint_loss(z, y, alpha, beta):
+    logp = log_softmax(z)
+    p = numpy.exp(logp)
+    with numpy.errstate(divide='ignore', invalid='ignore'):
+        ylogy = numpy.where(y > 0, y * numpy.log(y), 0.0)
+    lc = (ylogy - y * logp).sum(axis=1).mean()
+    prior = numpy.full(z.shape[1], 1.0 / z.shape[1])
+    lp = (prior * numpy.log(prior / p.mean(axis=0))).sum()
+    le = -(p * logp).sum(axis=1).mean()
+    return lc + alpha * lp + beta * le
+
+
+def kl(z, y):
+    with numpy.errstate(divide='ignore', invalid='ignore'):
+        ylogy = numpy.where(y > 0, y * numpy.log(y), 0.0)
+    return (ylogy - y * log_softmax(z)).sum(axis=1).mean()
+
+
+def numeric_grad(f, w, eps=1e-6):
+    g = numpy.zeros_like(w)
+    for i in numpy.ndindex(w.shape):
+        w1, w2 = w.copy(), w.copy()
+        w1[i] += eps
+        w2[i] -= eps
+        g[i] = (f(w1) - f(w2)) / (2 * eps)
+    return g
+
+
+# ---- a tiny setting: images whose pixels are the features, a linear model ----
+def setting(seed=0, batch=N):
+    rs = numpy.random.RandomState(seed)
+    images = rs.randint(0, 256, size=(N, 1, 2, 3)).astype(numpy.uint8)
+    model = L.Linear(D, C, initialW=rs.normal(size=(C, D)) * 0.5)
+    optimizer = chainer.optimizers.SGD(lr=0.1)
+    optimizer.setup(model)
+    feed = DeviceImageFeed(images, lambda x, rng: x.astype(numpy.float32) / 255, seed=0)
+    iterator = IndexIterator(N, batch, seed=seed, shuffle=False)
+    features = images.reshape(N, D).astype(numpy.float64) / 255
+    return model, optimizer, feed, iterator, features
+
+
+def observe(updater):
+    observation = {}
+    reporter = chainer.Reporter()
+    reporter.add_observer('main', updater.model)
+    with reporter.scope(observation):
+        updater.update()
+    return {k: float(v.array if hasattr(v, 'array') else v) for k, v in observation.items()}
+
+
+def test_joint_step_matches_numpy_loss_and_gradient():
+    model, optimizer, feed, iterator, x = setting()
+    rs = numpy.random.RandomState(1)
+    noisy = rs.randint(0, C, size=N).astype(numpy.int32)
+    table = LabelTable(noisy, C, window=2, begin=0)
+    # soft labels with exact zeros
+    table.soft[...] = numpy.eye(C, dtype=numpy.float32)[noisy] * 0.7 + 0.3 * numpy.eye(
+        C, dtype=numpy.float32)[(noisy + 1) % C]
+    y = table.soft.astype(numpy.float64).copy()
+    W0, b0 = model.W.array.astype(numpy.float64), model.b.array.astype(numpy.float64)
+    alpha, beta = 1.2, 0.8
+    updater = JointOptimizationUpdater(iterator, optimizer, feed, table, alpha, beta)
+    values = observe(updater)
+
+    expected = joint_loss(x @ W0.T + b0, y, alpha, beta)
+    assert values['main/loss'] == pytest.approx(expected, rel=1e-5)
+    grad_W = numeric_grad(lambda W: joint_loss(x @ W.T + b0, y, alpha, beta), W0)
+    grad_b = numeric_grad(lambda b: joint_loss(x @ W0.T + b, y, alpha, beta), b0)
+    numpy.testing.assert_allclose(model.W.array, W0 - 0.1 * grad_W, rtol=1e-4, atol=1e-6)
+    numpy.testing.assert_allclose(model.b.array, b0 - 0.1 * grad_b, rtol=1e-4, atol=1e-6)
+    # the whole set was one batch: the epoch closed and (begin=0) Y became this epoch's softmax
+    probs = numpy.exp(log_softmax(x @ W0.T + b0))
+    numpy.testing.assert_allclose(table.soft, probs, rtol=1e-5, atol=1e-6)
+    assert table.epoch == 1
+
+
+def test_joint_hard_label_kind_trains_on_one_hot_argmax():
+    model, optimizer, feed, iterator, x = setting()
+    noisy = numpy.arange(N, dtype=numpy.int32) % C
+    table = LabelTable(noisy, C, window=1, begin=5)
+    table.soft[...] = numpy.full((N, C), 0.1, dtype=numpy.float32)
+    table.soft[numpy.arange(N), (noisy + 2) % C] = 0.7
+    W0, b0 = model.W.array.astype(numpy.float64), model.b.array.astype(numpy.float64)
+    updater = JointOptimizationUpdater(iterator, optimizer, feed, table, 0.5, 0.5,
+                                       label_kind='hard')
+    values = observe(updater)
+    one_hot = numpy.eye(C)[(noisy + 2) % C]
+    assert values['main/loss'] == pytest.approx(joint_loss(x @ W0.T + b0, one_hot, 0.5, 0.5),
+                                                rel=1e-5)
+    with pytest.raises(ValueError):
+        JointOptimizationUpdater(iterator, optimizer, feed, table, 0.5, 0.5, label_kind='x')
+
+
+@pytest.mark.parametrize('lc_on', ['clean', 'mixed'])
+def test_mixup_step_matches_numpy(lc_on):
+    model, optimizer, feed, iterator, x = setting(batch=8)
+    rs = numpy.random.RandomState(2)
+    targets = rs.dirichlet(numpy.ones(C), size=N).astype(numpy.float32)
+    W0, b0 = model.W.array.astype(numpy.float64), model.b.array.astype(numpy.float64)
+    updater = MixupUpdater(iterator, optimizer, feed, targets, mixup_alpha=2.0, mixup_weight=0.7,
+                           lc_on=lc_on, seed=5)
+    values = observe(updater)
+    # the same draws, taken independently of the updater
+    rng = CounterRandom(numpy, 5, STREAM_MIXUP, 0)
+    lam = rng.host_beta(2.0, 2.0)
+    partner = rng.permutation(8)
+    xb, yb = x[:8], targets[:8].astype(numpy.float64)
+    x_mix = lam * xb + (1 - lam) * xb[partner]
+
+    def loss(W, b):
+        logp = log_softmax(x_mix @ W.T + b)
+        lmix = -(lam * (yb * logp).sum(1) + (1 - lam) * (yb[partner] * logp).sum(1)).mean()
+        lc = kl((xb if lc_on == 'clean' else x_mix) @ W.T + b, yb)
+        return lc + 0.7 * lmix
+
+    assert values['main/loss'] == pytest.approx(loss(W0, b0), rel=1e-5)
+    grad_W = numeric_grad(lambda W: loss(W, b0), W0)
+    numpy.testing.assert_allclose(model.W.array, W0 - 0.1 * grad_W, rtol=1e-4, atol=1e-6)
+
+
+def test_mixup_weight_zero_is_tanakas_second_step():
+    model, optimizer, feed, iterator, x = setting(batch=8)
+    targets = numpy.eye(C, dtype=numpy.float32)[numpy.arange(N) % C]
+    calls = []
+    forward = model.forward
+    model.forward = lambda h: calls.append(len(h)) or forward(h)
+    W0, b0 = model.W.array.astype(numpy.float64), model.b.array.astype(numpy.float64)
+    updater = MixupUpdater(iterator, optimizer, feed, targets, mixup_alpha=1.0, mixup_weight=0)
+    values = observe(updater)
+    assert calls == [8]  # one forward pass, no mixed batch
+    assert values['main/loss'] == pytest.approx(kl(x[:8] @ W0.T + b0, targets[:8]), rel=1e-5)
+
+
+def test_mixup_rejects_bad_arguments():
+    model, optimizer, feed, iterator, _ = setting()
+    targets = numpy.zeros((N, C), dtype=numpy.float32)
+    with pytest.raises(ValueError):
+        MixupUpdater(iterator, optimizer, feed, targets, 1.0, lc_on='both')
+    with pytest.raises(ValueError):
+        MixupUpdater(iterator, optimizer, feed, targets, 0.0)
+
+
+def test_cross_entropy_step_matches_numpy():
+    model, optimizer, feed, iterator, x = setting()
+    labels = numpy.random.RandomState(3).randint(0, C, size=N).astype(numpy.int32)
+    W0, b0 = model.W.array.astype(numpy.float64), model.b.array.astype(numpy.float64)
+    updater = CrossEntropyUpdater(iterator, optimizer, feed, labels)
+    values = observe(updater)
+    one_hot = numpy.eye(C)[labels]
+    assert values['main/loss'] == pytest.approx(kl(x @ W0.T + b0, one_hot), rel=1e-5)
+    grad_b = numeric_grad(lambda b: kl(x @ W0.T + b, one_hot), b0)
+    numpy.testing.assert_allclose(model.b.array, b0 - 0.1 * grad_b, rtol=1e-4, atol=1e-6)
+
+
+def test_nonfinite_loss_is_recorded_on_the_device_with_its_iteration():
+    model, optimizer, feed, iterator, _ = setting(batch=4)  # 3 iterations per epoch
+    labels = numpy.zeros(N, dtype=numpy.int32)
+    updater = CrossEntropyUpdater(iterator, optimizer, feed, labels)
+    for _ in range(4):
+        observe(updater)
+    assert updater.first_nonfinite() is None
+    model.b.array[0] = numpy.nan
+    observe(updater)  # iteration 5, in epoch 2
+    observe(updater)
+    assert updater.first_nonfinite() == (5, 2)

@@ -1,0 +1,43 @@
+"""Write files so that a crash never leaves a half-written one: temporary file, then rename."""
+import contextlib
+import json
+import os
+import tempfile
+
+import numpy
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix='.tmp',
+                               dir=directory)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_json(path, obj):
+    with atomic_path(path) as tmp:
+        with open(tmp, 'w') as f:
+            json.dump(obj, f, indent=1, sort_keys=True)
+            f.write('\n')
+
+
+def save_npz(path, **arrays):
+    """``numpy.savez`` of host copies of ``arrays`` (numpy or cupy), atomically."""
+    host = {k: _to_host(v) for k, v in arrays.items()}
+    with atomic_path(path) as tmp:
+        with open(tmp, 'wb') as f:
+            numpy.savez(f, **host)
+
+
+def _to_host(array):
+    get = getattr(array, 'get', None)
+    return get() if callable(get) else numpy.asarray(array)

@@ -1,0 +1,63 @@
+"""What the training steps share: index batches, one optimisation step, a watch on the loss."""
+import chainer
+from chainer import training
+
+
+class DeviceBatchUpdater(training.updaters.StandardUpdater):
+    """A ``StandardUpdater`` whose iterator yields device index arrays (see :mod:`updaters.feed`).
+
+    Subclasses implement ``update_core`` with :meth:`next_batch` and :meth:`step`. The loss is
+    watched on the device: the first iteration whose loss is not finite is remembered there, and
+    :meth:`first_nonfinite` (one host read, called once per epoch by
+    :class:`updaters.extensions.StopOnNonFinite`) reports it.
+    """
+
+    #: How the step is called in messages and file names.
+    step_name = 'train'
+
+    def __init__(self, iterator, optimizer, feed, device=None):
+        super(DeviceBatchUpdater, self).__init__(iterator, optimizer, device=device)
+        self.feed = feed
+        self._bad = None  # device int64: 1-based iteration of the first non-finite loss, or -1
+
+    @property
+    def model(self):
+        return self.get_optimizer('main').target
+
+    @property
+    def xp(self):
+        return chainer.backend.get_array_module(self.feed.images)
+
+    def next_batch(self):
+        """The next batch: (device indices, augmented float32 images)."""
+        indices = self.get_iterator('main').next()
+        return indices, self.feed(indices, self.iteration)
+
+    def step(self, loss, **terms):
+        """Back-propagate ``loss``, update the model, report ``loss`` and ``terms`` (no host read)."""
+        model = self.model
+        model.cleargrads()
+        loss.backward()
+        self.get_optimizer('main').update()
+        values = {'loss': loss}
+        values.update(terms)
+        chainer.report(values, model)
+        self._watch(loss.array)
+
+    def _watch(self, loss):
+        xp = self.xp
+        if self._bad is None:
+            self._bad = xp.full((), -1, dtype=xp.int64)
+        newly_bad = xp.logical_and(~xp.isfinite(loss), self._bad < 0)
+        self._bad = xp.where(newly_bad, self.iteration + 1, self._bad)
+
+    def first_nonfinite(self):
+        """``(iteration, epoch)``, 1-based, of the first non-finite loss, or None (reads the device).
+        """
+        if self._bad is None:
+            return None
+        iteration = int(self._bad)
+        if iteration < 0:
+            return None
+        per_epoch = self.get_iterator('main').iterations_per_epoch
+        return iteration, (iteration - 1) // per_epoch + 1

@@ -1,0 +1,184 @@
+"""Trainer extensions that measure the steps: accuracy curves with best/last, label accuracy, and
+a stop on a non-finite loss. Each keeps what a resume needs in ``serialize`` and writes its files
+atomically (:mod:`updaters.atomic`)."""
+import chainer
+import numpy
+from chainer.training import extension
+
+from updaters import atomic
+
+
+def _history_serialize(serializer, key, rows, width):
+    """Serialize a list of equal-length float rows as one (len, width) array."""
+    if isinstance(serializer, chainer.serializer.Deserializer):
+        array = serializer(key, None)
+        return [] if array is None else [list(map(float, r)) for r in numpy.reshape(array, (-1, width))]
+    serializer(key, numpy.asarray(rows, dtype=numpy.float64).reshape(-1, width))
+    return rows
+
+
+def accuracy(model, images, labels, preprocess, batch_size):
+    """Top-1 accuracy of ``model`` on device arrays, in test mode without back-prop.
+
+    ``images`` uint8 NCHW, ``labels`` int32 (n,), both on the model's device; ``preprocess`` maps
+    a uint8 batch to the float32 network input. One host read at the end.
+    """
+    xp = chainer.backend.get_array_module(images)
+    correct = xp.zeros((), dtype=xp.int64)
+    with chainer.using_config('train', False), chainer.no_backprop_mode():
+        for start in range(0, len(images), batch_size):
+            logits = model(preprocess(images[start:start + batch_size])).array
+            correct += (logits.argmax(axis=1) == labels[start:start + batch_size]).sum()
+    return int(correct) / len(images)
+
+
+class AccuracyTracker(extension.Extension):
+    """Evaluates every epoch on named splits; keeps the best-selection epoch; writes curves.
+
+    Reports ``<split>/accuracy`` for every split, and ``best/epoch``, ``best/<split>/accuracy``
+    (the values at the epoch with the highest ``select`` accuracy, first such epoch on ties) and
+    ``last/<split>/accuracy``. With ``path`` set, writes after each evaluation a JSON file holding
+    the per-epoch curves, best and last.
+
+    Args:
+        splits (dict): name -> (uint8 images, int32 labels) on the model's device, e.g.
+            ``{'val': ..., 'test': ...}``.
+        preprocess: callable uint8 batch -> float32 network input (mean subtraction).
+        select (str): the split that chooses "best" (the clean validation split).
+        batch_size (int): evaluation batch size (large: test mode needs no gradient memory).
+        path (str): where to write the curves (JSON), or None.
+    """
+
+    trigger = 1, 'epoch'
+    priority = extension.PRIORITY_WRITER
+    default_name = 'accuracy'
+
+    def __init__(self, splits, preprocess, select='val', batch_size=1000, path=None):
+        if select not in splits:
+            raise ValueError('select={!r} is not one of the splits {}'.format(select, sorted(splits)))
+        self.splits = splits
+        self.names = sorted(splits)
+        self.preprocess = preprocess
+        self.select = select
+        self.batch_size = batch_size
+        self.path = path
+        self.history = []  # rows: [epoch, accuracy per split in self.names order]
+
+    def __call__(self, trainer):
+        model = trainer.updater.get_optimizer('main').target
+        row = [float(trainer.updater.epoch)]
+        for name in self.names:
+            images, labels = self.splits[name]
+            row.append(accuracy(model, images, labels, self.preprocess, self.batch_size))
+        self.history.append(row)
+        chainer.report(self.summary(flat=True))
+        if self.path:
+            atomic.write_json(self.path, self.summary())
+
+    def _best_row(self):
+        column = 1 + self.names.index(self.select)
+        return max(self.history, key=lambda r: (r[column], -r[0]))
+
+    def summary(self, flat=False):
+        """Curves, best and last as a dict (``flat``: the scalar entries the LogReport takes)."""
+        if not self.history:
+            return {}
+        best, last = self._best_row(), self.history[-1]
+        flat_values = {'best/epoch': int(best[0])}
+        for i, name in enumerate(self.names, 1):
+            flat_values['{}/accuracy'.format(name)] = last[i]
+            flat_values['best/{}/accuracy'.format(name)] = best[i]
+            flat_values['last/{}/accuracy'.format(name)] = last[i]
+        if flat:
+            return flat_values
+        return {
+            'select': self.select,
+            'epochs': [int(r[0]) for r in self.history],
+            'accuracy': {name: [r[i] for r in self.history] for i, name in enumerate(self.names, 1)},
+            'best': {'epoch': int(best[0]),
+                     **{name: best[i] for i, name in enumerate(self.names, 1)}},
+            'last': {'epoch': int(last[0]),
+                     **{name: last[i] for i, name in enumerate(self.names, 1)}},
+        }
+
+    def serialize(self, serializer):
+        self.history = _history_serialize(serializer, 'history', self.history, 1 + len(self.names))
+
+
+class LabelAccuracyReport(extension.Extension):
+    """Each epoch of step 1: how good the current hard labels are against the clean ones.
+
+    Reports ``labels/accuracy`` (share of hard labels equal to the clean label),
+    ``labels/fixed`` (of the samples whose noisy label was wrong, the share now right) and
+    ``labels/broken`` (of the samples whose noisy label was right, the share now wrong); writes
+    the per-epoch history as JSON to ``path`` when given.
+
+    Args:
+        label_table: :class:`updaters.labels.LabelTable` being corrected.
+        noisy_labels, clean_labels: int32 (n,) arrays on the table's device.
+        path (str): JSON file for the history, or None.
+    """
+
+    trigger = 1, 'epoch'
+    priority = extension.PRIORITY_WRITER
+    default_name = 'label_accuracy'
+
+    def __init__(self, label_table, noisy_labels, clean_labels, path=None):
+        self.label_table = label_table
+        self.noisy_labels = noisy_labels
+        self.clean_labels = clean_labels
+        self.path = path
+        self.history = []  # rows: [epoch, accuracy, fixed, broken]
+
+    def measure(self):
+        """(accuracy, fixed, broken) of the table's current hard labels; one host read."""
+        xp = chainer.backend.get_array_module(self.clean_labels)
+        right = self.label_table.hard == self.clean_labels
+        was_wrong = self.noisy_labels != self.clean_labels
+        counts = xp.stack([right.sum(), (right & was_wrong).sum(), was_wrong.sum(),
+                           (~right & ~was_wrong).sum()])
+        n_right, n_fixed, n_wrong, n_broken = (int(c) for c in chainer.backend.CpuDevice().send(counts))
+        n = len(self.clean_labels)
+        return (n_right / n, n_fixed / n_wrong if n_wrong else 0.0,
+                n_broken / (n - n_wrong) if n > n_wrong else 0.0)
+
+    def __call__(self, trainer):
+        acc, fixed, broken = self.measure()
+        self.history.append([float(trainer.updater.epoch), acc, fixed, broken])
+        chainer.report({'labels/accuracy': acc, 'labels/fixed': fixed, 'labels/broken': broken})
+        if self.path:
+            atomic.write_json(self.path, self.summary())
+
+    def summary(self):
+        keys = ('epoch', 'accuracy', 'fixed', 'broken')
+        return {key: [int(r[0]) if key == 'epoch' else r[i] for r in self.history]
+                for i, key in enumerate(keys)}
+
+    def serialize(self, serializer):
+        self.history = _history_serialize(serializer, 'history', self.history, 4)
+
+
+class NonFiniteLossError(RuntimeError):
+    pass
+
+
+class StopOnNonFinite(extension.Extension):
+    """Stops the run when a loss was NaN or infinite, before anything of that epoch is saved.
+
+    It reads the updater's device-side record once per epoch (no per-iteration host sync) and
+    runs before the evaluators and the snapshot, so the last snapshot on disk stays the last good
+    one. The message names the step, epoch and iteration.
+    """
+
+    trigger = 1, 'epoch'
+    priority = extension.PRIORITY_WRITER + 50
+    default_name = 'stop_on_nonfinite'
+
+    def __call__(self, trainer):
+        bad = trainer.updater.first_nonfinite()
+        if bad is not None:
+            iteration, epoch = bad
+            raise NonFiniteLossError(
+                '{}: the loss became NaN or infinite at epoch {}, iteration {}; training stopped '
+                'and the last good snapshot in {} was kept (lower the learning rate or check the '
+                'data).'.format(trainer.updater.step_name, epoch, iteration, trainer.out))
