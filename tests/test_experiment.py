@@ -58,6 +58,16 @@ def test_every_part_writes_its_files_and_numbers(finished):
         numpy.mean(labels['hard'] == labels['clean']))
     history = read(os.path.join(out, 'step1', 'label_accuracy.json'))
     assert history['epoch'] == [1, 2, 3, 4]
+    assert history['accuracy'][-1] == pytest.approx(step1['corrected_accuracy'])
+
+
+def test_step1_corrects_labels_on_real_data(finished):
+    """What must hold on real data: the corrected labels beat the noisy ones they started from
+    (digits, 40 % symmetric noise, 4 epochs of step 1 with labels updated after epochs 2-4)."""
+    labels = finished[1]['step1']['labels']
+    assert labels['noisy_accuracy'] < 0.7
+    assert labels['corrected_accuracy'] > labels['noisy_accuracy'] + 0.1
+    assert labels['fixed'] > labels['broken']
 
 
 def test_a_finished_run_is_skipped(finished):
@@ -146,3 +156,20 @@ def test_command_line_reports_errors_in_one_line(tmp_path):
                           '--out', str(tmp_path)], capture_output=True, text=True)
     assert out.returncode != 0
     assert out.stderr.strip() == 'error: noise rate 1.5 is outside [0, 1)'
+
+
+def test_summarize_gathers_runs_with_their_provenance(finished, tmp_path):
+    from reproduce import summarize
+    out, results = finished
+    summary = summarize.summarize([out, out])
+    (row,) = summary['cells']
+    assert (row['dataset'], row['noise'], row['rate']) == ('digits', 'symmetric', 0.4)
+    assert row['ours/best']['values'] == [results['ours']['best_test']] * 2
+    assert row['ours/best']['std'] == 0 and row['ours/best']['n'] == 2
+    assert row['labels_corrected']['mean'] == pytest.approx(
+        results['step1']['labels']['corrected_accuracy'])
+    assert summary['runs'][0]['parts']['tanaka']['provenance']['versions']['chainer'] == '7.8.1'
+    summarize.main([out, '--name', 'x', '--dest', str(tmp_path)])
+    assert '| digits | symmetric | 40% | 1 |' in (tmp_path / 'x.md').read_text()
+    with pytest.raises(SystemExit, match='no finished run'):
+        summarize.main([str(tmp_path / 'empty'), '--name', 'y', '--dest', str(tmp_path)])
