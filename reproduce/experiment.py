@@ -242,15 +242,16 @@ def _train(updater, epochs, out_dir, tracker, config, extra_extensions=(), miles
 
 
 def _finish(out_dir, config, settings, step_name, step, tracker, seconds, **extra):
+    curves = tracker.summary()
     result = {
         'part': step_name,
         'config': dataclasses.asdict(config),
         'settings': {k: settings[k] for k in ('model',)},
         'step': step,
         'epochs': step['epochs'],
-        'accuracy': tracker.summary(),
-        'best_test': tracker.summary()['best']['test'],
-        'last_test': tracker.summary()['last']['test'],
+        'accuracy': curves,
+        'best_test': curves['best']['test'],
+        'last_test': curves['last']['test'],
         'train_seconds': seconds,
         'provenance': provenance(config.device),
     }
@@ -259,25 +260,33 @@ def _finish(out_dir, config, settings, step_name, step, tracker, seconds, **extr
     return result
 
 
+def _setup(config, data, noisy, out_dir, init_weights=None):
+    """What every part builds first: settings, device, device data, model, accuracy tracker."""
+    settings = config.settings()
+    device = chainer.get_device(config.device)
+    device.use()
+    arrays = DeviceData(data, noisy, device, config.order_seed)
+    model = build_model(config, data, settings)
+    if init_weights:
+        chainer.serializers.load_npz(init_weights, model)
+    model.to_device(device)
+    tracker = AccuracyTracker(arrays.splits, arrays.preprocess, batch_size=config.eval_batch_size,
+                              path=os.path.join(out_dir, 'accuracy.json'))
+    return settings, device, arrays, model, tracker
+
+
 def run_step1(config, data, noisy, out_dir, extra_extensions=()):
     """Step 1: trains the label-correction network, writes ``labels.npz`` and ``result.json``."""
     done = _read_result(out_dir)
     if done is not None:
         return done
-    settings = config.settings()
+    settings, device, arrays, model, tracker = _setup(config, data, noisy, out_dir)
     step = settings['step1']
-    device = chainer.get_device(config.device)
-    device.use()
-    arrays = DeviceData(data, noisy, device, config.order_seed)
-    model = build_model(config, data, settings)
-    model.to_device(device)
     table = LabelTable(arrays.noisy, data.n_classes, window=step['window'], begin=step['begin'],
                        device=device)
     updater = JointOptimizationUpdater(
         arrays.iterator(step['batch_size']), _optimizer(model, step), arrays.feed, table,
         alpha=step['alpha'], beta=step['beta'], label_kind=config.step1_labels, device=device)
-    tracker = AccuracyTracker(arrays.splits, arrays.preprocess, batch_size=config.eval_batch_size,
-                              path=os.path.join(out_dir, 'accuracy.json'))
     labels_report = LabelAccuracyReport(table, arrays.noisy, arrays.clean,
                                         path=os.path.join(out_dir, 'label_accuracy.json'))
     seconds = _train(updater, step['epochs'], out_dir, tracker, config,
@@ -310,21 +319,12 @@ def run_step2(config, data, noisy, targets, out_dir, mixup_weight, init_weights=
     done = _read_result(out_dir)
     if done is not None:
         return done
-    settings = config.settings()
+    settings, device, arrays, model, tracker = _setup(config, data, noisy, out_dir, init_weights)
     step = settings['step2']
-    device = chainer.get_device(config.device)
-    device.use()
-    arrays = DeviceData(data, noisy, device, config.order_seed)
-    model = build_model(config, data, settings)
-    if init_weights:
-        chainer.serializers.load_npz(init_weights, model)
-    model.to_device(device)
     updater = MixupUpdater(
         arrays.iterator(step['batch_size']), _optimizer(model, step), arrays.feed,
         device.send(targets), mixup_alpha=step['mixup_alpha'], mixup_weight=mixup_weight,
         lc_on=config.lc_on, seed=config.mixup_seed, device=device)
-    tracker = AccuracyTracker(arrays.splits, arrays.preprocess, batch_size=config.eval_batch_size,
-                              path=os.path.join(out_dir, 'accuracy.json'))
     seconds = _train(updater, step['epochs'], out_dir, tracker, config, extra_extensions,
                      milestones=step['milestones'], lr_decay=step['lr_decay'])
     return _finish(out_dir, config, settings, 'step2', step, tracker, seconds,
@@ -336,17 +336,10 @@ def run_cross_entropy(config, data, noisy, out_dir, extra_extensions=()):
     done = _read_result(out_dir)
     if done is not None:
         return done
-    settings = config.settings()
+    settings, device, arrays, model, tracker = _setup(config, data, noisy, out_dir)
     step = settings['step2']
-    device = chainer.get_device(config.device)
-    device.use()
-    arrays = DeviceData(data, noisy, device, config.order_seed)
-    model = build_model(config, data, settings)
-    model.to_device(device)
     updater = CrossEntropyUpdater(arrays.iterator(step['batch_size']), _optimizer(model, step),
                                   arrays.feed, arrays.noisy, device=device)
-    tracker = AccuracyTracker(arrays.splits, arrays.preprocess, batch_size=config.eval_batch_size,
-                              path=os.path.join(out_dir, 'accuracy.json'))
     seconds = _train(updater, step['epochs'], out_dir, tracker, config, extra_extensions,
                      milestones=step['milestones'], lr_decay=step['lr_decay'])
     return _finish(out_dir, config, settings, 'cross_entropy', step, tracker, seconds)

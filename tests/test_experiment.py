@@ -126,6 +126,7 @@ def test_killed_mid_epoch_then_restarted_reaches_the_same_numbers(tmp_path):
     assert not left
 
 
+@pytest.mark.filterwarnings('ignore::RuntimeWarning')  # numpy on the NaN batch itself
 def test_nan_stops_with_a_message_and_keeps_the_last_good_snapshot(tmp_path):
     config = tiny_config(step2={'epochs': 3, 'lr': 1e30, 'milestones': (2,)})
     with pytest.raises(experiment.NonFiniteLossError, match=r'cross_entropy: .*epoch 1, iteration'):
