@@ -20,6 +20,7 @@ Command line (a single run; the table scripts run many)::
 """
 import argparse
 import dataclasses
+import json
 import os
 import sys
 import time
@@ -204,7 +205,6 @@ def _optimizer(model, step):
 
 
 def _read_result(out_dir):
-    import json
     path = os.path.join(out_dir, RESULT)
     if os.path.exists(path):
         with open(path) as f:

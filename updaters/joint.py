@@ -40,17 +40,10 @@ class JointOptimizationUpdater(DeviceBatchUpdater):
                       if prior is None else xp.asarray(prior, dtype=xp.float32))
         self.label_kind = label_kind
 
-    def _targets(self, indices):
-        soft = self.label_table.soft[indices]
-        if self.label_kind == 'soft':
-            return soft
-        xp = self.xp
-        return xp.eye(soft.shape[1], dtype=xp.float32)[soft.argmax(axis=1)]
-
     def update_core(self):
         indices, x = self.next_batch()
         logits = self.model(x)
-        lc = losses.kl_loss(self._targets(indices), logits)
+        lc = losses.kl_loss(self.label_table.targets(self.label_kind, indices), logits)
         lp = losses.prior_loss(logits, self.prior)
         le = losses.entropy_loss(logits)
         loss = lc + self.alpha * lp + self.beta * le
