@@ -1,5 +1,6 @@
-"""Clothing1M: the official annotation files -> (paths, labels) per split, and a Chainer data set
-that decodes and transforms the images for an ImageNet-pre-trained ResNet-50.
+"""Clothing1M: the official annotation files -> (paths, labels) per split (and the clean labels
+that part of the noisy training set has), and a Chainer data set that decodes and transforms the
+images for an ImageNet-pre-trained ResNet-50, one at a time or as a batch decoded in threads.
 
 Layout expected under ``root`` (the data set as it ships, Xiao et al., CVPR 2015)::
 
@@ -38,11 +39,14 @@ CLASS_NAMES = (
     'Jacket', 'Downcoat', 'Suit', 'Shawl', 'Dress', 'Vest', 'Underwear',
 )
 
+# The label kv file of the clean labels (val, test, and part of the noisy training set).
+CLEAN_LABEL_KV = 'clean_label_kv.txt'
+
 # The annotation files of each split: (key list, label kv file).
 SPLIT_FILES = {
     'train': ('noisy_train_key_list.txt', 'noisy_label_kv.txt'),
-    'val': ('clean_val_key_list.txt', 'clean_label_kv.txt'),
-    'test': ('clean_test_key_list.txt', 'clean_label_kv.txt'),
+    'val': ('clean_val_key_list.txt', CLEAN_LABEL_KV),
+    'test': ('clean_test_key_list.txt', CLEAN_LABEL_KV),
 }
 
 RESIZE = 256      # both sides, before cropping
@@ -142,6 +146,22 @@ def read_annotations(root):
     return splits
 
 
+def clean_labels_of_noisy_train(root):
+    """The clean label of each image of the noisy training set, where Clothing1M has one.
+
+    Args:
+        root (str): the Clothing1M directory.
+
+    Returns:
+        numpy.ndarray: int32, one entry per line of ``noisy_train_key_list.txt`` (the order of
+        ``read_annotations(root)['train']``): the image's label in ``clean_label_kv.txt``, or -1
+        where that file does not label the image.
+    """
+    key_path = _annotation_path(root, SPLIT_FILES['train'][0])
+    clean = read_label_kv(_annotation_path(root, CLEAN_LABEL_KV))
+    return numpy.array([clean.get(key, -1) for key in read_key_list(key_path)], dtype=numpy.int32)
+
+
 def class_names(root):
     """The 14 class names: from ``root/category_names_eng.txt`` if present, else CLASS_NAMES."""
     path = os.path.join(root, 'category_names_eng.txt')
@@ -159,7 +179,9 @@ class Clothing1MDataset(chainer.dataset.DatasetMixin):
 
     ``get_example(i)`` returns ``(image, label)``: ``image`` a float32 array of shape
     (3, 224, 224), channels in ``channel_order`` (BGR by default), 0-255 scale minus ``mean``;
-    ``label`` an int32 scalar (0-13).
+    ``label`` an int32 scalar (0-13). :meth:`load_batch` gives many images at once, decoded in
+    threads, with the crops and flips drawn from a given random source; the labels of the whole
+    split are the int32 array ``labels``.
 
     Args:
         root (str): Clothing1M directory; image i is ``root/paths[i]``.
@@ -169,12 +191,14 @@ class Clothing1MDataset(chainer.dataset.DatasetMixin):
         mean (3 floats): subtracted per output channel, in ``channel_order``.
         channel_order (str): 'BGR' (what L.ResNet50Layers' ImageNet weights expect) or 'RGB'.
         seed (int or None): seed of this data set's own ``numpy.random.RandomState``, used for
-            the training crops and flips. The draws are reproducible when images are loaded
-            one at a time (SerialIterator); a MultithreadIterator's threads share the state
-            (safely) but take draws in scheduling order. A MultiprocessIterator gives
-            each worker process a copy of the data set, hence of the random state; so that the
-            workers do not all draw the same crops, a copy that finds itself in a new process
-            reseeds itself from (seed, process id), and the draws are then not reproducible.
+            the training crops and flips when no random source is given. The draws are
+            reproducible when images are loaded one at a time (SerialIterator); a
+            MultithreadIterator's threads share the state (safely) but take draws in scheduling
+            order. A MultiprocessIterator gives each worker process a copy of the data set,
+            hence of the random state; so that the workers do not all draw the same crops, a copy
+            that finds itself in a new process reseeds itself from (seed, process id), and the
+            draws are then not reproducible. :meth:`load_batch` with a keyed ``rng`` is
+            reproducible in every case.
     """
 
     def __init__(self, root, paths, labels, train, mean=CAFFE_BGR_MEAN,
@@ -214,23 +238,65 @@ class Clothing1MDataset(chainer.dataset.DatasetMixin):
         with Image.open(path) as image:
             return image.convert('RGB').resize((RESIZE, RESIZE), RESAMPLE)
 
-    def get_example(self, i):
-        image = self._load(i)
-        if self.train:
+    def _draw(self, n, rng):
+        """Crop offsets (n, 2) as (top, left) and flips (n,) bool: one batched draw from ``rng``
+        for training, the centre crop unflipped for evaluation."""
+        if not self.train:
+            return (numpy.full((n, 2), (RESIZE - CROP) // 2, dtype=numpy.int64),
+                    numpy.zeros(n, dtype=bool))
+        if rng is None:
             rng = self._random_state()
-            top, left = rng.randint(0, RESIZE - CROP + 1, size=2)
-            flip = rng.randint(2) == 1
-        else:
-            top = left = (RESIZE - CROP) // 2
-            flip = False
-        image = image.crop((left, top, left + CROP, top + CROP))
+        offsets = numpy.asarray(rng.randint(0, RESIZE - CROP + 1, size=(n, 2)))
+        flips = numpy.asarray(rng.random_sample(n)) < 0.5
+        return offsets, flips
+
+    def _transform_into(self, out, i, top, left, flip):
+        """Decode image ``i``, crop at (top, left), flip if asked, and write the network input
+        (CHW, ``channel_order``, minus ``mean``) into ``out``."""
+        image = self._load(i).crop((left, top, left + CROP, top + CROP))
         array = numpy.asarray(image, dtype=numpy.float32)    # (224, 224, 3) RGB
         if flip:
             array = array[:, ::-1]
         if self.channel_order == 'BGR':
             array = array[:, :, ::-1]
-        array = array.transpose(2, 0, 1) - self.mean
-        return numpy.ascontiguousarray(array, dtype=numpy.float32), self.labels[i]
+        numpy.subtract(array.transpose(2, 0, 1), self.mean, out=out)
+
+    def load_batch(self, indices, rng=None, executor=None):
+        """The images ``indices`` as one float32 batch of shape (n, 3, 224, 224).
+
+        The transform is that of :meth:`get_example`. For a training set the crop offsets and
+        flips of the whole batch come from one draw each, ``rng.randint(0, 33, size=(n, 2))``
+        (top, left) and ``rng.random_sample(n) < 0.5``, before any image is decoded, so the
+        batch depends on ``rng`` only, not on how the decoding is scheduled.
+
+        Args:
+            indices (array of int): host indices into this split.
+            rng: random source with ``randint`` and ``random_sample`` returning numpy arrays
+                (``numpy.random.RandomState``, or :class:`updaters.counter_rng.CounterRandom`
+                with ``xp=numpy``); None: this data set's own random state. Not used for
+                evaluation (``train=False``: centre crops, no flips).
+            executor (concurrent.futures.Executor): decodes the images in its threads (Pillow
+                releases the GIL while it decodes and resizes); None: one after another here.
+        """
+        indices = numpy.asarray(indices).reshape(-1)
+        n = len(indices)
+        offsets, flips = self._draw(n, rng)
+        out = numpy.empty((n, 3, CROP, CROP), dtype=numpy.float32)
+
+        def load(k):
+            self._transform_into(out[k], int(indices[k]), int(offsets[k, 0]), int(offsets[k, 1]),
+                                 bool(flips[k]))
+
+        if executor is None:
+            for k in range(n):
+                load(k)
+        else:
+            for _ in executor.map(load, range(n)):   # re-raises the first error
+                pass
+        return out
+
+    def get_example(self, i):
+        return self.load_batch([i])[0], self.labels[i]
 
 
 def load_clothing1m(root, seed=0):

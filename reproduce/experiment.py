@@ -44,10 +44,18 @@ from updaters.labels import LabelTable
 from updaters.mixup import MixupUpdater
 
 METHODS = ('cross_entropy', 'tanaka', 'ours')
-DATASETS = ('digits', 'cifar10')
-NOISE_KINDS = ('symmetric', 'asymmetric')
+DATASETS = ('digits', 'cifar10', 'clothing1m')
+NOISE_KINDS = ('symmetric', 'asymmetric', 'real')
 SNAPSHOT = 'snapshot.npz'
 RESULT = 'result.json'
+CONFIG = 'config.json'
+#: RunConfig fields that do not change what a run computes (where it runs, how it reports); a
+#: run may resume with other values of these, and they are not part of its identity.
+NOT_IDENTITY = ('device', 'data_dir', 'progress', 'eval_batch_size', 'loader_threads', 'weights')
+
+
+class SettingsMismatchError(ValueError):
+    """An output directory already holds a run made with other settings."""
 
 
 @dataclasses.dataclass
@@ -78,8 +86,12 @@ class RunConfig:
     step1_labels: str = 'soft'         # train step 1 on 'soft' Y or 'hard' argmax Y
     step2_labels: str = 'soft'         # interpretation choice 3: 'soft' or 'hard'
     step2_init: str = 'fresh'          # interpretation choice 1: 'fresh' or 'step1'
-    eval_batch_size: int = 1000
+    eval_batch_size: int = None        # default: 1000 (32x32 images), 100 (Clothing1M)
     progress: bool = True
+    # Clothing1M only
+    weights: str = None                # ImageNet ResNet-50 .npz (models.resnet50); 'none': random
+    iterations_per_epoch: int = None   # subsample: each epoch a random subset of this many batches
+    loader_threads: int = 8            # image decoding threads
 
     def __post_init__(self):
         for name in ('noise_seed', 'split_seed', 'init_seed', 'order_seed', 'mixup_seed'):
@@ -97,12 +109,33 @@ class RunConfig:
                     name, getattr(self, name), ', '.join(allowed)))
         if not 0 <= self.rate < 1:
             raise ValueError('noise rate {} is outside [0, 1)'.format(self.rate))
+        if (self.dataset == 'clothing1m') != (self.noise == 'real'):
+            raise ValueError("Clothing1M has its own real noise (noise 'real'); the other data "
+                             "sets take 'symmetric' or 'asymmetric' noise")
+        if self.dataset == 'clothing1m':
+            if self.rate != 0:
+                raise ValueError('Clothing1M takes no noise rate (its noise is real)')
+            if not self.data_dir:
+                raise ValueError('Clothing1M needs --data-dir: the directory holding its '
+                                 'annotation files and images/')
+            if not self.weights:
+                raise ValueError("Clothing1M needs --weights: the ImageNet ResNet-50 weights "
+                                 "converted to .npz (README, 'Clothing1M'), or 'none' to train "
+                                 "from random weights (not the paper's setting)")
+        if self.iterations_per_epoch is not None and self.iterations_per_epoch < 1:
+            raise ValueError('iterations_per_epoch must be at least 1, got {}'.format(
+                self.iterations_per_epoch))
         if self.epochs_scale <= 0:
             raise ValueError('epochs_scale must be positive, got {}'.format(self.epochs_scale))
 
     def settings(self):
         """The resolved hyper-parameters: {'model', 'step1', 'step2', 'mixup_alpha'}."""
-        if self.dataset == 'cifar10':
+        if self.dataset == 'clothing1m':
+            step1 = dict(hparams.CLOTHING1M_STEP1)
+            step2 = dict(hparams.CLOTHING1M_STEP2)
+            row = {'mixup_alpha': step2['mixup_alpha']}
+            model = {'arch': 'resnet50'}
+        elif self.dataset == 'cifar10':
             row = hparams.table1(self.noise, self.rate)
             step1 = dict(hparams.CIFAR10_STEP1, alpha=row['alpha'], beta=row['beta'], lr=row['lr'])
             step2 = dict(hparams.CIFAR10_STEP2)
@@ -118,6 +151,84 @@ class RunConfig:
         _scale_schedule(step1, self.epochs_scale)
         _scale_schedule(step2, self.epochs_scale)
         return {'model': model, 'step1': step1, 'step2': step2}
+
+    def identity(self):
+        """The fields that decide what the run computes, as JSON-ready data."""
+        fields = {k: v for k, v in dataclasses.asdict(self).items() if k not in NOT_IDENTITY}
+        if self.dataset == 'clothing1m':   # the file's name, not where it lies on this machine
+            fields['weights'] = os.path.basename(self.weights)
+        return json.loads(json.dumps(fields))
+
+    def name(self):
+        """The run's directory name below the output root, made from its settings:
+        ``<dataset>[-x<epochs scale>]/<noise>-<rate in %>/trial<k>``."""
+        dataset = self.dataset if self.epochs_scale == 1 else '{}-x{:g}'.format(
+            self.dataset, self.epochs_scale)
+        if self.iterations_per_epoch:
+            dataset += '-i{}'.format(self.iterations_per_epoch)
+        setting = 'real' if self.noise == 'real' else '{}-{:g}'.format(
+            self.noise, round(100 * self.rate, 4))
+        return os.path.join(dataset, setting, 'trial{}'.format(self.trial))
+
+    def evaluation_batch_size(self):
+        if self.eval_batch_size:
+            return self.eval_batch_size
+        return 100 if self.dataset == 'clothing1m' else 1000
+
+
+def extra_command_options(config):
+    """(flag, value) pairs that the command line of ``config`` needs beyond the common ones."""
+    options = []
+    if config.weights:
+        options.append(('--weights', config.weights if config.weights == 'none'
+                        else os.path.abspath(config.weights)))
+    if config.iterations_per_epoch:
+        options.append(('--iterations-per-epoch', str(config.iterations_per_epoch)))
+    if config.dataset == 'clothing1m':
+        options.append(('--loader-threads', str(config.loader_threads)))
+    return options
+
+
+def check_inputs(config):
+    """Fails early, with one line saying what to do, when the data or weights a run needs are
+    not there; fetches CIFAR-10 once (so that concurrent runs do not all download it)."""
+    if config.dataset == 'cifar10':
+        from datasets.cifar10 import load_cifar10
+        load_cifar10(config.data_dir)
+    elif config.dataset == 'clothing1m':
+        from datasets import clothing1m
+        if not os.path.isdir(config.data_dir):
+            raise FileNotFoundError('Clothing1M directory {} does not exist. {}'.format(
+                config.data_dir, clothing1m._LAYOUT_HELP))
+        for names in clothing1m.SPLIT_FILES.values():
+            for name in names:
+                clothing1m._annotation_path(config.data_dir, name)
+        if config.weights != 'none' and not os.path.isfile(config.weights):
+            raise FileNotFoundError(
+                "ResNet-50 weights file {} does not exist: convert the ImageNet weights as the "
+                "README's Clothing1M section says, or pass --weights none".format(config.weights))
+
+
+def check_run_dir(run_dir, config):
+    """Claims ``run_dir`` for ``config``: writes its identity to ``config.json``, or, if the
+    directory already holds one, refuses (:class:`SettingsMismatchError`) when it differs.
+    Nothing in the directory is touched on a mismatch."""
+    path = os.path.join(run_dir, CONFIG)
+    identity = config.identity()
+    if os.path.exists(path):
+        with open(path) as f:
+            recorded = json.load(f)
+        differ = sorted(k for k in set(recorded) | set(identity)
+                        if recorded.get(k) != identity.get(k))
+        if differ:
+            raise SettingsMismatchError(
+                '{} holds a run made with other settings ({}); nothing was changed there: use '
+                'another --out, or delete that directory to start it again'.format(
+                    run_dir, ', '.join('{} {} there, {} now'.format(
+                        k, json.dumps(recorded.get(k)), json.dumps(identity.get(k)))
+                        for k in differ)))
+        return
+    atomic.write_json(path, identity)
 
 
 def _scale_schedule(step, scale):
@@ -138,7 +249,10 @@ def _scale_schedule(step, scale):
 
 
 def load_data(config):
-    """The clean :class:`datasets.image_data.ImageData` of the configured data set."""
+    """The clean :class:`datasets.image_data.ImageData` of the configured data set (for
+    Clothing1M, a :class:`Clothing1MData`)."""
+    if config.dataset == 'clothing1m':
+        return Clothing1MData(config.data_dir)
     if config.dataset == 'digits':
         from datasets.digits import load_digits
         return load_digits(split_seed=config.split_seed)
@@ -148,6 +262,8 @@ def load_data(config):
 
 def noisy_labels(config, data):
     """The training labels with the configured synthetic noise (host int32)."""
+    if config.noise == 'real':
+        return data.train.labels
     if config.noise == 'symmetric':
         return noise.symmetric_noise(data.train_y, config.rate, data.n_classes, seed=config.noise_seed)
     mapping = asymmetric_mapping(config.dataset)
@@ -163,11 +279,51 @@ def asymmetric_mapping(dataset):
 
 
 def build_model(config, data, settings):
-    from models import PreActResNet
     numpy.random.seed(config.init_seed)  # Chainer's initialisers draw from numpy's global RNG
+    if settings['model'].get('arch') == 'resnet50':
+        from models import ResNet50
+        return ResNet50(n_classes=data.n_classes,
+                        pretrained_path=None if config.weights == 'none' else config.weights)
+    from models import PreActResNet
     model = PreActResNet(n_classes=data.n_classes, in_channels=data.train_x.shape[1],
                          **settings['model'])
     return model
+
+
+class Clothing1MData(object):
+    """Clothing1M as the runs need it: the noisy training set (with training augmentation) and
+    the clean validation and test sets, read from disk batch by batch; ``train_y`` holds the
+    clean label of each noisy training image where the data set has one, -1 elsewhere."""
+
+    def __init__(self, root):
+        from datasets import clothing1m
+        self.train, self.val, self.test, self.n_classes, self.class_names = \
+            clothing1m.load_clothing1m(root)
+        self.train_y = clothing1m.clean_labels_of_noisy_train(root)
+
+
+class HostData(object):
+    """Clothing1M's counterpart of :class:`DeviceData`: labels on the device, images decoded on
+    the host for every batch (:class:`updaters.feed.HostImageFeed`)."""
+
+    def __init__(self, data, labels_noisy, device, order_seed, iterations_per_epoch, threads):
+        from updaters.feed import HostImageFeed, HostSplit
+        self.device = device
+        self.n_classes = data.n_classes
+        self.n = len(data.train)
+        self.clean = device.send(data.train_y)
+        self.noisy = device.send(labels_noisy)
+        self.feed = HostImageFeed(data.train, seed=order_seed, device=device, threads=threads)
+        self.splits = {'val': HostSplit(data.val, device=device, threads=threads),
+                       'test': HostSplit(data.test, device=device, threads=threads)}
+        self.preprocess = None
+        self.order_seed = order_seed
+        self.iterations_per_epoch = iterations_per_epoch
+
+    def iterator(self, batch_size):
+        # host indices: the feed loads a batch without waiting for the device's queued work
+        return IndexIterator(self.n, batch_size, seed=self.order_seed, xp=numpy,
+                             iterations_per_epoch=self.iterations_per_epoch)
 
 
 class DeviceData(object):
@@ -265,12 +421,17 @@ def _setup(config, data, noisy, out_dir, init_weights=None):
     settings = config.settings()
     device = chainer.get_device(config.device)
     device.use()
-    arrays = DeviceData(data, noisy, device, config.order_seed)
+    if config.dataset == 'clothing1m':
+        arrays = HostData(data, noisy, device, config.order_seed, config.iterations_per_epoch,
+                          config.loader_threads)
+    else:
+        arrays = DeviceData(data, noisy, device, config.order_seed)
     model = build_model(config, data, settings)
     if init_weights:
         chainer.serializers.load_npz(init_weights, model)
     model.to_device(device)
-    tracker = AccuracyTracker(arrays.splits, arrays.preprocess, batch_size=config.eval_batch_size,
+    tracker = AccuracyTracker(arrays.splits, arrays.preprocess,
+                              batch_size=config.evaluation_batch_size(),
                               path=os.path.join(out_dir, 'accuracy.json'))
     return settings, device, arrays, model, tracker
 
@@ -295,7 +456,8 @@ def run_step1(config, data, noisy, out_dir, extra_extensions=()):
     table.save(os.path.join(out_dir, 'labels.npz'), noisy=noisy, clean=data.train_y)
     chainer.serializers.save_npz(os.path.join(out_dir, 'model.npz'), model)
     accuracy, fixed, broken = labels_report.measure()
-    noisy_accuracy = float(numpy.mean(noisy == data.train_y))
+    known = data.train_y >= 0     # Clothing1M: only images with a clean label count
+    noisy_accuracy = float(numpy.mean(noisy[known] == data.train_y[known]))
     return _finish(out_dir, config, settings, 'step1', step, tracker, seconds,
                    labels={'noisy_accuracy': noisy_accuracy, 'corrected_accuracy': accuracy,
                            'fixed': fixed, 'broken': broken})
@@ -354,6 +516,7 @@ def run(config, out_dir, methods=METHODS, extra_extensions=()):
     if unknown:
         raise ValueError('unknown method(s) {}: choose from {}'.format(
             ', '.join(map(repr, unknown)), ', '.join(METHODS)))
+    check_run_dir(out_dir, config)
     data = load_data(config)
     noisy = noisy_labels(config, data)
     results = {}
@@ -383,8 +546,9 @@ def _parser():
     p.add_argument('--dataset', choices=DATASETS, default='digits')
     p.add_argument('--data-dir', default=None,
                    help='CIFAR-10 directory (default: download into Chainer\'s dataset root)')
-    p.add_argument('--noise', choices=NOISE_KINDS, default='symmetric')
-    p.add_argument('--rate', type=float, default=0.5)
+    p.add_argument('--noise', choices=NOISE_KINDS, default=None,
+                   help="default: 'real' for clothing1m, else 'symmetric'")
+    p.add_argument('--rate', type=float, default=None, help='default: 0.5 (0 for clothing1m)')
     p.add_argument('--trial', type=int, default=0, help='default for every seed')
     for seed in ('noise', 'split', 'init', 'order', 'mixup'):
         p.add_argument('--{}-seed'.format(seed), type=int, default=None)
@@ -397,8 +561,17 @@ def _parser():
     p.add_argument('--step1-labels', choices=('soft', 'hard'), default='soft')
     p.add_argument('--step2-labels', choices=('soft', 'hard'), default='soft')
     p.add_argument('--step2-init', choices=('fresh', 'step1'), default='fresh')
+    p.add_argument('--eval-batch-size', type=int, default=None)
+    p.add_argument('--weights', default=None,
+                   help="Clothing1M: ImageNet ResNet-50 weights (.npz), or 'none'")
+    p.add_argument('--iterations-per-epoch', type=int, default=None,
+                   help='Clothing1M: train each epoch on a random subset of this many batches')
+    p.add_argument('--loader-threads', type=int, default=8, help='Clothing1M: decoding threads')
     p.add_argument('--quiet', action='store_true', help='no progress bar or per-epoch table')
-    p.add_argument('--out', required=True, help='run directory')
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument('--out', help='the run directory')
+    where.add_argument('--root', help='output root: the run directory below it is named from '
+                       'the settings (<dataset>[-x<scale>]/<noise>-<rate>/trial<k>)')
     return p
 
 
@@ -406,14 +579,21 @@ def main(argv=None):
     args = _parser().parse_args(argv)
     try:
         config = RunConfig(
-            dataset=args.dataset, data_dir=args.data_dir, noise=args.noise, rate=args.rate,
+            dataset=args.dataset, data_dir=args.data_dir,
+            noise=args.noise or ('real' if args.dataset == 'clothing1m' else 'symmetric'),
+            rate=args.rate if args.rate is not None else (
+                0.0 if args.dataset == 'clothing1m' else 0.5),
             trial=args.trial, noise_seed=args.noise_seed, split_seed=args.split_seed,
             init_seed=args.init_seed, order_seed=args.order_seed, mixup_seed=args.mixup_seed,
             device=args.device, epochs_scale=args.epochs_scale, mixup_weight=args.mixup_weight,
             lc_on=args.lc_on, step1_labels=args.step1_labels, step2_labels=args.step2_labels,
-            step2_init=args.step2_init, progress=not args.quiet)
-        results = run(config, args.out, methods=[m for m in args.methods.split(',') if m])
+            step2_init=args.step2_init, eval_batch_size=args.eval_batch_size,
+            weights=args.weights, iterations_per_epoch=args.iterations_per_epoch,
+            loader_threads=args.loader_threads, progress=not args.quiet)
+        out = args.out or os.path.join(args.root, config.name())
+        results = run(config, out, methods=[m for m in args.methods.split(',') if m])
     except (ValueError, FileNotFoundError, NonFiniteLossError) as error:
+        # one line, what is wrong and what to do; finished parts and snapshots stay on disk
         sys.exit('error: {}'.format(error))
     for method, result in results.items():
         line = '{:>14}: best {:.4f}  last {:.4f}'.format(method, result['best_test'],

@@ -6,6 +6,7 @@ training keys; images are tiny JPEGs written at the listed paths.
 """
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy
@@ -16,7 +17,8 @@ from chainer.links.model.vision.resnet import prepare
 
 from datasets import clothing1m
 from datasets.clothing1m import (CAFFE_BGR_MEAN, CLASS_NAMES, Clothing1MDataset, class_names,
-                                 load_clothing1m, read_annotations)
+                                 clean_labels_of_noisy_train, load_clothing1m, read_annotations)
+from updaters.counter_rng import STREAM_AUGMENT, CounterRandom
 
 FIXTURES = Path(__file__).parent / 'fixtures' / 'clothing1m'
 ANNOTATION_FILES = ['noisy_label_kv.txt', 'noisy_train_key_list.txt', 'clean_label_kv.txt',
@@ -144,6 +146,30 @@ def test_conflicting_labels_for_one_key_are_refused(root):
         read_annotations(str(root))
 
 
+def test_clean_labels_of_noisy_train_against_a_hand_built_kv(root):
+    keys = ['images/0/00/a,1.jpg', 'images/0/00/b,2.jpg', 'images/1/10/c,3.jpg',
+            'images/2/20/d,4.jpg', 'images/3/30/e,5.jpg']
+    (root / 'noisy_train_key_list.txt').write_text('\n'.join(keys))
+    (root / 'noisy_label_kv.txt').write_text(''.join('{} 1\n'.format(key) for key in keys))
+    # Labelled: a (4), c (0), e (13); b and d are not; f is clean but not in the noisy list.
+    (root / 'clean_label_kv.txt').write_text(
+        'images/3/30/e,5.jpg 13\nimages/0/00/a,1.jpg 4\nimages/9/90/f,6.jpg 7\n'
+        'images/1/10/c,3.jpg 0\n')
+    clean = clean_labels_of_noisy_train(str(root))
+    assert clean.dtype == numpy.int32
+    assert clean.tolist() == [4, -1, 0, -1, 13]
+
+
+def test_clean_labels_of_noisy_train_in_training_order(root):
+    paths, _ = read_annotations(str(root))['train']
+    kv = dict(line.split(' ') for line in _lines(FIXTURES / 'clean_label_kv.txt'))
+    # The fixture's training keys all come from the clean training list, so all are labelled.
+    assert clean_labels_of_noisy_train(str(root)).tolist() == [int(kv[p]) for p in paths]
+    os.remove(root / 'clean_label_kv.txt')
+    with pytest.raises(FileNotFoundError, match='clean_label_kv.txt'):
+        clean_labels_of_noisy_train(str(root))
+
+
 # --- images ------------------------------------------------------------------------------------
 
 def test_examples_have_the_network_layout_and_centre_crop_is_prepare(root):
@@ -258,3 +284,89 @@ def test_load_clothing1m(root):
     assert n_classes == clothing1m.N_CLASSES == 14
     assert names == list(CLASS_NAMES)
     numpy.testing.assert_array_equal(train.labels, [_noisy_label(i) for i in range(100)])
+
+
+# --- batches -----------------------------------------------------------------------------------
+
+BATCH_SIZES = [(40, 30), (30, 40), (256, 256), (300, 200), (17, 23), (64, 64), (257, 300)]
+
+
+def _batch_dataset(root, train):
+    rng = numpy.random.RandomState(4)
+    paths = ['images/{}/0{}/batch,{}.jpg'.format(i % 3, i, i) for i in range(len(BATCH_SIZES))]
+    for path, (width, height) in zip(paths, BATCH_SIZES):
+        _write_jpeg(root, path, _random_image(rng, width, height))
+    labels = numpy.arange(len(paths)) % 14
+    return Clothing1MDataset(str(root), paths, labels, train=train, seed=0)
+
+
+def _expected(root, path, top, left, flip):
+    """The transform written out with PIL and numpy only."""
+    with Image.open(str(Path(root) / path)) as decoded:
+        rgb = numpy.asarray(decoded.convert('RGB').resize((256, 256), Image.BICUBIC),
+                            dtype=numpy.float32)
+    crop = rgb[top:top + 224, left:left + 224]
+    if flip:
+        crop = crop[:, ::-1]
+    return crop[:, :, ::-1].transpose(2, 0, 1) - numpy.float32(CAFFE_BGR_MEAN).reshape(3, 1, 1)
+
+
+class FixedDraws(object):
+    """A random source that returns given draws and records how it was asked."""
+
+    def __init__(self, offsets, uniforms):
+        self.offsets, self.uniforms, self.calls = offsets, uniforms, []
+
+    def randint(self, low, high=None, size=None):
+        self.calls.append(('randint', low, high, size))
+        return numpy.array(self.offsets)
+
+    def random_sample(self, size):
+        self.calls.append(('random_sample', size))
+        return numpy.array(self.uniforms)
+
+
+def test_load_batch_is_the_transform_at_the_drawn_offsets_and_flips(root):
+    dataset = _batch_dataset(root, train=True)
+    indices = numpy.array([3, 0, 6, 4, 3], dtype=numpy.int32)
+    offsets = [(0, 32), (32, 0), (5, 17), (16, 16), (31, 2)]
+    uniforms = [0.7, 0.2, 0.49, 0.5, 0.0]
+    draws = FixedDraws(offsets, uniforms)
+    batch = dataset.load_batch(indices, draws)
+    assert draws.calls == [('randint', 0, 33, (5, 2)), ('random_sample', 5)]   # one draw each
+    assert batch.shape == (5, 3, 224, 224) and batch.dtype == numpy.float32
+    for k, i in enumerate(indices):
+        top, left = offsets[k]
+        expected = _expected(root, dataset.paths[i], top, left, uniforms[k] < 0.5)
+        numpy.testing.assert_array_equal(batch[k], expected)
+
+
+def test_evaluation_batch_is_the_centre_crop_and_matches_get_example(root):
+    dataset = _batch_dataset(root, train=False)
+    batch = dataset.load_batch([5, 1, 2])
+    for k, i in enumerate([5, 1, 2]):
+        numpy.testing.assert_array_equal(batch[k], _expected(root, dataset.paths[i], 16, 16, False))
+        numpy.testing.assert_array_equal(batch[k], dataset[i][0])
+
+
+def test_batch_draws_depend_on_the_key_only_not_on_threads(root):
+    dataset = _batch_dataset(root, train=True)
+    indices = numpy.arange(len(dataset))
+
+    def rng(counter):
+        return CounterRandom(numpy, 3, STREAM_AUGMENT, counter)
+
+    serial = dataset.load_batch(indices, rng(7))
+    with ThreadPoolExecutor(3) as executor:
+        threaded = dataset.load_batch(indices, rng(7), executor)
+        other = dataset.load_batch(indices, rng(8), executor)
+    numpy.testing.assert_array_equal(serial, threaded)
+    assert not numpy.array_equal(serial, other)
+
+
+def test_a_missing_image_in_a_threaded_batch_is_named(root):
+    dataset = _batch_dataset(root, train=False)
+    os.remove(root / dataset.paths[2])
+    with ThreadPoolExecutor(2) as executor, pytest.raises(FileNotFoundError) as error:
+        dataset.load_batch([0, 1, 2, 3], executor=executor)
+    assert str(root / dataset.paths[2]) in str(error.value)

@@ -26,12 +26,18 @@ class DeviceBatchUpdater(training.updaters.StandardUpdater):
 
     @property
     def xp(self):
-        return chainer.backend.get_array_module(self.feed.images)
+        return self.feed.xp
 
     def next_batch(self):
-        """The next batch: (device indices, augmented float32 images)."""
+        """The next batch: (device indices, augmented float32 images).
+
+        The feed gets the indices where the iterator made them: a host feed given host indices
+        loads the batch without waiting for the device (whose queued work goes on meanwhile);
+        the indices then go to the device for the label lookups.
+        """
         indices = self.get_iterator('main').next()
-        return indices, self.feed(indices, self.iteration)
+        images = self.feed(indices, self.iteration)
+        return chainer.backend.get_device_from_array(images).send(indices), images
 
     def step(self, loss, **terms):
         """Back-propagate ``loss``, update the model, report ``loss`` and ``terms`` (no host read)."""

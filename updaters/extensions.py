@@ -17,19 +17,50 @@ def _history_serialize(serializer, key, rows, width):
     return rows
 
 
+class DeviceSplit(object):
+    """An evaluation split held on the device, as a batch source (see :class:`AccuracyTracker`).
+
+    Args:
+        images: uint8 NCHW array on the model's device.
+        labels: int32 (n,) array on the same device.
+        preprocess: callable uint8 batch -> float32 network input (mean subtraction).
+    """
+
+    def __init__(self, images, labels, preprocess):
+        self.images = images
+        self.labels = labels
+        self.preprocess = preprocess
+
+    def __len__(self):
+        return len(self.images)
+
+    def batches(self, batch_size):
+        """``(float32 input, int32 labels)`` per batch of ``batch_size``, in split order."""
+        for start in range(0, len(self.images), batch_size):
+            end = start + batch_size
+            yield self.preprocess(self.images[start:end]), self.labels[start:end]
+
+
+def accuracy_of_batches(model, batches, n):
+    """Top-1 accuracy of ``model`` over ``(x, t)`` batches (n samples in all), in test mode
+    without back-prop. Correct predictions are counted on the device; one host read at the end.
+    """
+    correct = 0
+    with chainer.using_config('train', False), chainer.no_backprop_mode():
+        for x, t in batches:
+            logits = model(x).array
+            correct = correct + (logits.argmax(axis=1) == t).sum()
+    return int(correct) / n if n else 0.0
+
+
 def accuracy(model, images, labels, preprocess, batch_size):
     """Top-1 accuracy of ``model`` on device arrays, in test mode without back-prop.
 
     ``images`` uint8 NCHW, ``labels`` int32 (n,), both on the model's device; ``preprocess`` maps
     a uint8 batch to the float32 network input. One host read at the end.
     """
-    xp = chainer.backend.get_array_module(images)
-    correct = xp.zeros((), dtype=xp.int64)
-    with chainer.using_config('train', False), chainer.no_backprop_mode():
-        for start in range(0, len(images), batch_size):
-            logits = model(preprocess(images[start:start + batch_size])).array
-            correct += (logits.argmax(axis=1) == labels[start:start + batch_size]).sum()
-    return int(correct) / len(images)
+    source = DeviceSplit(images, labels, preprocess)
+    return accuracy_of_batches(model, source.batches(batch_size), len(source))
 
 
 class AccuracyTracker(extension.Extension):
@@ -41,9 +72,13 @@ class AccuracyTracker(extension.Extension):
     the per-epoch curves, best and last.
 
     Args:
-        splits (dict): name -> (uint8 images, int32 labels) on the model's device, e.g.
-            ``{'val': ..., 'test': ...}``.
-        preprocess: callable uint8 batch -> float32 network input (mean subtraction).
+        splits (dict): name -> split, e.g. ``{'val': ..., 'test': ...}``; a split is either a
+            tuple (uint8 images, int32 labels) on the model's device, or a batch source: an
+            object with ``__len__`` and ``batches(batch_size)`` yielding (float32 network input,
+            int32 labels) on the model's device, such as :class:`updaters.feed.HostSplit`.
+        preprocess: callable uint8 batch -> float32 network input (mean subtraction), applied to
+            the tuple splits only (a batch source yields the network input); may be None when
+            every split is a batch source.
         select (str): the split that chooses "best" (the clean validation split).
         batch_size (int): evaluation batch size (large: test mode needs no gradient memory).
         path (str): where to write the curves (JSON), or None.
@@ -56,6 +91,8 @@ class AccuracyTracker(extension.Extension):
     def __init__(self, splits, preprocess, select='val', batch_size=1000, path=None):
         if select not in splits:
             raise ValueError('select={!r} is not one of the splits {}'.format(select, sorted(splits)))
+        if preprocess is None and any(not hasattr(s, 'batches') for s in splits.values()):
+            raise ValueError('preprocess is needed for the (images, labels) splits')
         self.splits = splits
         self.names = sorted(splits)
         self.preprocess = preprocess
@@ -68,12 +105,19 @@ class AccuracyTracker(extension.Extension):
         model = trainer.updater.get_optimizer('main').target
         row = [float(trainer.updater.epoch)]
         for name in self.names:
-            images, labels = self.splits[name]
-            row.append(accuracy(model, images, labels, self.preprocess, self.batch_size))
+            source = self._source(name)
+            row.append(accuracy_of_batches(model, source.batches(self.batch_size), len(source)))
         self.history.append(row)
         chainer.report(self.summary(flat=True))
         if self.path:
             atomic.write_json(self.path, self.summary())
+
+    def _source(self, name):
+        split = self.splits[name]
+        if hasattr(split, 'batches'):
+            return split
+        images, labels = split
+        return DeviceSplit(images, labels, self.preprocess)
 
     def _best_row(self):
         column = 1 + self.names.index(self.select)
@@ -115,7 +159,9 @@ class LabelAccuracyReport(extension.Extension):
 
     Args:
         label_table: :class:`updaters.labels.LabelTable` being corrected.
-        noisy_labels, clean_labels: int32 (n,) arrays on the table's device.
+        noisy_labels, clean_labels: int32 (n,) arrays on the table's device; a clean label
+            of -1 means unknown (Clothing1M: most noisy images have none), and such samples
+            are left out of every share.
         path (str): JSON file for the history, or None.
     """
 
@@ -133,12 +179,15 @@ class LabelAccuracyReport(extension.Extension):
     def measure(self):
         """(accuracy, fixed, broken) of the table's current hard labels; one host read."""
         xp = chainer.backend.get_array_module(self.clean_labels)
-        right = self.label_table.hard == self.clean_labels
-        was_wrong = self.noisy_labels != self.clean_labels
+        known = self.clean_labels >= 0
+        right = (self.label_table.hard == self.clean_labels) & known
+        was_wrong = (self.noisy_labels != self.clean_labels) & known
         counts = xp.stack([right.sum(), (right & was_wrong).sum(), was_wrong.sum(),
-                           (~right & ~was_wrong).sum()])
-        n_right, n_fixed, n_wrong, n_broken = (int(c) for c in chainer.backend.CpuDevice().send(counts))
-        n = len(self.clean_labels)
+                           (~right & ~was_wrong & known).sum(), known.sum()])
+        n_right, n_fixed, n_wrong, n_broken, n = (
+            int(c) for c in chainer.backend.CpuDevice().send(counts))
+        if n == 0:
+            return 0.0, 0.0, 0.0
         return (n_right / n, n_fixed / n_wrong if n_wrong else 0.0,
                 n_broken / (n - n_wrong) if n > n_wrong else 0.0)
 

@@ -1,0 +1,164 @@
+"""Figure 3 of the paper: test accuracy per epoch of step 2 at 90 % symmetric and 30 % asymmetric
+noise, one line per method (mean over trials, band from lowest to highest trial). Beside it, two
+figures the paper lacks: step 1's label accuracy per epoch for every noise setting found in the
+output root, and the confusion matrix of corrected against clean labels.
+
+    python reproduce/figure3.py                       # makes the runs it needs, or reuses them
+    python reproduce/figure3.py --dataset digits --epochs-scale 0.3 --trials 1
+
+The runs are the same as those of reproduce/table2.py and table3.py (same output root, same
+names), so after the tables this only draws. Files: results/<dataset>[-x<scale>]/figure3.png and
+.pdf, step1_label_accuracy.png/.pdf, step1_confusion.png/.pdf.
+"""
+import argparse
+import glob
+import os
+import sys
+
+if __package__ in (None, ''):  # run as a file: make the repository importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import chainer_compat  # noqa: F401,E402  (before chainer)
+import numpy  # noqa: E402
+
+from reproduce import experiment, runner, tables  # noqa: E402
+
+PANELS = (('symmetric', 0.9, '(a) {:g}% symmetric noise'),
+          ('asymmetric', 0.3, '(b) {:g}% asymmetric noise'))
+
+
+def _curve(part_dir):
+    """(epochs, test accuracy) of one part, or None when it has not evaluated yet."""
+    curves = runner._read_json(os.path.join(part_dir, 'accuracy.json'))
+    if not curves or not curves.get('epochs'):
+        return None
+    return curves['epochs'], curves['accuracy']['test']
+
+
+def step2_panels(units_by_panel, methods):
+    """Plot input of Figure 3: per panel, per method, the test curve of every trial."""
+    panels = []
+    for title, units in units_by_panel:
+        curves = {}
+        for method in methods:
+            found = [_curve(os.path.join(u.run_dir, method)) for u in units if method in u.parts]
+            found = [c for c in found if c is not None]
+            if found:
+                curves[tables.LABELS[method]] = found
+        panels.append({'title': title, 'curves': curves})
+    return panels
+
+
+def label_accuracy_series(dataset_dir):
+    """Step 1's label accuracy per epoch of every run below ``dataset_dir``, by noise setting."""
+    series = {}
+    for path in sorted(glob.glob(os.path.join(dataset_dir, '*', 'trial*', 'step1',
+                                              'label_accuracy.json'))):
+        history = runner._read_json(path)
+        if not history or not history.get('epoch'):
+            continue
+        setting = os.path.basename(os.path.dirname(os.path.dirname(os.path.dirname(path))))
+        series.setdefault(setting.replace('-', ' ') + '%', []).append(
+            (history['epoch'], history['accuracy']))
+    return dict(sorted(series.items(), key=lambda kv: (kv[0].split()[0],
+                                                        float(kv[0].split()[1][:-1]))))
+
+
+def confusion_matrices(units_by_panel, n_classes):
+    """Per panel: corrected (step 1's hard labels) against clean labels, summed over trials."""
+    from reproduce import plots
+    matrices = []
+    for title, units in units_by_panel:
+        counts = numpy.zeros((n_classes, n_classes), dtype=numpy.int64)
+        trials = 0
+        for unit in units:
+            path = os.path.join(unit.run_dir, 'step1', 'labels.npz')
+            if 'step1' in unit.parts and os.path.exists(path):
+                with numpy.load(path) as f:
+                    counts += plots.confusion_counts(f['clean'], f['hard'], n_classes)
+                trials += 1
+        if trials:
+            matrices.append(('{} ({} trial{})'.format(title, trials, 's' * (trials > 1)), counts))
+    return matrices
+
+
+def parser():
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    tables.add_run_options(p, default_trials=5)
+    p.add_argument('--symmetric-rate', type=float, default=PANELS[0][1])
+    p.add_argument('--asymmetric-rate', type=float, default=PANELS[1][1])
+    return p
+
+
+def make_figures(args, stream=None):
+    """Runs what is missing (unless gathering only), draws the three figures; returns
+    (written paths, failed units)."""
+    from reproduce import plots
+    trials = list(range(args.trials))
+    if not trials:
+        raise ValueError('--trials must be at least 1, got {}'.format(args.trials))
+    rates = {'symmetric': args.symmetric_rate, 'asymmetric': args.asymmetric_rate}
+    by_panel, units = [], []
+    for noise, _, title in PANELS:
+        base = tables.base_config(args, noise)
+        panel_units = runner.plan(base, [rates[noise]], trials, args.methods, args.out)
+        for unit in panel_units:
+            if os.path.exists(os.path.join(unit.run_dir, experiment.CONFIG)):
+                experiment.check_run_dir(unit.run_dir, unit.config)
+        by_panel.append((title.format(100 * rates[noise]), panel_units))
+        units += panel_units
+    if not args.gather_only:
+        experiment.check_inputs(units[0].config)
+    devices = args.devices.split(',') if args.devices else [units[0].config.device]
+    if args.print_commands:
+        runner.print_commands(units, device=devices[0])
+        return [], []
+    failed = [] if args.gather_only else runner.execute(units, jobs=args.jobs, devices=devices,
+                                                        stream=stream)
+    directory = tables.results_dir(args, args.dataset)
+    dataset_dir = os.path.join(args.out, os.path.dirname(os.path.dirname(units[0].config.name())))
+    n_classes = 10
+    scale = '' if args.epochs_scale == 1 else ' (schedule x{:g})'.format(args.epochs_scale)
+    written = []
+    panels = step2_panels(by_panel, [m for m in tables.COMPUTED if m in args.methods])
+    if any(p['curves'] for p in panels):
+        written += plots.plot_step2_curves(panels, os.path.join(directory, 'figure3'))
+    series = label_accuracy_series(dataset_dir)
+    if series:
+        written += plots.plot_label_accuracy(
+            series, os.path.join(directory, 'step1_label_accuracy'),
+            title='Step 1: training labels equal to the clean label, {}{}'.format(
+                args.dataset, scale))
+    matrices = confusion_matrices(by_panel, n_classes)
+    if matrices:
+        written += plots.plot_confusion(matrices, [str(k) for k in range(n_classes)],
+                                        os.path.join(directory, 'step1_confusion'))
+    return written, failed
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    try:
+        written, failed = make_figures(args)
+    except (ValueError, FileNotFoundError) as error:
+        sys.stderr.write('error: {}\n'.format(error))
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    if args.print_commands:
+        return 0
+    if written:
+        sys.stdout.write('figures written: {}\n'.format(', '.join(os.path.relpath(p)
+                                                                 for p in written)))
+    else:
+        sys.stdout.write('no finished epochs to draw yet\n')
+    if failed:
+        sys.stdout.write('{} run(s) failed; run the same command again to resume them\n'.format(
+            len(failed)))
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,218 @@
+"""Plots of measured runs: step-2 test-accuracy curves (Figure 3), step-1 label accuracy, and
+confusion matrices of the corrected labels.
+
+Every plot function writes ``<path_stem>.png`` and ``<path_stem>.pdf`` and returns those two paths.
+Each file is first rendered to a temporary file in the same folder and then moved into place with
+``os.replace``, so a reader never sees a half-written figure. Matplotlib runs on the Agg backend
+(no display needed).
+
+Accuracies come in as fractions in [0, 1] (as the run files store them) and are plotted in %.
+A curve is a pair ``(epochs, accuracies)`` of equal-length sequences; several trials of one
+method are drawn as their mean with a shaded band from their minimum to their maximum. Trials may
+have different lengths (a run still going): they are averaged over their common prefix of epochs.
+"""
+import os
+import tempfile
+
+import matplotlib
+
+matplotlib.use('Agg')  # before pyplot is imported: no display is needed or used
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy  # noqa: E402
+
+FORMATS = ('png', 'pdf')
+DPI = 150
+
+
+def _to_numpy(array):
+    """A host numpy copy of ``array`` (numpy, list, or a CuPy array with ``.get()``)."""
+    if hasattr(array, 'get') and not isinstance(array, (numpy.ndarray, dict)):
+        array = array.get()
+    return numpy.asarray(array)
+
+
+def _stem(path_stem):
+    """``path_stem`` without a trailing ``.png`` / ``.pdf``."""
+    path_stem = os.fspath(path_stem)
+    root, ext = os.path.splitext(path_stem)
+    return root if ext.lower().lstrip('.') in FORMATS else path_stem
+
+
+def _save(fig, path_stem):
+    """Write ``fig`` as PNG and PDF beside each other, each atomically; close it; return paths."""
+    stem = _stem(path_stem)
+    directory = os.path.dirname(os.path.abspath(stem))
+    os.makedirs(directory, exist_ok=True)
+    written = []
+    try:
+        for fmt in FORMATS:
+            path = '{}.{}'.format(stem, fmt)
+            fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix='.tmp',
+                                       dir=directory)
+            os.close(fd)
+            try:
+                # no creation date in the PDF, so that the same data gives the same file
+                metadata = {'CreationDate': None} if fmt == 'pdf' else None
+                fig.savefig(tmp, format=fmt, dpi=DPI, bbox_inches='tight', metadata=metadata)
+                os.replace(tmp, path)
+            finally:
+                if os.path.exists(tmp):
+                    os.remove(tmp)
+            written.append(path)
+    finally:
+        plt.close(fig)
+    return written
+
+
+def _mean_band(trials):
+    """Epochs and the mean, minimum and maximum accuracy in % of ``trials`` over their common
+    prefix, or ``None`` when no trial has a point yet.
+
+    ``trials`` is a list of ``(epochs, accuracies)``; accuracies must lie in [0, 1] and the trials
+    must agree on the epochs of the common prefix."""
+    pairs = []
+    for epochs, accuracies in trials:
+        epochs = numpy.asarray(_to_numpy(epochs), dtype=numpy.float64).ravel()
+        accuracies = numpy.asarray(_to_numpy(accuracies), dtype=numpy.float64).ravel()
+        if epochs.shape != accuracies.shape:
+            raise ValueError('a trial has {} epochs but {} accuracies'.format(
+                epochs.size, accuracies.size))
+        if accuracies.size and (numpy.nanmin(accuracies) < 0 or numpy.nanmax(accuracies) > 1):
+            raise ValueError('accuracies are fractions in [0, 1] (plotted as %); got values in '
+                             '[{}, {}]'.format(numpy.nanmin(accuracies), numpy.nanmax(accuracies)))
+        if epochs.size:
+            pairs.append((epochs, accuracies))
+    if not pairs:
+        return None
+    n = min(e.size for e, _ in pairs)
+    x = pairs[0][0][:n]
+    for e, _ in pairs[1:]:
+        if not numpy.array_equal(e[:n], x):
+            raise ValueError('trials disagree on their epochs: {} vs {}'.format(
+                x.tolist(), e[:n].tolist()))
+    y = 100.0 * numpy.stack([a[:n] for _, a in pairs])
+    return x, y.mean(axis=0), y.min(axis=0), y.max(axis=0), len(pairs)
+
+
+def _draw_curves(ax, curves, colors):
+    """One mean line (and min-max band over >1 trials) per label of ``curves`` on ``ax``."""
+    drawn = 0
+    for label, trials in curves.items():
+        stats = _mean_band(trials)
+        if stats is None:
+            continue
+        x, mean, low, high, n_trials = stats
+        color = colors.setdefault(label, 'C{}'.format(len(colors) % 10))
+        shown = label if n_trials == 1 else '{} (mean of {})'.format(label, n_trials)
+        ax.plot(x, mean, color=color, linewidth=1.2, label=shown,
+                marker='o' if x.size == 1 else None)
+        if n_trials > 1:
+            ax.fill_between(x, low, high, color=color, alpha=0.2, linewidth=0)
+        drawn += 1
+    ax.set_xlabel('epoch')
+    ax.grid(True, alpha=0.3)
+    if drawn:
+        ax.legend(fontsize='small')
+
+
+def plot_step2_curves(panels, path_stem):
+    """Test accuracy (%) per epoch of the second step, one subplot per panel (as Figure 3).
+
+    ``panels``: list of ``{"title": str, "curves": {method_label: [(epochs, test_accuracy), ...
+    one per trial]}}`` with accuracies in [0, 1]. Each method is one line, the mean over its trials
+    (over their common prefix), with a band from the minimum to the maximum when there is more than
+    one trial. A method keeps its colour across panels. Writes ``path_stem``.png/.pdf and returns
+    the two paths."""
+    if not panels:
+        raise ValueError('no panels to plot')
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.0 * len(panels), 3.8), squeeze=False)
+    colors = {}
+    for ax, panel in zip(axes[0], panels):
+        _draw_curves(ax, panel['curves'], colors)
+        ax.set_title(panel.get('title', ''))
+        ax.set_ylabel('test accuracy (%)')
+    fig.tight_layout()
+    return _save(fig, path_stem)
+
+
+def plot_label_accuracy(series, path_stem, title=None):
+    """Accuracy (%) of the corrected labels against the clean labels per epoch of the first step.
+
+    ``series``: ``{setting_label: [(epochs, accuracy), ... one per trial]}`` with accuracies in
+    [0, 1]; one line (mean over trials, min-max band) per setting. Writes ``path_stem``.png/.pdf
+    and returns the two paths."""
+    if not series:
+        raise ValueError('no series to plot')
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    _draw_curves(ax, series, {})
+    ax.set_ylabel('label accuracy (%)')
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return _save(fig, path_stem)
+
+
+def confusion_counts(clean, corrected, n_classes):
+    """``n_classes x n_classes`` int64 counts: entry ``[i, j]`` is the number of samples whose clean
+    label is ``i`` and whose corrected (or noisy) label is ``j``.
+
+    ``clean`` and ``corrected`` are equal-length 1-D integer label arrays (numpy, lists, or CuPy)
+    with values in ``[0, n_classes)``."""
+    clean = _to_numpy(clean)
+    corrected = _to_numpy(corrected)
+    if clean.ndim != 1 or corrected.shape != clean.shape:
+        raise ValueError('expected two 1-D label arrays of the same length, got shapes {} and {}'
+                         .format(clean.shape, corrected.shape))
+    for name, labels in (('clean', clean), ('corrected', corrected)):
+        if labels.size and not numpy.issubdtype(labels.dtype, numpy.integer):
+            raise ValueError('{} labels must be integers, got {}'.format(name, labels.dtype))
+        if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+            raise ValueError('{} labels must lie in [0, {}), got [{}, {}]'.format(
+                name, n_classes, labels.min(), labels.max()))
+    flat = clean.astype(numpy.int64) * n_classes + corrected.astype(numpy.int64)
+    return numpy.bincount(flat, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+
+
+def _row_percent(counts):
+    """Each row of ``counts`` as % of its total (an all-zero row stays zero)."""
+    counts = numpy.asarray(counts, dtype=numpy.float64)
+    totals = counts.sum(axis=1, keepdims=True)
+    return 100.0 * numpy.divide(counts, totals, out=numpy.zeros_like(counts), where=totals > 0)
+
+
+def plot_confusion(matrices, class_names, path_stem):
+    """Row-normalised confusion matrices side by side, the percentage written in every cell.
+
+    ``matrices``: list of ``(title, counts)`` with ``counts`` a ``c x c`` array, rows = clean label,
+    columns = corrected label (e.g. from :func:`confusion_counts`); ``class_names`` the ``c`` class
+    names. Writes ``path_stem``.png/.pdf and returns the two paths."""
+    if not matrices:
+        raise ValueError('no matrices to plot')
+    c = len(class_names)
+    checked = []
+    for title, counts in matrices:
+        counts = _to_numpy(counts)
+        if counts.shape != (c, c):
+            raise ValueError('{!r}: expected a {}x{} matrix, got shape {}'.format(
+                title, c, c, counts.shape))
+        checked.append((title, _row_percent(counts)))
+    fig, axes = plt.subplots(1, len(checked), figsize=(4.8 * len(checked) + 0.8, 4.6),
+                             squeeze=False, layout='constrained')
+    image = None
+    for k, (ax, (title, percent)) in enumerate(zip(axes[0], checked)):
+        image = ax.imshow(percent, cmap='Blues', vmin=0.0, vmax=100.0)
+        fontsize = 6 if c <= 10 else 4
+        for i in range(c):
+            for j in range(c):
+                ax.text(j, i, '{:.1f}'.format(percent[i, j]), ha='center', va='center',
+                        fontsize=fontsize, color='white' if percent[i, j] > 60 else 'black')
+        ax.set_xticks(range(c))
+        ax.set_yticks(range(c))
+        ax.set_xticklabels(class_names, rotation=45, ha='right', fontsize='small')
+        ax.set_yticklabels(class_names, fontsize='small')
+        ax.set_xlabel('corrected label')
+        if k == 0:
+            ax.set_ylabel('clean label')
+        ax.set_title(title)
+    fig.colorbar(image, ax=list(axes[0]), shrink=0.8, label='% of the clean class')
+    return _save(fig, path_stem)

@@ -1,0 +1,271 @@
+"""Many runs of :mod:`reproduce.experiment`: planning them, running them a few at a time, and
+showing where the whole table stands.
+
+A :class:`Unit` is one self-contained command: the step-1 chain of one (noise, rate, trial) (step 1,
+then the ``tanaka`` and ``ours`` forks of step 2), or its cross-entropy baseline. Units never depend
+on each other, so they can run in any order, side by side, or on other machines
+(``--print-commands``); each writes only below its own run directory, and the same command run
+again skips what is finished and resumes what is not.
+"""
+import dataclasses
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+
+from reproduce import experiment
+
+#: The methods that fork their step 2 from one step-1 run, in the order they run.
+CHAIN = ('tanaka', 'ours')
+
+
+@dataclasses.dataclass
+class Unit:
+    """One command: ``methods`` of one run configuration, in ``root/<config.name()>``."""
+
+    config: experiment.RunConfig
+    methods: tuple
+    root: str
+
+    @property
+    def run_dir(self):
+        return os.path.join(self.root, self.config.name())
+
+    @property
+    def label(self):
+        c = self.config
+        return '{} {:g}% trial {} [{}]'.format(c.noise, 100 * c.rate, c.trial, '+'.join(self.methods))
+
+    @property
+    def parts(self):
+        """The part directories this unit fills, in the order it runs them."""
+        if self.methods[0] in CHAIN:
+            return ('step1',) + tuple(self.methods)
+        return tuple(self.methods)
+
+    @property
+    def log_path(self):
+        return os.path.join(self.run_dir, 'output-{}.txt'.format('+'.join(self.methods)))
+
+    def epochs(self):
+        """Epochs this unit trains in all, by part."""
+        settings = self.config.settings()
+        return {p: settings['step1' if p == 'step1' else 'step2']['epochs'] for p in self.parts}
+
+    def epochs_done(self):
+        """Epochs finished so far, by part (from each part's result or per-epoch log)."""
+        done = {}
+        for part in self.parts:
+            part_dir = os.path.join(self.run_dir, part)
+            result = _read_json(os.path.join(part_dir, experiment.RESULT))
+            if result is not None:
+                done[part] = result['epochs']
+                continue
+            log = _read_json(os.path.join(part_dir, 'log.json')) or []
+            done[part] = int(log[-1]['epoch']) if log else 0
+        return done
+
+    def finished(self):
+        return all(os.path.exists(os.path.join(self.run_dir, p, experiment.RESULT))
+                   for p in self.parts)
+
+    def command(self, device=None, quiet=False, python=None):
+        """The command line (a list) that runs this unit from any directory."""
+        c = self.config
+        args = [python or sys.executable, '-m', 'reproduce.experiment',
+                '--dataset', c.dataset, '--noise', c.noise, '--rate', repr(c.rate),
+                '--trial', str(c.trial), '--methods', ','.join(self.methods),
+                '--device', device or c.device, '--epochs-scale', repr(c.epochs_scale),
+                '--mixup-weight', repr(c.mixup_weight), '--lc-on', c.lc_on,
+                '--step1-labels', c.step1_labels, '--step2-labels', c.step2_labels,
+                '--step2-init', c.step2_init]
+        for name, value in experiment.extra_command_options(c):
+            args += [name, value]
+        if c.data_dir:
+            args += ['--data-dir', os.path.abspath(c.data_dir)]
+        args += ['--out', os.path.abspath(self.run_dir)]
+        if quiet:
+            args.append('--quiet')
+        return args
+
+
+def _read_json(path):
+    """The JSON in ``path``, or None when it is missing or being replaced."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def plan(base, rates, trials, methods, root):
+    """The units of a table: for every trial (outer) and rate, the step-1 chain (when ``tanaka``
+    or ``ours`` is asked for) and the cross-entropy baseline (when asked for).
+
+    ``base`` holds the RunConfig fields shared by all runs (dataset, noise, device, ...). Trials
+    go outermost so that a table filled part-way has every cell with the same number of trials.
+    """
+    unknown = [m for m in methods if m not in experiment.METHODS]
+    if unknown:
+        raise ValueError('unknown method(s) {}: choose from {}'.format(
+            ', '.join(map(repr, unknown)), ', '.join(experiment.METHODS)))
+    chain = tuple(m for m in CHAIN if m in methods)
+    units = []
+    for trial in trials:
+        for rate in rates:
+            config = experiment.RunConfig(rate=rate, trial=trial, **base)
+            if chain:
+                units.append(Unit(config, chain, root))
+            if 'cross_entropy' in methods:
+                units.append(Unit(config, ('cross_entropy',), root))
+    return units
+
+
+def print_commands(units, device=None, stream=None):
+    """One shell command per unfinished unit (a job array's lines); returns how many."""
+    stream = stream or sys.stdout
+    todo = [u for u in units if not u.finished()]
+    for unit in todo:
+        stream.write(' '.join(shlex.quote(a) for a in
+                              unit.command(device=device, quiet=True, python='python')) + '\n')
+    if len(todo) < len(units):
+        sys.stderr.write('# {} of {} runs are finished already and were left out\n'.format(
+            len(units) - len(todo), len(units)))
+    return len(todo)
+
+
+def _duration(seconds):
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return '{}s'.format(seconds)
+    if seconds < 3600:
+        return '{}m{:02d}s'.format(seconds // 60, seconds % 60)
+    return '{}h{:02d}m'.format(seconds // 3600, seconds % 3600 // 60)
+
+
+class Progress(object):
+    """Where the whole table stands: runs done, running and left, epochs and an estimated time
+    left (from the epochs finished since this command started)."""
+
+    def __init__(self, units, stream=None):
+        self.units = units
+        self.stream = stream or sys.stdout
+        self.started = time.time()
+        self.total = sum(sum(u.epochs().values()) for u in units)
+        self.done_at_start = self._epochs_done()
+
+    def _epochs_done(self):
+        return sum(sum(u.epochs_done().values()) for u in self.units)
+
+    def line(self, n_done, n_running, n_failed):
+        done = self._epochs_done()
+        elapsed = time.time() - self.started
+        n_left = len(self.units) - n_done - n_running - n_failed
+        text = '[{}/{} runs done, {} running, {} left{}] epochs {}/{} · elapsed {}'.format(
+            n_done, len(self.units), n_running, n_left,
+            ', {} failed'.format(n_failed) if n_failed else '', done, self.total,
+            _duration(elapsed))
+        gained = done - self.done_at_start
+        if 0 < gained and done < self.total:
+            text += ' · about {} left'.format(
+                _duration(elapsed / gained * (self.total - done)))
+        return text
+
+    def show(self, n_done, n_running, n_failed, running=()):
+        lines = [self.line(n_done, n_running, n_failed)]
+        for unit in running:
+            done, epochs = unit.epochs_done(), unit.epochs()
+            lines.append('    running {}: {}'.format(unit.label, ', '.join(
+                '{} {}/{}'.format(p, done[p], epochs[p]) for p in unit.parts)))
+        self.stream.write('\n'.join(lines) + '\n')
+        self.stream.flush()
+
+
+def _child_environment(jobs, device):
+    env = dict(os.environ, PYTHONUNBUFFERED='1')
+    if jobs > 1 and '@numpy' in device:
+        threads = str(max(1, (os.cpu_count() or 1) // jobs))
+        for name in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
+            env.setdefault(name, threads)
+    return env
+
+
+def execute(units, jobs=1, devices=None, status_every=60.0, stream=None):
+    """Runs the unfinished ``units``, ``jobs`` at a time, spread over ``devices``.
+
+    With one job the run's own progress bar and per-epoch table go to the terminal; with more,
+    each run writes them to ``output-<methods>.txt`` in its run directory and this shows the
+    state of every running run every ``status_every`` seconds. A run that fails is reported
+    with the end of its output and the others go on; Ctrl-C stops every run (their snapshots
+    stay, and the same command resumes them). Returns the list of failed units.
+    """
+    if jobs < 1:
+        raise ValueError('--jobs must be at least 1, got {}'.format(jobs))
+    stream = stream or sys.stdout
+    devices = list(devices or [units[0].config.device if units else '@numpy'])
+    todo = [u for u in units if not u.finished()]
+    progress = Progress(units, stream)
+    n_done = len(units) - len(todo)
+    stream.write('{} runs: {} finished already, {} to run, {} at a time on {}\n'.format(
+        len(units), n_done, len(todo), jobs, ', '.join(devices)))
+    running = {}   # process -> (unit, device, log file or None)
+    failed = []
+    last_status = time.time()
+    try:
+        while todo or running:
+            while todo and len(running) < jobs:
+                unit = todo.pop(0)
+                load = {d: 0 for d in devices}
+                for _, d, _ in running.values():
+                    load[d] += 1
+                device = min(devices, key=lambda d: load[d])
+                os.makedirs(unit.run_dir, exist_ok=True)
+                log = open(unit.log_path, 'a') if jobs > 1 else None
+                if jobs == 1:
+                    progress.show(n_done, 1, len(failed))
+                    stream.write('--- {} on {} in {}\n'.format(unit.label, device, unit.run_dir))
+                    stream.flush()
+                process = subprocess.Popen(
+                    unit.command(device=device, quiet=jobs > 1), stdout=log,
+                    stderr=subprocess.STDOUT if log else None,
+                    env=_child_environment(jobs, device))
+                running[process] = (unit, device, log)
+            time.sleep(0.2 if jobs == 1 else 1.0)
+            changed = False
+            for process in [p for p in running if p.poll() is not None]:
+                unit, device, log = running.pop(process)
+                if log:
+                    log.close()
+                changed = True
+                if process.returncode == 0 and unit.finished():
+                    n_done += 1
+                else:
+                    failed.append(unit)
+                    _report_failure(unit, process.returncode, jobs > 1, stream)
+            if jobs > 1 and (changed or time.time() - last_status >= status_every):
+                progress.show(n_done, len(running), len(failed),
+                              [u for u, _, _ in running.values()])
+                last_status = time.time()
+    except KeyboardInterrupt:
+        for process in running:
+            process.terminate()
+        for process in running:
+            process.wait()
+        stream.write('\ninterrupted: {} running run(s) stopped; their snapshots are kept and the '
+                     'same command resumes them\n'.format(len(running)))
+        raise
+    if jobs == 1:
+        progress.show(n_done, 0, len(failed))
+    return failed
+
+
+def _report_failure(unit, returncode, logged, stream):
+    stream.write('run {} failed (exit status {})'.format(unit.label, returncode))
+    if logged and os.path.exists(unit.log_path):
+        with open(unit.log_path) as f:
+            tail = [line.rstrip() for line in f.readlines()[-5:]]
+        stream.write('; the end of {}:\n    {}'.format(unit.log_path, '\n    '.join(tail)))
+    stream.write('\n')
+    stream.flush()

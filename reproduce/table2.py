@@ -1,0 +1,21 @@
+"""Table 2 of the paper: test accuracy on CIFAR-10 with symmetric label noise.
+
+    python reproduce/table2.py                      # the paper's rates, 5 trials, on the CPU
+    python reproduce/table2.py --device @cupy:0     # the same on a GPU
+    python reproduce/table2.py --dataset digits --epochs-scale 0.3 --rates 0.3,0.5 --trials 1
+
+Runs what is not finished yet (step 1 once per rate and trial, both step-2 forks from it, and
+the cross-entropy baseline), then prints the table beside the published numbers and writes it as
+Markdown and JSON under results/. See ``--help`` and :mod:`reproduce.tables`.
+"""
+import os
+import sys
+
+if __package__ in (None, ''):  # run as a file: make the repository importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import chainer_compat  # noqa: F401,E402  (before chainer)
+from reproduce import tables  # noqa: E402
+
+if __name__ == '__main__':
+    sys.exit(tables.main(2))

@@ -1,0 +1,552 @@
+"""The paper's tables, measured: gather finished runs into Table 2/3/4's layout beside the
+published numbers, print it, write it as Markdown and JSON, and check it against recorded numbers.
+
+The scripts ``reproduce/table2.py``, ``table3.py`` and ``table4.py`` are this module's
+:func:`main` with the table's number. Numbers in the JSON and the printed tables are test
+accuracies in percent; "best" is the test accuracy at the epoch of highest (clean) validation
+accuracy, "last" the test accuracy after the last epoch.
+"""
+import argparse
+import datetime
+import json
+import math
+import os
+import sys
+
+import numpy
+
+from reproduce import experiment, paper, runner
+from updaters import atomic
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+#: Rows this code computes (the others of the paper are quoted).
+COMPUTED = experiment.METHODS
+#: Row labels of the computed methods where the paper's table has no such row.
+LABELS = {'cross_entropy': 'Cross Entropy', 'tanaka': 'Tanaka et al.', 'ours': 'Ours'}
+KINDS = ('best', 'last')
+#: Default regression tolerance: at least this many percentage points ...
+TOLERANCE_FLOOR = 1.0
+#: ... or this many standard errors of the difference of the two means, if larger.
+TOLERANCE_SIGMAS = 3.0
+#: The noise kind of each table.
+NOISE = {2: 'symmetric', 3: 'asymmetric', 4: 'real'}
+
+
+class CheckFileError(ValueError):
+    """A --check file that is not a table of the same kind."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Gathering
+
+
+def _stats(values):
+    if not values:
+        return {'mean': None, 'std': None, 'n': 0, 'values': []}
+    return {'mean': float(numpy.mean(values)), 'std': float(numpy.std(values)),
+            'n': len(values), 'values': [float(v) for v in values]}
+
+
+def gather(units):
+    """Finished results of ``units``: ``{(method, rate): {'best': [...], 'last': [...]}}`` in
+    percent, step 1's label accuracy per rate, and a brief of every finished part."""
+    cells, labels, parts = {}, {}, []
+    for unit in units:
+        for part in unit.parts:
+            result = runner._read_json(os.path.join(unit.run_dir, part, experiment.RESULT))
+            if result is None:
+                continue
+            rate = unit.config.rate
+            parts.append({'run': unit.config.name(), 'part': part, 'trial': unit.config.trial,
+                          'epochs': result['epochs'], 'train_seconds': result['train_seconds'],
+                          'best_test': result['best_test'], 'last_test': result['last_test'],
+                          'best_epoch': result['accuracy']['best']['epoch'],
+                          'provenance': result['provenance']})
+            if part == 'step1':
+                entry = labels.setdefault(rate, {'noisy': [], 'corrected': []})
+                entry['noisy'].append(100 * result['labels']['noisy_accuracy'])
+                entry['corrected'].append(100 * result['labels']['corrected_accuracy'])
+                continue
+            cell = cells.setdefault((part, rate), {'best': [], 'last': []})
+            cell['best'].append(100 * result['best_test'])
+            cell['last'].append(100 * result['last_test'])
+    return cells, labels, parts
+
+
+def _provenance(parts, config, trials):
+    prov = [p['provenance'] for p in parts]
+    dates = sorted(p['date'] for p in prov)
+    return {
+        'commits': sorted({str(p['commit']) for p in prov}),
+        'devices': sorted({p['device'] for p in prov}),
+        'versions': sorted({json.dumps(p['versions'], sort_keys=True) for p in prov}),
+        'tf32': sorted({p.get('tf32', False) for p in prov}),
+        'run_dates': [dates[0], dates[-1]] if dates else [],
+        'epochs_scale': config.epochs_scale,
+        'epochs': {k: config.settings()[k]['epochs'] for k in ('step1', 'step2')},
+        'iterations_per_epoch': config.iterations_per_epoch,
+        'pretrained_weights': (None if config.dataset != 'clothing1m' else
+                               config.weights != 'none'),
+        'trials_requested': list(trials),
+        'seeds': 'every seed (noise, split, init, order, mix-up) equals the trial number',
+        'train_hours': sum(p['train_seconds'] for p in parts) / 3600,
+        'table_written': datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec='seconds'),
+    }
+
+
+def build(number, units, rates, trials, methods, base_config):
+    """The table as JSON-ready data: rows in the paper's order with (paper, measured, difference)
+    per cell; computed rows that were not asked for and rows this code cannot compute show the
+    paper's numbers only, marked."""
+    published = paper.load_paper_table(number)
+    cells, labels, parts = gather(units)
+    compare = base_config.dataset == published['dataset']
+    rows = []
+    methods_in_paper = [row['method'] for row in published['rows']]
+    for row in published['rows'] + [{'method': m} for m in COMPUTED if m not in methods_in_paper]:
+        method = row['method']
+        if not compare and method not in COMPUTED:
+            continue
+        status = ('computed' if method in methods else 'not run') if method in COMPUTED \
+            else 'quoted'
+        entry = {'number': row.get('number'), 'method': method,
+                 'label': row.get('label', LABELS.get(method, method)), 'status': status}
+        for kind in KINDS:
+            entry[kind] = []
+            for rate in rates:
+                cell = {'rate': rate}
+                cell['paper'] = (paper.paper_cell(published, method, _paper_rate(rate, published),
+                                                  kind) if compare else None)
+                cell['paper_decimals'] = row.get('decimals', 2)
+                cell.update(_stats(cells.get((method, rate), {}).get(kind, []))
+                            if status == 'computed' else _stats([]))
+                cell['diff'] = (cell['mean'] - cell['paper']
+                                if cell['mean'] is not None and cell['paper'] is not None else None)
+                entry[kind].append(cell)
+        rows.append(entry)
+    return {
+        'table': number, 'title': published['title'], 'dataset': base_config.dataset,
+        'noise': base_config.noise, 'rates': list(rates), 'unit': 'percent',
+        'compared_with_paper': compare, 'paper_source': published['source'],
+        'settings': {k: v for k, v in base_config.identity().items()
+                     if k not in ('rate', 'trial') and not k.endswith('_seed')},
+        'rows': rows,
+        'labels': [{'rate': r, 'noisy': _stats(labels.get(r, {}).get('noisy', [])),
+                    'corrected': _stats(labels.get(r, {}).get('corrected', []))} for r in rates],
+        'provenance': _provenance(parts, base_config, trials),
+        'runs': parts,
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# Printing
+
+
+def _column_name(table, rate):
+    return 'Clothing1M' if table['noise'] == 'real' else '{:g}%'.format(100 * rate)
+
+
+def _measured(cell, with_n=True):
+    if cell['mean'] is None:
+        return '–'
+    text = '{:.2f}'.format(cell['mean'])
+    if cell['n'] > 1:
+        text += '±{:.2f}'.format(cell['std'])
+    if with_n:
+        text += ' ({})'.format(cell['n'])
+    return text
+
+
+def _number(value, signed=False, decimals=2):
+    if value is None:
+        return '–'
+    return ('{:+.%df}' % decimals if signed else '{:.%df}' % decimals).format(value)
+
+
+def _paper(cell):
+    return _number(cell['paper'], decimals=cell.get('paper_decimals', 2))
+
+
+def _paper_rate(rate, published):
+    """The paper's column of ``rate`` (Table 4 has none)."""
+    return None if published['rates'] is None else rate
+
+
+def header_lines(table):
+    prov = table['provenance']
+    scale = prov['epochs_scale']
+    schedule = 'the paper\'s schedule' if scale == 1 else \
+        'SHORTENED schedule (--epochs-scale {:g})'.format(scale)
+    lines = ['Table {}: {}'.format(table['table'], table['title']) if table['compared_with_paper']
+             else 'Table {} layout on the {} data, {} noise (this package\'s small real data set; '
+                  'the paper reports no numbers for it)'.format(
+                      table['table'], table['dataset'], table['noise']),
+             'test accuracy (%), mean ± std over trials (count); {}: step 1 {} epochs, step 2 {} '
+             'epochs; trials {}'.format(schedule, prov['epochs']['step1'], prov['epochs']['step2'],
+                                        ','.join(map(str, prov['trials_requested'])))]
+    if prov.get('iterations_per_epoch'):
+        lines.append('SUBSAMPLED: each epoch trains on a random {} batches of the noisy set'.format(
+            prov['iterations_per_epoch']))
+    if prov.get('pretrained_weights') is False:
+        lines.append('NOT PRE-TRAINED: ResNet-50 started from random weights (--weights none)')
+    if prov['devices']:
+        lines.append('measured on {} · commit {} · runs dated {} to {}'.format(
+            '; '.join(prov['devices']),
+            ', '.join(c[:12] + ('+dirty' if c.endswith('+dirty') else '') for c in prov['commits']),
+            prov['run_dates'][0][:10], prov['run_dates'][-1][:10]))
+    return lines
+
+
+def format_terminal(table):
+    """The table as the paper lays it out: rows = methods (best, last), columns = noise rates;
+    a computed cell shows the paper's number, this code's and their difference."""
+    columns = [_column_name(table, r) for r in table['rates']]
+    width = max(14, max(len(c) for c in columns) + 2)
+    label_width = max(len(r['label']) for r in table['rows']) + 4
+    pad = ' ' * (label_width + 9)
+
+    def line(prefix, values):
+        return prefix + ''.join(v.rjust(width) for v in values)
+
+    lines = header_lines(table) + ['']
+    lines.append(line(' #  ' + 'method'.ljust(label_width) + ' ' * 16, columns))
+    for row in table['rows']:
+        number = '{:>2}'.format(row['number']) if row['number'] and table[
+            'compared_with_paper'] else '  '
+        for k, kind in enumerate(KINDS):
+            head = ('{}  {}'.format(number, row['label'].ljust(label_width)) if k == 0
+                    else ' ' * (label_width + 4)) + kind.ljust(5)
+            cells = row[kind]
+            if all(c['paper'] is None for c in cells) and row['status'] != 'computed':
+                continue
+            if row['status'] != 'computed':
+                tag = 'quoted' if row['status'] == 'quoted' else 'paper only'
+                lines.append(line(head + tag.ljust(11), [_paper(c) for c in cells]))
+                continue
+            if table['compared_with_paper']:
+                lines.append(line(head + 'paper'.ljust(11), [_paper(c) for c in cells]))
+                lines.append(line(pad + 'this code'.ljust(11), [_measured(c) for c in cells]))
+                lines.append(line(pad + 'difference', [_number(c['diff'], True) for c in cells]))
+            else:
+                lines.append(line(head + 'this code'.ljust(11), [_measured(c) for c in cells]))
+    if table['compared_with_paper']:
+        lines += ['', 'paper: the published number; quoted: a method this code does not compute; '
+                  'paper only: not run here (--methods); difference: this code minus paper.']
+    labels = table['labels']
+    if any(entry['corrected']['n'] for entry in labels):
+        lines.append('')
+        lines.append(line('step-1 labels right (%): noisy'.ljust(label_width + 20),
+                          [_measured(e['noisy'], False) for e in labels]))
+        lines.append(line('                after correction'.ljust(label_width + 20),
+                          [_measured(e['corrected'], False) for e in labels]))
+    return '\n'.join(lines) + '\n'
+
+
+def format_markdown(table):
+    columns = [_column_name(table, r) for r in table['rates']]
+    lines = ['\n\n'.join(header_lines(table)), '',
+             '| # | method | | ' + ' | '.join(columns) + ' |',
+             '|---|---|---|' + '---|' * len(columns)]
+    for row in table['rows']:
+        for kind in KINDS:
+            cells = row[kind]
+            if all(c['paper'] is None for c in cells) and row['status'] != 'computed':
+                continue
+            if row['status'] == 'computed':
+                texts = []
+                for c in cells:
+                    text = '**{}**'.format(_measured(c)) if c['mean'] is not None else '–'
+                    if c['paper'] is not None:
+                        text += ' (paper {}, {})'.format(_paper(c), _number(c['diff'], True))
+                    texts.append(text)
+            else:
+                mark = 'quoted' if row['status'] == 'quoted' else 'paper; not run'
+                texts = ['{} ({})'.format(_paper(c), mark) if c['paper'] is not None
+                         else '–' for c in cells]
+            number = row['number'] if table['compared_with_paper'] else None
+            lines.append('| {} | {} | {} | {} |'.format(number or '', row['label'], kind,
+                                                         ' | '.join(texts)))
+    if any(entry['corrected']['n'] for entry in table['labels']):
+        lines += ['', 'Step-1 training labels that equal the clean label (%): noisy → corrected: '
+                  + '; '.join('{} {} → {}'.format(col, _measured(e['noisy'], False),
+                                                   _measured(e['corrected'], False))
+                              for col, e in zip(columns, table['labels']))]
+    lines += ['', 'Bold: measured by this code (mean ± std over trials, count in brackets). '
+              'Paper numbers are the published ones (results/paper/), not measured here.']
+    return '\n'.join(lines) + '\n'
+
+
+def write(table, directory, name):
+    """``name``.json and ``name``.md in ``directory``, atomically; returns their paths."""
+    json_path = os.path.join(directory, name + '.json')
+    md_path = os.path.join(directory, name + '.md')
+    atomic.write_json(json_path, table)
+    with atomic.atomic_path(md_path) as tmp:
+        with open(tmp, 'w') as f:
+            f.write(format_markdown(table))
+    return json_path, md_path
+
+
+# ----------------------------------------------------------------------------------------------
+# Regression check
+
+
+def load_check_file(path, table):
+    """A recorded table to compare ``table`` with; :class:`CheckFileError` if it is not one."""
+    if not os.path.isfile(path):
+        raise CheckFileError('--check file {} does not exist'.format(path))
+    try:
+        with open(path) as f:
+            recorded = json.load(f)
+    except ValueError as error:
+        raise CheckFileError('--check file {} is not JSON ({})'.format(path, error))
+    expected = 'a table JSON written by reproduce/table{}.py'.format(table['table'])
+    if not isinstance(recorded, dict) or not isinstance(recorded.get('rows'), list):
+        raise CheckFileError('--check file {} is not {} (no "rows" list)'.format(path, expected))
+    for key in ('table', 'dataset', 'noise'):
+        if recorded.get(key) != table[key]:
+            raise CheckFileError('--check file {} holds {} {!r}, this table {!r}: compare a table '
+                                 'with a recording of the same table'.format(
+                                     path, key, recorded.get(key), table[key]))
+    scale = recorded.get('provenance', {}).get('epochs_scale')
+    if scale != table['provenance']['epochs_scale']:
+        raise CheckFileError('--check file {} was recorded with --epochs-scale {}, this table '
+                             'uses {}: the numbers are not comparable'.format(
+                                 path, scale, table['provenance']['epochs_scale']))
+    for row in recorded['rows']:
+        if not isinstance(row, dict) or 'method' not in row or any(
+                not isinstance(row.get(kind), list) or any(
+                    not isinstance(c, dict) or 'rate' not in c or 'mean' not in c
+                    for c in row[kind]) for kind in KINDS):
+            raise CheckFileError('--check file {} is not {} (a row lacks method, best or last '
+                                 'cells with rate and mean)'.format(path, expected))
+    return recorded
+
+
+def tolerance_of(current, recorded, tolerance=None):
+    """The allowed difference (percentage points) between two cells: ``tolerance`` if given,
+    else the larger of TOLERANCE_FLOOR and TOLERANCE_SIGMAS standard errors of the difference
+    of the two means (from their trial-to-trial spread)."""
+    if tolerance is not None:
+        return tolerance
+    spread = 0.0
+    for cell in (current, recorded):
+        if cell.get('n', 0) > 1 and cell.get('std') is not None:
+            # the recorded std is the population std; widen it to the sample std
+            sample_var = cell['std'] ** 2 * cell['n'] / (cell['n'] - 1)
+            spread += sample_var / cell['n']
+    return max(TOLERANCE_FLOOR, TOLERANCE_SIGMAS * math.sqrt(spread))
+
+
+def check(table, recorded, tolerance=None):
+    """Every recorded cell that moved by more than its tolerance or was not measured now, as
+    readable lines (empty: the table agrees with the recording)."""
+    now = {(row['method'], kind, cell['rate']): cell
+           for row in table['rows'] if row['status'] == 'computed'
+           for kind in KINDS for cell in row[kind]}
+    problems = []
+    for row in recorded['rows']:
+        for kind in KINDS:
+            for old in row[kind]:
+                if old['mean'] is None:
+                    continue
+                where = '{} {} at {:g}%'.format(row['method'], kind, 100 * old['rate'])
+                new = now.get((row['method'], kind, old['rate']))
+                if new is None or new['mean'] is None:
+                    problems.append('{}: recorded {:.2f}, not measured now'.format(
+                        where, old['mean']))
+                    continue
+                allowed = tolerance_of(new, old, tolerance)
+                moved = new['mean'] - old['mean']
+                if abs(moved) > allowed:
+                    problems.append('{}: {:.2f} now, {:.2f} recorded ({:+.2f}, tolerance '
+                                    '{:.2f})'.format(where, new['mean'], old['mean'], moved,
+                                                     allowed))
+    return problems
+
+
+# ----------------------------------------------------------------------------------------------
+# Command line
+
+
+def _rates(text):
+    try:
+        rates = [float(r) for r in text.split(',') if r.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError('--rates takes comma-separated numbers, e.g. 0.1,0.5')
+    rates = [r / 100 if r >= 1 else r for r in rates]   # 50 means 50 %
+    for rate in rates:
+        if not 0 <= rate < 1:
+            raise argparse.ArgumentTypeError('noise rate {} is outside [0, 1)'.format(rate))
+    return rates
+
+
+def _methods(text):
+    methods = tuple(m for m in text.split(',') if m)
+    unknown = [m for m in methods if m not in COMPUTED]
+    if unknown:
+        raise argparse.ArgumentTypeError('unknown method(s) {}: this code computes {}'.format(
+            ', '.join(unknown), ', '.join(COMPUTED)))
+    return methods
+
+
+def resolve_device(device):
+    """``'auto'``: the first GPU when CuPy sees one, else the CPU; other values unchanged."""
+    if device != 'auto':
+        return device
+    try:
+        import cupy
+        if cupy.cuda.runtime.getDeviceCount() > 0:
+            return '@cupy:0'
+    except Exception:  # no CuPy, no driver, no GPU: all mean the CPU
+        pass
+    return '@numpy'
+
+
+def add_run_options(p, default_trials, synthetic=True):
+    """The options every table and figure script shares: which runs, where, how many at once
+    (``synthetic``: the data set choice of Tables 2 and 3)."""
+    if synthetic:
+        p.add_argument('--dataset', choices=('cifar10', 'digits'), default='cifar10',
+                       help='cifar10 (the paper), or digits: the small real data set for a quick '
+                            'look on a CPU')
+        p.add_argument('--data-dir', default=None,
+                       help='CIFAR-10 directory (default: download into Chainer\'s dataset root)')
+    p.add_argument('--trials', type=int, default=default_trials,
+                   help='trials 0..N-1 (every seed of trial k is k)')
+    p.add_argument('--methods', type=_methods, default=COMPUTED,
+                   help='comma-separated subset of ' + ', '.join(COMPUTED))
+    p.add_argument('--device', default='auto',
+                   help="Chainer device of every run: '@numpy', '@cupy:0', or auto (the first "
+                        "GPU if CuPy sees one, else the CPU)")
+    p.add_argument('--devices', default=None,
+                   help="comma-separated devices to spread the runs over, e.g. "
+                        "'@cupy:0,@cupy:1' (overrides --device)")
+    p.add_argument('--jobs', type=int, default=1, help='runs at once (processes)')
+    p.add_argument('--epochs-scale', type=float, default=1.0,
+                   help='shorten every schedule by this factor (shown in the output)')
+    p.add_argument('--out', default='runs', help='output root of the runs')
+    p.add_argument('--results', default=None,
+                   help='where tables and figures go (default: results/<dataset>[-x<scale>])')
+    p.add_argument('--print-commands', action='store_true',
+                   help='print one command per unfinished run (for a job array) and stop; '
+                        'run this script again afterwards to gather the results')
+    p.add_argument('--gather-only', action='store_true',
+                   help='run nothing: use the runs finished so far')
+    p.add_argument('--mixup-weight', type=float, default=1.0)
+    p.add_argument('--lc-on', choices=('clean', 'mixed'), default='clean')
+    p.add_argument('--step2-labels', choices=('soft', 'hard'), default='soft')
+    p.add_argument('--step2-init', choices=('fresh', 'step1'), default='fresh')
+
+
+def parser(number, description):
+    published = paper.load_paper_table(number)
+    p = argparse.ArgumentParser(description=description,
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    if number == 4:
+        add_run_options(p, 1, synthetic=False)
+        p.add_argument('--data-dir', required=True,
+                       help='Clothing1M directory: the annotation files and images/')
+        p.add_argument('--weights', required=True,
+                       help="ImageNet ResNet-50 weights converted to .npz (README), or 'none' "
+                            "for random initial weights (not the paper's setting)")
+        p.add_argument('--iterations-per-epoch', type=int, default=None,
+                       help='train each epoch on a random subset of this many batches (the '
+                            'full noisy set is about 31k batches of 32); recorded in the table')
+        p.add_argument('--loader-threads', type=int, default=8)
+    else:
+        add_run_options(p, published['trials'])
+        p.add_argument('--rates', type=_rates, default=published['rates'],
+                       help='comma-separated noise rates (0.5 or 50 both mean 50 %%)')
+    p.add_argument('--check', metavar='FILE', default=None,
+                   help='compare with a recorded table JSON; exit 1 listing every cell that '
+                        'moved by more than the tolerance')
+    p.add_argument('--tolerance', type=float, default=None,
+                   help='allowed difference in percentage points (default: the larger of {} '
+                        'and {} standard errors of the trial spread)'.format(
+                            TOLERANCE_FLOOR, TOLERANCE_SIGMAS))
+    return p
+
+
+def base_config(args, noise):
+    """The RunConfig fields every run of the table shares."""
+    base = dict(dataset=getattr(args, 'dataset', 'clothing1m'), noise=noise,
+                device=resolve_device(args.device), data_dir=args.data_dir,
+                epochs_scale=args.epochs_scale, mixup_weight=args.mixup_weight,
+                lc_on=args.lc_on, step2_labels=args.step2_labels, step2_init=args.step2_init)
+    if noise == 'real':
+        base.update(weights=args.weights, iterations_per_epoch=args.iterations_per_epoch,
+                    loader_threads=args.loader_threads)
+    return base
+
+
+def results_dir(args, dataset):
+    if args.results:
+        return args.results
+    label = dataset if args.epochs_scale == 1 else '{}-x{:g}'.format(dataset, args.epochs_scale)
+    if getattr(args, 'iterations_per_epoch', None):
+        label += '-i{}'.format(args.iterations_per_epoch)
+    return os.path.join(_ROOT, 'results', label)
+
+
+def run_table(number, args, base, rates, methods, stream=None):
+    """Plans, runs (unless gathering only), gathers, prints, writes and checks one table;
+    returns the exit status."""
+    stream = stream or sys.stdout
+    trials = list(range(args.trials))
+    if args.trials < 1:
+        raise ValueError('--trials must be at least 1, got {}'.format(args.trials))
+    units = runner.plan(base, rates, trials, methods, args.out)
+    for unit in units:       # refuse a mismatched output directory before anything runs
+        if os.path.exists(os.path.join(unit.run_dir, experiment.CONFIG)):
+            experiment.check_run_dir(unit.run_dir, unit.config)
+    if args.check:   # a wrong file fails now, not after hours of training
+        load_check_file(args.check, {'table': number, 'dataset': base['dataset'],
+                                     'noise': base['noise'],
+                                     'provenance': {'epochs_scale': base['epochs_scale']}})
+    if not args.gather_only:
+        experiment.check_inputs(units[0].config)
+    devices = args.devices.split(',') if args.devices else [base['device']]
+    if args.print_commands:
+        runner.print_commands(units, device=devices[0])
+        return 0
+    failed = [] if args.gather_only else runner.execute(units, jobs=args.jobs, devices=devices,
+                                                        stream=stream)
+    config = experiment.RunConfig(rate=rates[0], **base)
+    table = build(number, units, rates, trials, methods, config)
+    stream.write('\n' + format_terminal(table))
+    directory = results_dir(args, base['dataset'])
+    paths = write(table, directory, 'table{}'.format(number))
+    stream.write('\nwritten: {}\n'.format(', '.join(os.path.relpath(p) for p in paths)))
+    status = 0
+    if failed:
+        stream.write('{} run(s) failed: {}; run the same command again to resume them\n'.format(
+            len(failed), '; '.join(u.label for u in failed)))
+        status = 1
+    if args.check:
+        problems = check(table, load_check_file(args.check, table), args.tolerance)
+        if problems:
+            stream.write('check against {}: {} cell(s) moved:\n  {}\n'.format(
+                args.check, len(problems), '\n  '.join(problems)))
+            status = 1
+        else:
+            stream.write('check against {}: every recorded cell within tolerance\n'.format(
+                args.check))
+    return status
+
+
+def main(number, argv=None):
+    """The command line of ``reproduce/table<number>.py`` (2: symmetric, 3: asymmetric)."""
+    published = paper.load_paper_table(number)
+    args = parser(number, published['title']).parse_args(argv)
+    try:
+        status = run_table(number, args, base_config(args, NOISE[number]),
+                           getattr(args, 'rates', [0.0]), args.methods)
+    except (ValueError, FileNotFoundError) as error:
+        sys.stderr.write('error: {}\n'.format(error))
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return status

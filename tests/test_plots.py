@@ -1,0 +1,101 @@
+"""reproduce.plots: files are written atomically as PNG + PDF; confusion counts are right."""
+import os
+
+import numpy
+import pytest
+
+from reproduce import plots
+
+PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
+
+
+def _check_written(paths, directory, stem):
+    assert paths == [os.path.join(directory, stem + '.png'), os.path.join(directory, stem + '.pdf')]
+    with open(paths[0], 'rb') as f:
+        assert f.read(8) == PNG_MAGIC
+    with open(paths[1], 'rb') as f:
+        assert f.read(5) == b'%PDF-'
+    for path in paths:
+        assert os.path.getsize(path) > 1000
+    # nothing else (no temporary file) is left in the folder
+    assert sorted(os.listdir(directory)) == sorted(os.path.basename(p) for p in paths)
+
+
+def test_step2_curves_with_unequal_trials(tmp_path):
+    rng = numpy.random.RandomState(0)
+    epochs = numpy.arange(1, 121)
+    panels = [
+        {'title': 'CIFAR-10, 90% symmetric',
+         'curves': {'Our method': [(epochs, rng.uniform(0.5, 0.6, 120)),
+                                   (epochs[:80], rng.uniform(0.5, 0.6, 80))],  # unfinished
+                    'Tanaka et al. [6]': [(list(epochs), list(rng.uniform(0.4, 0.6, 120)))]}},
+        {'title': 'CIFAR-10, 30% asymmetric',
+         'curves': {'Our method': [(epochs[:1], [0.9])],       # one point only
+                    'Cross Entropy': [([], [])]}},              # nothing yet: omitted
+    ]
+    paths = plots.plot_step2_curves(panels, str(tmp_path / 'figure3'))
+    _check_written(paths, str(tmp_path), 'figure3')
+
+
+def test_mean_band_uses_the_common_prefix():
+    x, mean, low, high, n = plots._mean_band([([1, 2, 3], [0.1, 0.2, 0.3]), ([1, 2], [0.3, 0.4])])
+    assert n == 2
+    numpy.testing.assert_allclose(x, [1, 2])
+    numpy.testing.assert_allclose(mean, [20.0, 30.0])
+    numpy.testing.assert_allclose(low, [10.0, 20.0])
+    numpy.testing.assert_allclose(high, [30.0, 40.0])
+    assert plots._mean_band([([], [])]) is None
+    with pytest.raises(ValueError, match='fractions'):
+        plots._mean_band([([1, 2], [50.0, 60.0])])
+    with pytest.raises(ValueError, match='disagree'):
+        plots._mean_band([([1, 2], [0.1, 0.2]), ([2, 3], [0.1, 0.2])])
+
+
+def test_label_accuracy_plot(tmp_path):
+    epochs = numpy.arange(1, 71)
+    series = {'sym 50%': [(epochs, numpy.linspace(0.5, 0.9, 70)),
+                          (epochs, numpy.linspace(0.5, 0.88, 70))],
+              'asym 40%': [(epochs[:30], numpy.linspace(0.6, 0.8, 30))]}
+    out = tmp_path / 'sub'   # the folder is created
+    paths = plots.plot_label_accuracy(series, str(out / 'labels.png'), title='step 1')
+    _check_written(paths, str(out), 'labels')
+
+
+def test_confusion_counts_match_a_loop():
+    rng = numpy.random.RandomState(1)
+    n_classes = 10
+    clean = rng.randint(0, n_classes, 5000)
+    corrected = numpy.where(rng.uniform(size=5000) < 0.3, rng.randint(0, n_classes, 5000), clean)
+    expected = numpy.zeros((n_classes, n_classes), dtype=numpy.int64)
+    for a, b in zip(clean, corrected):
+        expected[a, b] += 1
+    counts = plots.confusion_counts(clean, corrected, n_classes)
+    numpy.testing.assert_array_equal(counts, expected)
+    assert counts.dtype == numpy.int64 and counts.sum() == 5000
+    # a class that never occurs still gets its row and column
+    numpy.testing.assert_array_equal(plots.confusion_counts([0, 0, 2], [0, 2, 2], 4),
+                                     [[1, 0, 1, 0], [0, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 0]])
+    with pytest.raises(ValueError):
+        plots.confusion_counts([0, 10], [0, 1], 10)
+    with pytest.raises(ValueError):
+        plots.confusion_counts([0, 1], [0], 10)
+    with pytest.raises(ValueError):
+        plots.confusion_counts([0.5, 1.0], [0, 1], 10)
+
+
+def test_confusion_plot(tmp_path):
+    rng = numpy.random.RandomState(2)
+    names = ['airplane', 'automobile', 'bird', 'cat', 'deer',
+             'dog', 'frog', 'horse', 'ship', 'truck']
+    clean = rng.randint(0, 10, 2000)
+    noisy = numpy.where(rng.uniform(size=2000) < 0.4, rng.randint(0, 10, 2000), clean)
+    counts = plots.confusion_counts(clean, noisy, 10)
+    counts[4] = 0  # an empty row is drawn as zeros, not NaN
+    paths = plots.plot_confusion([('noisy', counts), ('corrected', plots.confusion_counts(
+        clean, clean, 10))], names, str(tmp_path / 'confusion'))
+    _check_written(paths, str(tmp_path), 'confusion')
+    percent = plots._row_percent(counts)
+    numpy.testing.assert_allclose(percent[numpy.arange(10) != 4].sum(axis=1), 100.0)
+    assert not percent[4].any()
+    with pytest.raises(ValueError, match='matrix'):
+        plots.plot_confusion([('bad', counts[:5])], names, str(tmp_path / 'bad'))

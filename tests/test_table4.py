@@ -1,0 +1,79 @@
+"""reproduce/table4.py end to end on a tiny Clothing1M-format directory (real annotation lines,
+generated JPEGs), with the real ResNet-50 from random weights and one iteration per epoch."""
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy
+import pytest
+from PIL import Image
+
+from reproduce import tables
+
+FIXTURES = Path(__file__).parent / 'fixtures' / 'clothing1m'
+
+
+def _keys(name, n):
+    return [line for line in (FIXTURES / name).read_text().split('\n') if line][:n]
+
+
+@pytest.fixture(scope='module')
+def clothing(tmp_path_factory):
+    root = tmp_path_factory.mktemp('clothing1m')
+    shutil.copy(FIXTURES / 'clean_label_kv.txt', root / 'clean_label_kv.txt')
+    train, val, test = (_keys('clean_train_key_list.txt', 4), _keys('clean_val_key_list.txt', 2),
+                        _keys('clean_test_key_list.txt', 2))
+    (root / 'noisy_train_key_list.txt').write_text('\n'.join(train) + '\n')
+    (root / 'noisy_label_kv.txt').write_text(
+        ''.join('{} {}\n'.format(key, (5 * i) % 14) for i, key in enumerate(train)))
+    (root / 'clean_val_key_list.txt').write_text('\n'.join(val) + '\n')
+    (root / 'clean_test_key_list.txt').write_text('\n'.join(test) + '\n')
+    rng = numpy.random.RandomState(0)
+    for key in train + val + test:
+        path = root / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.randint(0, 256, (30, 40, 3)).astype(numpy.uint8)).save(str(path))
+    return root
+
+
+def test_table4_runs_the_computed_rows_and_quotes_the_others(clothing, tmp_path, capsys):
+    out, res = str(tmp_path / 'runs'), str(tmp_path / 'results')
+    argv = ['--data-dir', str(clothing), '--weights', 'none', '--iterations-per-epoch', '1',
+            '--epochs-scale', '0.1', '--device', '@numpy', '--out', out, '--results', res,
+            '--loader-threads', '2', '--methods', 'cross_entropy,ours']
+    assert tables.main(4, argv) == 0
+    printed = capsys.readouterr().out
+    assert 'SUBSAMPLED' in printed and 'NOT PRE-TRAINED' in printed
+    with open(os.path.join(res, 'table4.json')) as f:
+        table = json.load(f)
+    rows = {row['method']: row for row in table['rows']}
+    assert rows['forward_t']['status'] == 'quoted' and rows['pencil']['status'] == 'quoted'
+    assert rows['forward_t']['best'][0]['paper'] == 69.84
+    run_dir = os.path.join(out, 'clothing1m-x0.1-i1', 'real', 'trial0')
+    assert rows['tanaka']['status'] == 'not run'       # left out to keep the test short
+    for method in ('cross_entropy', 'ours'):
+        cell = rows[method]['best'][0]
+        with open(os.path.join(run_dir, method, 'result.json')) as f:
+            result = json.load(f)
+        assert cell['n'] == 1 and cell['mean'] == pytest.approx(100 * result['best_test'])
+        assert cell['paper'] is not None and cell['diff'] == pytest.approx(
+            cell['mean'] - cell['paper'])
+        assert result['config']['iterations_per_epoch'] == 1 and result['epochs'] == 1
+    with open(os.path.join(run_dir, 'step1', 'result.json')) as f:
+        labels = json.load(f)['labels']
+    assert 0 <= labels['noisy_accuracy'] <= 1      # all 4 training images have a clean label
+    assert table['provenance']['iterations_per_epoch'] == 1
+    assert table['provenance']['pretrained_weights'] is False
+
+
+def test_table4_names_a_missing_file_in_one_line(clothing, tmp_path, capsys):
+    argv = ['--data-dir', str(tmp_path), '--weights', 'none', '--out', str(tmp_path / 'runs')]
+    assert tables.main(4, argv) == 2
+    error = capsys.readouterr().err
+    assert error.count('\n') == 1 and 'does not exist' not in error
+    assert 'annotation file' in error
+    argv = ['--data-dir', str(clothing), '--weights', str(tmp_path / 'r50.npz'),
+            '--out', str(tmp_path / 'runs')]
+    assert tables.main(4, argv) == 2
+    assert 'ResNet-50 weights file' in capsys.readouterr().err

@@ -1,0 +1,226 @@
+"""The table and figure scripts end to end on the digits data with tiny schedules: runs, skip,
+the cluster route (--print-commands, then gathering), regression checks and bad input."""
+import copy
+import json
+import os
+import shlex
+import subprocess
+import sys
+
+import numpy
+import pytest
+
+from reproduce import experiment, figure3, runner, tables
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RECORDED = os.path.join(ROOT, 'results', 'recorded', 'digits_tiny_table2.json')
+#: The tiny seeded configuration whose numbers are recorded in results/recorded/.
+TINY = ['--dataset', 'digits', '--trials', '1', '--epochs-scale', '0.05', '--device', '@numpy']
+
+
+def read(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+@pytest.fixture(scope='module')
+def tables_done(tmp_path_factory):
+    """Table 2 (90 % symmetric) run by the script with two jobs; Table 3 (30 % asymmetric) run
+    the cluster way: its printed commands run one by one, then the script only gathers."""
+    base = tmp_path_factory.mktemp('tables')
+    out, res = str(base / 'runs'), str(base / 'results')
+    common = TINY + ['--out', out, '--results', res]
+    status2 = tables.main(2, common + ['--rates', '0.9', '--jobs', '2'])
+    listing = subprocess.run(
+        [sys.executable, os.path.join(ROOT, 'reproduce', 'table3.py')] + common
+        + ['--rates', '30', '--print-commands'], capture_output=True, text=True, check=True)
+    commands = [shlex.split(line) for line in listing.stdout.splitlines()]
+    for command in commands:
+        assert command[0] == 'python'
+        subprocess.run([sys.executable] + command[1:], check=True, capture_output=True)
+    status3 = tables.main(3, common + ['--rates', '0.3', '--gather-only'])
+    return {'out': out, 'res': res, 'common': common, 'status': (status2, status3),
+            'commands': commands}
+
+
+def computed_cells(table):
+    return {(row['method'], kind, cell['rate']): cell for row in table['rows']
+            if row['status'] == 'computed' for kind in tables.KINDS for cell in row[kind]}
+
+
+def test_tables_hold_every_computed_cell_from_the_run_results(tables_done):
+    assert tables_done['status'] == (0, 0)
+    assert len(tables_done['commands']) == 2          # the step-1 chain and cross entropy
+    for number, noise, rate in ((2, 'symmetric', 0.9), (3, 'asymmetric', 0.3)):
+        table = read(os.path.join(tables_done['res'], 'table{}.json'.format(number)))
+        assert not table['compared_with_paper'] and table['rates'] == [rate]
+        assert [r['method'] for r in table['rows']] == ['cross_entropy', 'tanaka', 'ours']
+        run_dir = os.path.join(tables_done['out'], 'digits-x0.05',
+                               '{}-{:g}'.format(noise, 100 * rate), 'trial0')
+        for (method, kind, _), cell in computed_cells(table).items():
+            result = read(os.path.join(run_dir, method, 'result.json'))
+            assert cell['n'] == 1
+            assert cell['mean'] == pytest.approx(100 * result[kind + '_test'])
+            assert result['epochs'] == 2 and result['config']['epochs_scale'] == 0.05
+        step1 = read(os.path.join(run_dir, 'step1', 'result.json'))
+        assert table['labels'][0]['corrected']['mean'] == pytest.approx(
+            100 * step1['labels']['corrected_accuracy'])
+        assert table['provenance']['epochs'] == {'step1': 2, 'step2': 2}
+        assert table['provenance']['commits'] and table['provenance']['devices'][0].startswith('CPU')
+        markdown = open(os.path.join(tables_done['res'], 'table{}.md'.format(number))).read()
+        assert 'SHORTENED' in markdown and '**' in markdown
+
+
+def test_terminal_table_lays_out_the_paper_rows_with_differences():
+    """CIFAR-10 layout from fabricated cells: paper / this code / difference, quoted rows."""
+    published = tables.paper.load_paper_table(3)
+    table = {'table': 3, 'title': published['title'], 'compared_with_paper': True,
+             'noise': 'asymmetric', 'rates': [0.1, 0.2], 'labels': [],
+             'provenance': {'epochs_scale': 1.0, 'epochs': {'step1': 200, 'step2': 120},
+                            'trials_requested': [0, 1], 'devices': []}, 'rows': []}
+    for row in published['rows']:
+        status = 'computed' if row['method'] == 'ours' else 'quoted'
+        entry = {'number': row['number'], 'method': row['method'], 'label': row['label'],
+                 'status': status}
+        for kind in tables.KINDS:
+            entry[kind] = []
+            for k, rate in enumerate(table['rates']):
+                cell = {'rate': rate, 'paper': row[kind][k], 'paper_decimals': row['decimals'],
+                        **tables._stats([90.0, 91.0] if status == 'computed' else [])}
+                cell['diff'] = cell['mean'] - cell['paper'] if cell['mean'] else None
+                entry[kind].append(cell)
+        table['rows'].append(entry)
+    text = tables.format_terminal(table)
+    ours = [line for line in text.splitlines() if 'Our method' in line][0]
+    assert '93.32' in ours                                # the paper's best at 10 %
+    assert '90.50±0.50 (2)' in text and '{:+.2f}'.format(90.5 - 93.32) in text
+    assert 'best quoted' in [line for line in text.splitlines() if 'CNN-CRF' in line][0]
+    assert '92.70' in text                                # printed precision kept
+
+
+def test_running_again_skips_finished_runs(tables_done, capsys):
+    before = read(os.path.join(tables_done['res'], 'table2.json'))
+    assert tables.main(2, tables_done['common'] + ['--rates', '0.9']) == 0
+    printed = capsys.readouterr().out
+    assert '2 runs: 2 finished already, 0 to run' in printed
+    after = read(os.path.join(tables_done['res'], 'table2.json'))
+    assert computed_cells(after) == computed_cells(before)
+    assert 'Cross Entropy' in printed and 'step-1 labels right' in printed
+
+
+def test_figure3_reuses_the_table_runs_and_draws_three_figures(tables_done, capsys):
+    argv = tables_done['common'] + ['--symmetric-rate', '0.9', '--asymmetric-rate', '0.3']
+    assert figure3.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert '4 runs: 4 finished already, 0 to run' in printed
+    for stem in ('figure3', 'step1_label_accuracy', 'step1_confusion'):
+        for ext in ('.png', '.pdf'):
+            path = os.path.join(tables_done['res'], stem + ext)
+            assert os.path.getsize(path) > 1000, path
+    assert not any(name.endswith('.tmp') for name in os.listdir(tables_done['res']))
+
+
+def test_check_passes_on_the_same_numbers_and_lists_every_moved_cell(tables_done, tmp_path,
+                                                                      capsys):
+    own = os.path.join(tables_done['res'], 'table2.json')
+    argv = tables_done['common'] + ['--rates', '0.9', '--gather-only']
+    assert tables.main(2, argv + ['--check', own]) == 0
+    moved = read(own)
+    moved['rows'][0]['best'][0]['mean'] += 5.0
+    moved['rows'][2]['last'][0]['mean'] -= 0.5      # inside the 1-point floor
+    path = str(tmp_path / 'moved.json')
+    with open(path, 'w') as f:
+        json.dump(moved, f)
+    capsys.readouterr()
+    assert tables.main(2, argv + ['--check', path]) == 1
+    printed = capsys.readouterr().out
+    assert '1 cell(s) moved' in printed and 'cross_entropy best at 90%' in printed
+    assert tables.main(2, argv + ['--check', path, '--tolerance', '0.1']) == 1
+    assert '2 cell(s) moved' in capsys.readouterr().out
+
+
+def test_tiny_configuration_matches_the_recorded_numbers(tables_done):
+    """The regression check of the test suite: the tiny seeded Table-2 configuration against
+    the numbers recorded from a clean commit (results/recorded/digits_tiny_table2.json)."""
+    recorded = read(RECORDED)
+    assert recorded['provenance']['epochs_scale'] == 0.05 and recorded['rates'] == [0.9]
+    table = read(os.path.join(tables_done['res'], 'table2.json'))
+    assert tables.check(table, tables.load_check_file(RECORDED, table)) == []
+
+
+@pytest.mark.parametrize('content, message', [
+    ('not json', 'is not JSON'),
+    ('[1, 2]', 'no "rows" list'),
+    ('{"rows": [], "table": 3, "dataset": "digits", "noise": "asymmetric"}', 'holds table 3'),
+    ('{"rows": [{"method": "ours"}], "table": 2, "dataset": "digits", "noise": "symmetric", '
+     '"provenance": {"epochs_scale": 0.05}}', 'a row lacks'),
+    ('{"rows": [], "table": 2, "dataset": "digits", "noise": "symmetric", '
+     '"provenance": {"epochs_scale": 1.0}}', 'not comparable'),
+])
+def test_a_wrong_check_file_gives_one_line_before_anything_runs(tmp_path, capsys, content,
+                                                                message):
+    path = tmp_path / 'check.json'
+    path.write_text(content)
+    out = str(tmp_path / 'runs')
+    status = tables.main(2, TINY + ['--rates', '0.5', '--out', out, '--check', str(path)])
+    assert status == 2
+    error = capsys.readouterr().err
+    assert error.startswith('error: ') and message in error and error.count('\n') == 1
+    assert not os.path.exists(out)
+
+
+def test_bad_input_gives_one_clear_line(tables_done, tmp_path, capsys):
+    common = tables_done['common']
+    with pytest.raises(SystemExit) as exit_info:
+        tables.main(2, common + ['--methods', 'ours,pencil2'])
+    assert exit_info.value.code == 2
+    assert 'unknown method(s) pencil2' in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        tables.main(2, common + ['--rates', '0.5,150'])
+    assert 'outside [0, 1)' in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        tables.main(2, common + ['--dataset', 'mnist'])
+    assert "invalid choice: 'mnist'" in capsys.readouterr().err
+    # a CIFAR-10 directory without the files
+    status = tables.main(2, ['--data-dir', str(tmp_path), '--rates', '0.5', '--trials', '1',
+                             '--out', str(tmp_path / 'runs'), '--print-commands'])
+    assert status == 2 and 'CIFAR-10 file' in capsys.readouterr().err
+
+
+def test_runs_made_with_other_settings_are_refused_and_kept(tables_done, capsys):
+    run_dir = os.path.join(tables_done['out'], 'digits-x0.05', 'symmetric-90', 'trial0')
+    result = os.path.join(run_dir, 'ours', 'result.json')
+    before = open(result).read()
+    status = tables.main(2, tables_done['common'] + ['--rates', '0.9', '--lc-on', 'mixed'])
+    assert status == 2
+    error = capsys.readouterr().err
+    assert error.count('\n') == 1 and run_dir in error and 'lc_on' in error
+    assert open(result).read() == before
+
+
+def test_plan_and_commands_cover_each_setting_once():
+    base = dict(dataset='digits', noise='asymmetric', epochs_scale=0.5, progress=False)
+    units = runner.plan(base, [0.1, 0.4], [0, 1], ('ours', 'cross_entropy'), 'root')
+    assert [(u.config.trial, u.config.rate, u.methods) for u in units] == [
+        (0, 0.1, ('ours',)), (0, 0.1, ('cross_entropy',)), (0, 0.4, ('ours',)),
+        (0, 0.4, ('cross_entropy',)), (1, 0.1, ('ours',)), (1, 0.1, ('cross_entropy',)),
+        (1, 0.4, ('ours',)), (1, 0.4, ('cross_entropy',))]
+    assert units[0].parts == ('step1', 'ours') and units[1].parts == ('cross_entropy',)
+    assert units[2].run_dir == os.path.join('root', 'digits-x0.5', 'asymmetric-40', 'trial0')
+    command = units[0].command(device='@cupy:1', quiet=True, python='python')
+    parsed = experiment._parser().parse_args(command[3:])
+    assert (parsed.dataset, parsed.noise, parsed.rate, parsed.trial, parsed.methods,
+            parsed.device, parsed.epochs_scale, parsed.quiet) == (
+        'digits', 'asymmetric', 0.1, 0, 'ours', '@cupy:1', 0.5, True)
+    assert parsed.out == os.path.abspath(units[0].run_dir)
+    with pytest.raises(ValueError, match='unknown method'):
+        runner.plan(base, [0.1], [0], ('forward',), 'root')
+
+
+def test_tolerance_follows_the_trial_spread():
+    narrow = {'mean': 90.0, 'std': 0.1, 'n': 5}
+    wide = {'mean': 90.0, 'std': 2.0, 'n': 5}
+    assert tables.tolerance_of(narrow, narrow) == tables.TOLERANCE_FLOOR
+    expected = 3 * numpy.sqrt(2 * (4.0 * 5 / 4) / 5)
+    assert tables.tolerance_of(wide, copy.deepcopy(wide)) == pytest.approx(expected)
+    assert tables.tolerance_of(wide, wide, tolerance=0.25) == 0.25
