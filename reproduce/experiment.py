@@ -43,7 +43,7 @@ from updaters.joint import JointOptimizationUpdater
 from updaters.labels import LabelTable
 from updaters.mixup import MixupUpdater
 
-METHODS = ('cross_entropy', 'tanaka', 'ours')
+METHODS = ('cross_entropy', 'forward_t', 'tanaka', 'ours')
 DATASETS = ('digits', 'cifar10', 'clothing1m')
 NOISE_KINDS = ('symmetric', 'asymmetric', 'real')
 SNAPSHOT = 'snapshot.npz'
@@ -81,6 +81,7 @@ class RunConfig:
     epochs_scale: float = 1.0
     step1: dict = dataclasses.field(default_factory=dict)
     step2: dict = dataclasses.field(default_factory=dict)
+    transition: str = 'true'           # Forward T: 'true' (the synthetic noise's) or a .npy file
     mixup_weight: float = 1.0          # w of Lmix in "ours"
     lc_on: str = 'clean'               # interpretation choice 2: 'clean' or 'mixed'
     step1_labels: str = 'soft'         # train step 1 on 'soft' Y or 'hard' argmax Y
@@ -157,6 +158,8 @@ class RunConfig:
         fields = {k: v for k, v in dataclasses.asdict(self).items() if k not in NOT_IDENTITY}
         if self.dataset == 'clothing1m':   # the file's name, not where it lies on this machine
             fields['weights'] = os.path.basename(self.weights)
+        if self.transition != 'true':
+            fields['transition'] = os.path.basename(self.transition)
         return json.loads(json.dumps(fields))
 
     def name(self):
@@ -493,18 +496,45 @@ def run_step2(config, data, noisy, targets, out_dir, mixup_weight, init_weights=
                    mixup_weight=mixup_weight)
 
 
-def run_cross_entropy(config, data, noisy, out_dir, extra_extensions=()):
-    """The cross-entropy baseline on the noisy labels, with step 2's schedule."""
+def transition_of(config, n_classes):
+    """Forward T's matrix: the true one of the configured synthetic noise, or the estimate in
+    the .npy file ``config.transition`` (checked: c x c, non-negative, rows summing to 1)."""
+    if config.transition == 'true':
+        if config.noise == 'real':
+            raise ValueError('Clothing1M has no true noise transition matrix: pass --transition '
+                             'with an estimated one (.npy, 14 x 14)')
+        mapping = asymmetric_mapping(config.dataset) if config.noise == 'asymmetric' else None
+        return noise.transition_matrix(config.noise, config.rate, n_classes, mapping=mapping)
+    if not os.path.isfile(config.transition):
+        raise FileNotFoundError('transition matrix file {} does not exist'.format(
+            config.transition))
+    t = numpy.load(config.transition).astype(numpy.float32)
+    if t.shape != (n_classes, n_classes) or (t < 0).any() or not numpy.allclose(
+            t.sum(axis=1), 1, atol=1e-3):
+        raise ValueError('{} is not a {} x {} transition matrix (non-negative, rows summing to '
+                         '1)'.format(config.transition, n_classes, n_classes))
+    return t
+
+
+def run_cross_entropy(config, data, noisy, out_dir, extra_extensions=(), forward=False):
+    """The cross-entropy baseline on the noisy labels, with step 2's schedule; with
+    ``forward``, Forward T (the loss through the noise transition matrix)."""
     done = _read_result(out_dir)
     if done is not None:
         return done
+    transition = transition_of(config, data.n_classes) if forward else None
     settings, device, arrays, model, tracker = _setup(config, data, noisy, out_dir)
     step = settings['step2']
-    updater = CrossEntropyUpdater(arrays.iterator(step['batch_size']), _optimizer(model, step),
-                                  arrays.feed, arrays.noisy, device=device)
+    updater = CrossEntropyUpdater(
+        arrays.iterator(step['batch_size']), _optimizer(model, step), arrays.feed, arrays.noisy,
+        transition=None if transition is None else device.send(transition), device=device)
     seconds = _train(updater, step['epochs'], out_dir, tracker, config, extra_extensions,
                      milestones=step['milestones'], lr_decay=step['lr_decay'])
-    return _finish(out_dir, config, settings, 'cross_entropy', step, tracker, seconds)
+    extra = {} if transition is None else {
+        'transition': {'source': 'true' if config.transition == 'true' else 'estimated',
+                       'matrix': transition.tolist()}}
+    return _finish(out_dir, config, settings, updater.step_name, step, tracker, seconds,
+                   **extra)
 
 
 def run(config, out_dir, methods=METHODS, extra_extensions=()):
@@ -523,6 +553,10 @@ def run(config, out_dir, methods=METHODS, extra_extensions=()):
     if 'cross_entropy' in methods:
         results['cross_entropy'] = run_cross_entropy(
             config, data, noisy, os.path.join(out_dir, 'cross_entropy'), extra_extensions)
+    if 'forward_t' in methods:
+        results['forward_t'] = run_cross_entropy(
+            config, data, noisy, os.path.join(out_dir, 'forward_t'), extra_extensions,
+            forward=True)
     if 'tanaka' in methods or 'ours' in methods:
         step1_dir = os.path.join(out_dir, 'step1')
         results['step1'] = run_step1(config, data, noisy, step1_dir, extra_extensions)
@@ -557,6 +591,8 @@ def _parser():
     p.add_argument('--device', default='@numpy', help="Chainer device: '@numpy' or '@cupy:0'")
     p.add_argument('--epochs-scale', type=float, default=1.0)
     p.add_argument('--mixup-weight', type=float, default=1.0)
+    p.add_argument('--transition', default='true',
+                   help="Forward T's matrix: 'true' (the synthetic noise's) or a .npy file")
     p.add_argument('--lc-on', choices=('clean', 'mixed'), default='clean')
     p.add_argument('--step1-labels', choices=('soft', 'hard'), default='soft')
     p.add_argument('--step2-labels', choices=('soft', 'hard'), default='soft')
@@ -586,6 +622,7 @@ def main(argv=None):
             trial=args.trial, noise_seed=args.noise_seed, split_seed=args.split_seed,
             init_seed=args.init_seed, order_seed=args.order_seed, mixup_seed=args.mixup_seed,
             device=args.device, epochs_scale=args.epochs_scale, mixup_weight=args.mixup_weight,
+            transition=args.transition,
             lc_on=args.lc_on, step1_labels=args.step1_labels, step2_labels=args.step2_labels,
             step2_init=args.step2_init, eval_batch_size=args.eval_batch_size,
             weights=args.weights, iterations_per_epoch=args.iterations_per_epoch,

@@ -79,6 +79,8 @@ class Unit:
                 '--trial', str(c.trial), '--methods', ','.join(self.methods),
                 '--device', device or c.device, '--epochs-scale', repr(c.epochs_scale),
                 '--mixup-weight', repr(c.mixup_weight), '--lc-on', c.lc_on,
+                '--transition', c.transition if c.transition == 'true'
+                else os.path.abspath(c.transition),
                 '--step1-labels', c.step1_labels, '--step2-labels', c.step2_labels,
                 '--step2-init', c.step2_init]
         for name, value in experiment.extra_command_options(c):
@@ -102,7 +104,7 @@ def _read_json(path):
 
 def plan(base, rates, trials, methods, root):
     """The units of a table: for every trial (outer) and rate, the step-1 chain (when ``tanaka``
-    or ``ours`` is asked for) and the cross-entropy baseline (when asked for).
+    or ``ours`` is asked for) and every other method asked for, each its own unit.
 
     ``base`` holds the RunConfig fields shared by all runs (dataset, noise, device, ...). Trials
     go outermost so that a table filled part-way has every cell with the same number of trials.
@@ -118,8 +120,9 @@ def plan(base, rates, trials, methods, root):
             config = experiment.RunConfig(rate=rate, trial=trial, **base)
             if chain:
                 units.append(Unit(config, chain, root))
-            if 'cross_entropy' in methods:
-                units.append(Unit(config, ('cross_entropy',), root))
+            for method in experiment.METHODS:
+                if method in methods and method not in CHAIN:
+                    units.append(Unit(config, (method,), root))
     return units
 
 

@@ -23,7 +23,10 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: Rows this code computes (the others of the paper are quoted).
 COMPUTED = experiment.METHODS
 #: Row labels of the computed methods where the paper's table has no such row.
-LABELS = {'cross_entropy': 'Cross Entropy', 'tanaka': 'Tanaka et al.', 'ours': 'Ours'}
+LABELS = {'cross_entropy': 'Cross Entropy', 'forward_t': 'Forward T [5]',
+          'tanaka': 'Tanaka et al. [6]', 'pencil': 'PENCIL [3]', 'ours': 'Our method'}
+#: The order of the rows (the paper's, with rows it lacks in their place).
+ROW_ORDER = ('cross_entropy', 'forward_t', 'cnn_crf', 'tanaka', 'pencil', 'ours')
 KINDS = ('best', 'last')
 #: Default regression tolerance: at least this many percentage points ...
 TOLERANCE_FLOOR = 1.0
@@ -105,14 +108,19 @@ def build(number, units, rates, trials, methods, base_config):
     compare = base_config.dataset == published['dataset']
     rows = []
     methods_in_paper = [row['method'] for row in published['rows']]
-    for row in published['rows'] + [{'method': m} for m in COMPUTED if m not in methods_in_paper]:
+    candidates = published['rows'] + [{'method': m} for m in COMPUTED
+                                      if m not in methods_in_paper]
+    for row in sorted(candidates, key=lambda r: ROW_ORDER.index(r['method'])):
         method = row['method']
         if not compare and method not in COMPUTED:
             continue
         status = ('computed' if method in methods else 'not run') if method in COMPUTED \
             else 'quoted'
-        entry = {'number': row.get('number'), 'method': method,
-                 'label': row.get('label', LABELS.get(method, method)), 'status': status}
+        label = row.get('label', LABELS.get(method, method))
+        if method == 'forward_t' and status == 'computed':
+            label += ' (true T)' if base_config.transition == 'true' else ' (estimated T)'
+        entry = {'number': row.get('number'), 'method': method, 'label': label,
+                 'status': status}
         for kind in KINDS:
             entry[kind] = []
             for rate in rates:
@@ -456,6 +464,9 @@ def parser(number, description):
                        help='train each epoch on a random subset of this many batches (the '
                             'full noisy set is about 31k batches of 32); recorded in the table')
         p.add_argument('--loader-threads', type=int, default=8)
+        p.add_argument('--transition', default=None,
+                       help='Forward T: an estimated 14 x 14 noise transition matrix (.npy); '
+                            'without it the Forward T row is quoted from the paper')
     else:
         add_run_options(p, published['trials'])
         p.add_argument('--rates', type=_rates, default=published['rates'],
@@ -478,7 +489,7 @@ def base_config(args, noise):
                 lc_on=args.lc_on, step2_labels=args.step2_labels, step2_init=args.step2_init)
     if noise == 'real':
         base.update(weights=args.weights, iterations_per_epoch=args.iterations_per_epoch,
-                    loader_threads=args.loader_threads)
+                    loader_threads=args.loader_threads, transition=args.transition or 'true')
     return base
 
 
@@ -541,6 +552,13 @@ def main(number, argv=None):
     """The command line of ``reproduce/table<number>.py`` (2: symmetric, 3: asymmetric)."""
     published = paper.load_paper_table(number)
     args = parser(number, published['title']).parse_args(argv)
+    if number == 4 and not args.transition and 'forward_t' in args.methods:
+        if args.methods is COMPUTED:      # the default: Forward T needs an estimated matrix
+            args.methods = tuple(m for m in COMPUTED if m != 'forward_t')
+        else:
+            sys.stderr.write('error: Forward T on Clothing1M needs --transition (an estimated '
+                             'matrix, .npy); Clothing1M has no true one\n')
+            return 2
     try:
         status = run_table(number, args, base_config(args, NOISE[number]),
                            getattr(args, 'rates', [0.0]), args.methods)

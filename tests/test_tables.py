@@ -50,11 +50,13 @@ def computed_cells(table):
 
 def test_tables_hold_every_computed_cell_from_the_run_results(tables_done):
     assert tables_done['status'] == (0, 0)
-    assert len(tables_done['commands']) == 2          # the step-1 chain and cross entropy
+    assert len(tables_done['commands']) == 3   # the step-1 chain, cross entropy, Forward T
     for number, noise, rate in ((2, 'symmetric', 0.9), (3, 'asymmetric', 0.3)):
         table = read(os.path.join(tables_done['res'], 'table{}.json'.format(number)))
         assert not table['compared_with_paper'] and table['rates'] == [rate]
-        assert [r['method'] for r in table['rows']] == ['cross_entropy', 'tanaka', 'ours']
+        assert [r['method'] for r in table['rows']] == ['cross_entropy', 'forward_t', 'tanaka',
+                                                        'ours']
+        assert table['rows'][1]['label'].endswith('(true T)')
         run_dir = os.path.join(tables_done['out'], 'digits-x0.05',
                                '{}-{:g}'.format(noise, 100 * rate), 'trial0')
         for (method, kind, _), cell in computed_cells(table).items():
@@ -102,7 +104,7 @@ def test_running_again_skips_finished_runs(tables_done, capsys):
     before = read(os.path.join(tables_done['res'], 'table2.json'))
     assert tables.main(2, tables_done['common'] + ['--rates', '0.9']) == 0
     printed = capsys.readouterr().out
-    assert '2 runs: 2 finished already, 0 to run' in printed
+    assert '3 runs: 3 finished already, 0 to run' in printed
     after = read(os.path.join(tables_done['res'], 'table2.json'))
     assert computed_cells(after) == computed_cells(before)
     assert 'Cross Entropy' in printed and 'step-1 labels right' in printed
@@ -112,7 +114,7 @@ def test_figure3_reuses_the_table_runs_and_draws_three_figures(tables_done, caps
     argv = tables_done['common'] + ['--symmetric-rate', '0.9', '--asymmetric-rate', '0.3']
     assert figure3.main(argv) == 0
     printed = capsys.readouterr().out
-    assert '4 runs: 4 finished already, 0 to run' in printed
+    assert '6 runs: 6 finished already, 0 to run' in printed
     for stem in ('figure3', 'step1_label_accuracy', 'step1_confusion'):
         for ext in ('.png', '.pdf'):
             path = os.path.join(tables_done['res'], stem + ext)
@@ -224,3 +226,23 @@ def test_tolerance_follows_the_trial_spread():
     expected = 3 * numpy.sqrt(2 * (4.0 * 5 / 4) / 5)
     assert tables.tolerance_of(wide, copy.deepcopy(wide)) == pytest.approx(expected)
     assert tables.tolerance_of(wide, wide, tolerance=0.25) == 0.25
+
+
+def test_forward_t_uses_the_true_matrix_or_a_checked_estimate(tables_done, tmp_path):
+    run_dir = os.path.join(tables_done['out'], 'digits-x0.05', 'symmetric-90', 'trial0')
+    result = read(os.path.join(run_dir, 'forward_t', 'result.json'))
+    expected = tables.experiment.noise.transition_matrix('symmetric', 0.9, 10)
+    numpy.testing.assert_allclose(result['transition']['matrix'], expected, rtol=1e-6)
+    assert result['transition']['source'] == 'true' and result['part'] == 'forward_t'
+    config = experiment.RunConfig(dataset='digits', transition=str(tmp_path / 'missing.npy'))
+    with pytest.raises(FileNotFoundError, match='missing.npy'):
+        experiment.transition_of(config, 10)
+    bad = tmp_path / 'bad.npy'
+    numpy.save(str(bad), numpy.ones((10, 10)))
+    with pytest.raises(ValueError, match='rows summing to 1'):
+        experiment.transition_of(experiment.RunConfig(transition=str(bad)), 10)
+    good = tmp_path / 'good.npy'
+    numpy.save(str(good), numpy.eye(10) * 0.7 + 0.03)
+    numpy.testing.assert_allclose(
+        experiment.transition_of(experiment.RunConfig(transition=str(good)), 10),
+        numpy.eye(10) * 0.7 + 0.03, rtol=1e-6)

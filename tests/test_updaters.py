@@ -185,3 +185,42 @@ def test_nonfinite_loss_is_recorded_on_the_device_with_its_iteration():
     observe(updater)  # iteration 5, in epoch 2
     observe(updater)
     assert updater.first_nonfinite() == (5, 2)
+
+
+# ---- Forward T ----
+def forward_reference(z, labels, t):
+    """-mean_i log (softmax(z_i) T)[y_i], float64."""
+    p = numpy.exp(log_softmax(z))
+    return -numpy.log((p @ t)[numpy.arange(len(labels)), labels]).mean()
+
+
+def test_forward_loss_matches_numpy_and_is_cross_entropy_for_identity():
+    from updaters.baselines import forward_loss
+    rs = numpy.random.RandomState(4)
+    z = rs.normal(size=(N, C)) * 3
+    labels = rs.randint(0, C, size=N).astype(numpy.int32)
+    t = numpy.eye(C) * 0.6 + 0.4 * numpy.eye(C)[[1, 2, 0, 3]]   # zeros off two diagonals
+    loss = forward_loss(chainer.Variable(z.astype(numpy.float32)), labels, t.astype(numpy.float32))
+    assert float(loss.array) == pytest.approx(forward_reference(z, labels, t), rel=1e-5)
+    identity = forward_loss(z.astype(numpy.float32), labels, numpy.eye(C, dtype=numpy.float32))
+    assert float(identity.array) == pytest.approx(kl(z, numpy.eye(C)[labels]), rel=1e-5)
+    # saturated outputs with zeros in T stay finite, and so does the gradient
+    z_big = chainer.Variable((z * 1e4).astype(numpy.float32))
+    big = forward_loss(z_big, labels, t.astype(numpy.float32))
+    big.backward()
+    assert numpy.isfinite(big.array) and numpy.isfinite(z_big.grad).all()
+
+
+def test_forward_t_step_matches_numpy():
+    model, optimizer, feed, iterator, x = setting()
+    labels = numpy.random.RandomState(5).randint(0, C, size=N).astype(numpy.int32)
+    t = numpy.full((C, C), 0.1) + numpy.eye(C) * 0.6
+    W0, b0 = model.W.array.astype(numpy.float64), model.b.array.astype(numpy.float64)
+    updater = CrossEntropyUpdater(iterator, optimizer, feed, labels,
+                                  transition=t.astype(numpy.float32))
+    assert updater.step_name == 'forward_t'
+    values = observe(updater)
+    assert values['main/loss'] == pytest.approx(forward_reference(x @ W0.T + b0, labels, t),
+                                                rel=1e-5)
+    grad_W = numeric_grad(lambda W: forward_reference(x @ W.T + b0, labels, t), W0)
+    numpy.testing.assert_allclose(model.W.array, W0 - 0.1 * grad_W, rtol=1e-4, atol=1e-6)

@@ -1,0 +1,160 @@
+"""reproduce/benchmark.py on the CPU with a tiny network and data: what it records, how the
+epoch figures follow from the raw times, and its errors. No speed is asserted."""
+import contextlib
+import io
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+
+import chainer
+import pytest
+
+from reproduce import benchmark
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = ['--model', 'tiny', '--n-train', '256', '--n-val', '64', '--n-test', '64',
+        '--batch-size', '32', '--warmup', '1', '--iterations', '2', '--repeats', '2']
+
+
+@contextlib.contextmanager
+def _dataset_root(path):
+    """Chainer's dataset root pointed at ``path`` (an empty folder: no CIFAR-10 to be found)."""
+    before = chainer.dataset.get_dataset_root()
+    chainer.dataset.set_dataset_root(str(path))
+    try:
+        yield
+    finally:
+        chainer.dataset.set_dataset_root(before)
+
+
+@pytest.fixture
+def empty_dataset_root(tmp_path):
+    with _dataset_root(tmp_path / 'dataset-root'):
+        yield
+
+
+@pytest.fixture(scope='module')
+def tiny_run(tmp_path_factory):
+    """One tiny benchmark for the module: (returned result, its JSON file, printed output)."""
+    folder = tmp_path_factory.mktemp('benchmark')
+    path = str(folder / 'out' / 'benchmark.json')
+    out = io.StringIO()
+    with _dataset_root(folder / 'dataset-root'), contextlib.redirect_stdout(out):
+        returned = benchmark.main(TINY + ['--json', path])
+    with open(path) as f:
+        recorded = json.load(f)
+    return returned, recorded, out.getvalue()
+
+
+def _positive(value):
+    return isinstance(value, float) and math.isfinite(value) and value > 0
+
+
+def test_records_every_part_with_its_setting(tiny_run):
+    returned, result, _ = tiny_run
+    assert result == json.loads(json.dumps(returned))
+    assert {'options', 'data', 'model', 'settings', 'device', 'environment', 'provenance',
+            'timing', 'parts', 'schedule_seconds_estimate', 'peak_memory'} <= set(result)
+    assert set(result['parts']) == set(benchmark.PARTS)
+    assert result['data']['kind'] == 'random'
+    assert 'CIFAR-10 is not' in result['data']['description']
+    assert (result['data']['n_train'], result['data']['n_val'], result['data']['n_test']) == \
+        (256, 64, 64)
+    assert result['data']['image_shape'] == [3, 32, 32] and result['data']['n_classes'] == 10
+    assert result['device'] == {'spec': '@numpy', 'gpu': False}
+    assert result['provenance']['device'].startswith('CPU')
+    assert result['provenance']['versions']['chainer'] == '7.8.1'
+    assert result['environment']['cudnn_available'] is False
+    assert 'use_cudnn' in result['environment'] and 'CUPY_TF32' in result['environment']
+    assert result['model']['name'] == 'tiny' and result['model']['parameters'] > 0
+    assert result['options']['iterations'] == 2 and result['options']['repeats'] == 2
+    assert result['settings']['mixup_weight'] == 1.0
+    assert result['peak_memory'] is None
+    assert all(part['peak_memory'] is None for part in result['parts'].values())
+
+
+def test_epoch_seconds_follow_from_the_raw_times(tiny_run):
+    result = tiny_run[1]
+    updaters = {'step1': 'JointOptimizationUpdater', 'step2': 'MixupUpdater',
+                'cross_entropy': 'CrossEntropyUpdater'}
+    for name, updater in updaters.items():
+        part = result['parts'][name]
+        assert part['updater'] == updater
+        assert part['iterations_per_epoch'] == math.ceil(256 / 32)
+        assert len(part['raw_seconds']) == 2 and all(map(_positive, part['raw_seconds']))
+        per_iteration = statistics.median(part['raw_seconds']) / 2
+        assert part['seconds_per_iteration'] == pytest.approx(per_iteration, rel=1e-12)
+        end = statistics.median(part['epoch_end_raw_seconds']) if name == 'step1' else 0.0
+        assert part['epoch_end_seconds'] == pytest.approx(end, rel=1e-12)
+        expected = per_iteration * part['iterations_per_epoch'] + end
+        assert _positive(part['seconds_per_epoch'])
+        assert part['seconds_per_epoch'] == pytest.approx(expected, rel=1e-12)
+        assert part['images_per_second'] == pytest.approx(256 / expected, rel=1e-12)
+        assert part['epoch_scaled_from_iterations'] is True
+        assert part['epoch_ends_in_timed_iterations'] == 0     # 1 + 2 x 2 < 8 iterations
+    step1 = result['parts']['step1']
+    assert len(step1['epoch_end_raw_seconds']) == 2
+    assert all(map(_positive, step1['epoch_end_raw_seconds']))
+    evaluation = result['parts']['evaluation']
+    assert evaluation['batch_size'] == 1000 and evaluation['images'] == 128
+    assert len(evaluation['raw_seconds']) == 2 and all(map(_positive, evaluation['raw_seconds']))
+    assert evaluation['seconds_per_epoch'] == pytest.approx(
+        statistics.median(evaluation['raw_seconds']), rel=1e-12)
+    assert evaluation['images_per_second'] == pytest.approx(
+        128 / evaluation['seconds_per_epoch'], rel=1e-12)
+    for name, seconds in result['schedule_seconds_estimate'].items():
+        assert seconds == pytest.approx(result['parts'][name]['schedule_epochs'] * (
+            result['parts'][name]['seconds_per_epoch'] + evaluation['seconds_per_epoch']))
+
+
+def test_prints_a_table_saying_what_it_measured(tiny_run):
+    out = tiny_run[2]
+    assert 'data      : random' in out
+    assert 'SCALED from the timed iterations' in out
+    for label in ('step 1', 'step 2, ours', 'cross-entropy baseline', 'evaluation'):
+        assert label in out
+    assert 'not recorded (CPU)' in out
+
+
+@pytest.mark.parametrize('options, message', [
+    (['--iterations', '-1'], '--iterations: must be at least 1, got -1'),
+    (['--repeats', '0'], '--repeats: must be at least 1, got 0'),
+    (['--warmup', 'x'], "--warmup: expected an integer, got 'x'"),
+    (['--model', 'vgg16'], "--model: invalid choice: 'vgg16'"),
+    (['--device', '@nowhere'], "cannot use device '@nowhere'"),
+])
+def test_bad_options_say_what_is_wrong(options, message, capsys, empty_dataset_root):
+    with pytest.raises(SystemExit) as exit_info:
+        benchmark.main(TINY + options)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_data_dir_and_random_data_exclude_each_other(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        benchmark.main(['--data-dir', str(tmp_path), '--random-data'])
+    assert 'exclude each other' in capsys.readouterr().err
+
+
+def test_random_data_and_its_subsets():
+    data = benchmark.random_image_data(40, 10, 12)
+    assert data.name == 'random' and data.image_shape == (3, 32, 32) and data.n_classes == 10
+    assert (len(data.train_x), len(data.val_x), len(data.test_x)) == (40, 10, 12)
+    assert data.pad == 4 and data.flip
+    cut = benchmark.subset(data, 20, 10, 5)
+    assert (len(cut.train_x), len(cut.val_x), len(cut.test_x)) == (20, 10, 5)
+    assert (cut.train_x == data.train_x[:20]).all() and (cut.test_y == data.test_y[:5]).all()
+    assert benchmark.subset(data, 40, 10, 12) is data
+    with pytest.raises(ValueError, match='--n-train 41 is more than the 40 train images'):
+        benchmark.subset(data, 41, 10, 12)
+
+
+def test_runs_as_a_file_and_as_a_module():
+    for command in (['reproduce/benchmark.py'], ['-m', 'reproduce.benchmark']):
+        done = subprocess.run([sys.executable] + command + ['--help'], cwd=ROOT,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert '--iterations' in done.stdout and '--device' in done.stdout

@@ -1,0 +1,282 @@
+"""PENCIL: its three stage losses, the label-logit step, stages by epoch, resume, the lr schedule,
+against plain-numpy references on a tiny linear model."""
+import chainer
+import chainer.links as L
+import numpy
+import pytest
+from chainer import training
+
+from updaters import losses
+from updaters.extensions import LabelAccuracyReport
+from updaters.feed import DeviceImageFeed, IndexIterator
+from updaters.pencil import (PencilLabels, PencilLearningRate, PencilUpdater,
+                             label_logit_gradient, pencil_lr_schedule)
+
+N, C, D = 12, 4, 6
+ALPHA, BETA, LABEL_LR, K = 0.4, 0.1, 600., 10.
+
+
+# ---- plain numpy references (float64) ----
+def log_softmax(z):
+    z = z - z.max(axis=1, keepdims=True)
+    return z - numpy.log(numpy.exp(z).sum(axis=1, keepdims=True))
+
+
+def stage1_loss(z, noisy):
+    return -log_softmax(z)[numpy.arange(len(z)), noisy].mean()
+
+
+def lc_ref(z, label_logits):
+    logf = log_softmax(z)
+    return (numpy.exp(logf) * (logf - log_softmax(label_logits))).sum(axis=1).mean()
+
+
+def lo_ref(label_logits, noisy):
+    return -log_softmax(label_logits)[numpy.arange(len(noisy)), noisy].mean()
+
+
+def le_ref(z):
+    logf = log_softmax(z)
+    return -(numpy.exp(logf) * logf).sum(axis=1).mean()
+
+
+def stage2_loss(z, label_logits, noisy, alpha=ALPHA, beta=BETA):
+    return lc_ref(z, label_logits) + alpha * lo_ref(label_logits, noisy) + beta * le_ref(z)
+
+
+def grad_formula(z, label_logits, noisy, alpha=ALPHA):
+    """(1/B) [d (sum f + alpha) - f - alpha one_hot], written again here in float64."""
+    f = numpy.exp(log_softmax(z))
+    d = numpy.exp(log_softmax(label_logits))
+    one_hot = numpy.eye(label_logits.shape[1])[noisy]
+    return (d * (f.sum(1, keepdims=True) + alpha) - f - alpha * one_hot) / len(z)
+
+
+def numeric_grad(f, w, eps=1e-6):
+    g = numpy.zeros_like(w)
+    for i in numpy.ndindex(w.shape):
+        w1, w2 = w.copy(), w.copy()
+        w1[i] += eps
+        w2[i] -= eps
+        g[i] = (f(w1) - f(w2)) / (2 * eps)
+    return g
+
+
+# ---- a tiny setting: images whose pixels are the features, a linear model ----
+def setting(stages, batch=N, seed=0):
+    rs = numpy.random.RandomState(seed)
+    images = rs.randint(0, 256, size=(N, 1, 2, 3)).astype(numpy.uint8)
+    model = L.Linear(D, C, initialW=rs.normal(size=(C, D)) * 0.5)
+    optimizer = chainer.optimizers.SGD(lr=0.1)
+    optimizer.setup(model)
+    feed = DeviceImageFeed(images, lambda x, rng: x.astype(numpy.float32) / 255, seed=0)
+    iterator = IndexIterator(N, batch, seed=seed, shuffle=False)
+    noisy = numpy.random.RandomState(seed + 1).randint(0, C, size=N).astype(numpy.int32)
+    updater = PencilUpdater(iterator, optimizer, feed, noisy, C, stages)
+    features = images.reshape(N, D).astype(numpy.float64) / 255
+    return updater, model, noisy, features
+
+
+def observe(updater):
+    observation = {}
+    reporter = chainer.Reporter()
+    reporter.add_observer('main', updater.model)
+    with reporter.scope(observation):
+        updater.update()
+    return {k: float(v.array if hasattr(v, 'array') else v) for k, v in observation.items()}
+
+
+def params(model):
+    return model.W.array.astype(numpy.float64), model.b.array.astype(numpy.float64)
+
+
+def perturb_labels(updater, seed=3):
+    """Label logits away from K * one-hot, so that every term of the gradient matters."""
+    updater.labels.logits[...] += numpy.random.RandomState(seed).normal(
+        size=(N, C)).astype(numpy.float32) * 2
+
+
+# ---- tests ----
+def test_initial_label_logits_are_k_times_one_hot():
+    updater, _, noisy, _ = setting((1, 1, 1))
+    numpy.testing.assert_array_equal(updater.labels.logits, K * numpy.eye(C)[noisy])
+    assert updater.labels.logits.dtype == numpy.float32
+    numpy.testing.assert_array_equal(updater.hard, noisy)
+    assert updater.hard.dtype == numpy.int32
+    d = numpy.exp(log_softmax(K * numpy.eye(C)[noisy]))
+    numpy.testing.assert_allclose(updater.label_distribution, d, rtol=1e-6)
+    labels = PencilLabels(noisy, C, k=3.)
+    numpy.testing.assert_array_equal(labels.logits, 3 * numpy.eye(C)[noisy])
+
+
+def test_stages_by_epoch():
+    updater, _, _, _ = setting((2, 3, 1), batch=6)  # 2 iterations per epoch
+    assert [updater.stage_of(e) for e in range(8)] == [1, 1, 2, 2, 2, 3, 3, 3]
+    seen = []
+    for _ in range(14):
+        seen.append((updater.epoch, updater.stage, sorted(observe(updater))))
+    stage2_keys = ['main/lc', 'main/le', 'main/lo', 'main/loss']
+    for epoch, stage, keys in seen:
+        assert stage == updater.stage_of(epoch)
+        assert keys == (stage2_keys if stage == 2 else ['main/loss'])
+    assert [s for _, s, _ in seen] == [1] * 4 + [2] * 6 + [3] * 4
+    with pytest.raises(ValueError):
+        setting((1, 2))
+    with pytest.raises(ValueError):
+        setting((1, -1, 2))
+
+
+def test_stage1_is_cross_entropy_on_the_noisy_labels_and_keeps_the_labels():
+    updater, model, noisy, x = setting((1, 1, 1))
+    before = updater.labels.logits.copy()
+    W0, b0 = params(model)
+    values = observe(updater)
+    assert values['main/loss'] == pytest.approx(stage1_loss(x @ W0.T + b0, noisy), rel=1e-5)
+    grad_W = numeric_grad(lambda W: stage1_loss(x @ W.T + b0, noisy), W0)
+    numpy.testing.assert_allclose(model.W.array, W0 - 0.1 * grad_W, rtol=1e-4, atol=1e-6)
+    numpy.testing.assert_array_equal(updater.labels.logits, before)
+
+
+def test_stage2_losses_network_step_and_label_step():
+    updater, model, noisy, x = setting((0, 1, 1))
+    perturb_labels(updater)
+    y0 = updater.labels.logits.astype(numpy.float64)
+    W0, b0 = params(model)
+    values = observe(updater)
+    z0 = x @ W0.T + b0
+    assert values['main/lc'] == pytest.approx(lc_ref(z0, y0), rel=1e-5)
+    # lo is small here (~2e-3): float32's log-sum-exp resolves it to ~1e-7 absolute
+    assert values['main/lo'] == pytest.approx(lo_ref(y0, noisy), rel=1e-5, abs=1e-6)
+    assert values['main/le'] == pytest.approx(le_ref(z0), rel=1e-5)
+    assert values['main/loss'] == pytest.approx(stage2_loss(z0, y0, noisy), rel=1e-5)
+    # the network: SGD on L with the label logits held fixed
+    grad_W = numeric_grad(lambda W: stage2_loss(x @ W.T + b0, y0, noisy), W0)
+    grad_b = numeric_grad(lambda b: stage2_loss(x @ W0.T + b, y0, noisy), b0)
+    numpy.testing.assert_allclose(model.W.array, W0 - 0.1 * grad_W, rtol=1e-4, atol=1e-6)
+    numpy.testing.assert_allclose(model.b.array, b0 - 0.1 * grad_b, rtol=1e-4, atol=1e-6)
+    # the labels: y~ - 600 dL/dy~, the gradient by formula and by central differences
+    grad = grad_formula(z0, y0, noisy)
+    numeric = numeric_grad(lambda y: stage2_loss(z0, y, noisy), y0)
+    numpy.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-8)
+    numpy.testing.assert_allclose(updater.labels.logits, y0 - LABEL_LR * numeric,
+                                  rtol=1e-5, atol=1e-3)
+    numpy.testing.assert_allclose(updater.labels.logits, y0 - LABEL_LR * grad,
+                                  rtol=1e-5, atol=1e-4)
+    assert not numpy.allclose(updater.labels.logits, y0)
+
+
+def test_label_step_touches_only_the_batch():
+    updater, _, _, _ = setting((0, 2, 1), batch=5)  # batches 0-4, 5-9, 10-11
+    before = updater.labels.logits.copy()
+    observe(updater)
+    after = updater.labels.logits
+    numpy.testing.assert_array_equal(after[5:], before[5:])
+    assert (numpy.abs(after[:5] - before[:5]).max(axis=1) > 0).all()
+
+
+def test_analytic_gradient_matches_chainer_autograd():
+    rs = numpy.random.RandomState(4)
+    B = 7
+    logits = rs.normal(size=(B, C)).astype(numpy.float32) * 3
+    label_logits = rs.normal(size=(B, C)).astype(numpy.float32) * 4
+    noisy = rs.randint(0, C, size=B).astype(numpy.int32)
+    y = chainer.Variable(label_logits.copy())
+    loss = (losses.output_label_kl(y, logits) + ALPHA * losses.compatibility_loss(y, noisy)
+            + BETA * losses.entropy_loss(logits))
+    loss.backward()
+    probs = chainer.functions.softmax(logits).array
+    grad = label_logit_gradient(label_logits, probs, noisy, ALPHA)
+    assert grad.dtype == numpy.float32
+    numpy.testing.assert_allclose(grad, y.grad, rtol=1e-5, atol=1e-7)
+    numpy.testing.assert_allclose(
+        grad, grad_formula(logits.astype(numpy.float64), label_logits.astype(numpy.float64),
+                           noisy), rtol=1e-4, atol=1e-7)
+    assert float(loss.array) == pytest.approx(stage2_loss(
+        logits.astype(numpy.float64), label_logits.astype(numpy.float64), noisy), rel=1e-5)
+
+
+def test_stage3_is_kl_to_the_frozen_label_distribution():
+    updater, model, noisy, x = setting((0, 0, 1))
+    perturb_labels(updater)
+    y0 = updater.labels.logits.copy()
+    W0, b0 = params(model)
+    values = observe(updater)
+    assert sorted(values) == ['main/loss']
+    assert values['main/loss'] == pytest.approx(lc_ref(x @ W0.T + b0, y0.astype(numpy.float64)),
+                                                rel=1e-5)
+    grad_b = numeric_grad(lambda b: lc_ref(x @ W0.T + b, y0.astype(numpy.float64)), b0)
+    numpy.testing.assert_allclose(model.b.array, b0 - 0.1 * grad_b, rtol=1e-4, atol=1e-6)
+    numpy.testing.assert_array_equal(updater.labels.logits, y0)
+
+
+def test_serialize_round_trip_resumes_identically(tmp_path):
+    stages = (1, 2, 2)
+    a, _, _, _ = setting(stages, batch=5)  # 3 iterations per epoch
+    for _ in range(5):  # into stage 2, mid-epoch
+        observe(a)
+    path = str(tmp_path / 'snapshot.npz')
+    chainer.serializers.save_npz(path, a)
+    b, _, _, _ = setting(stages, batch=5, seed=0)
+    b.labels.logits[...] = 0
+    chainer.serializers.load_npz(path, b)
+    numpy.testing.assert_array_equal(b.labels.logits, a.labels.logits)
+    assert (b.iteration, b.epoch, b.stage) == (a.iteration, a.epoch, a.stage)
+    for _ in range(9):  # through the rest of stage 2 into stage 3
+        assert observe(a) == observe(b)
+    assert a.stage == b.stage == 3
+    numpy.testing.assert_array_equal(b.labels.logits, a.labels.logits)
+    numpy.testing.assert_array_equal(b.model.W.array, a.model.W.array)
+
+
+def test_save_writes_soft_hard_and_logits(tmp_path):
+    updater, _, noisy, _ = setting((0, 1, 1))
+    perturb_labels(updater)
+    path = str(tmp_path / 'labels.npz')
+    updater.save(path, noisy=noisy)
+    with numpy.load(path) as saved:
+        numpy.testing.assert_array_equal(saved['logits'], updater.labels.logits)
+        numpy.testing.assert_allclose(saved['soft'], updater.label_distribution)
+        numpy.testing.assert_array_equal(saved['hard'], updater.hard)
+        numpy.testing.assert_array_equal(saved['noisy'], noisy)
+
+
+def test_label_accuracy_report_reads_the_updaters_labels():
+    updater, _, noisy, _ = setting((0, 1, 1))
+    clean = noisy.copy()
+    clean[:3] = (clean[:3] + 1) % C
+    for report in (LabelAccuracyReport(updater.labels, noisy, clean),
+                   LabelAccuracyReport(updater, noisy, clean)):
+        accuracy, fixed, broken = report.measure()
+        assert accuracy == pytest.approx(9 / 12) and fixed == 0 and broken == 0
+
+
+def test_lr_schedule():
+    schedule = pencil_lr_schedule((2, 3, 6))
+    expected = [0.06] * 5 + [0.2] * 2 + [0.02] * 2 + [0.002] * 2
+    assert [schedule(e) for e in range(11)] == pytest.approx(expected)
+    assert schedule(20) == pytest.approx(0.002)
+    cifar = pencil_lr_schedule((70, 130, 120), lr=0.06, lr3=0.2)
+    assert [cifar(e) for e in (0, 199, 200, 239, 240, 279, 280, 319)] == pytest.approx(
+        [0.06, 0.06, 0.2, 0.2, 0.02, 0.02, 0.002, 0.002])
+
+
+def test_learning_rate_extension_sets_the_optimizer_lr_each_epoch(tmp_path):
+    stages = (1, 1, 3)
+    updater, _, _, _ = setting(stages, batch=6)
+    schedule = pencil_lr_schedule(stages, lr=0.5, lr3=0.3)
+    used = []
+    forward = updater.model.forward
+    updater.model.forward = lambda h: used.append(updater.get_optimizer('main').lr) or forward(h)
+    trainer = training.Trainer(updater, (5, 'epoch'), out=str(tmp_path))
+    trainer.extend(PencilLearningRate(schedule))
+    trainer.run()
+    # two iterations per epoch, each with its epoch's rate
+    assert used == [schedule(e) for e in range(5) for _ in range(2)]
+    assert used[::2] == pytest.approx([0.5, 0.5, 0.3, 0.03, 0.003])
+    # a fresh trainer resumed at epoch 3 starts with that epoch's rate
+    updater2, _, _, _ = setting(stages, batch=6)
+    updater2.get_iterator('main').epoch = 3
+    trainer2 = training.Trainer(updater2, (5, 'epoch'), out=str(tmp_path))
+    extension = PencilLearningRate(schedule)
+    extension.initialize(trainer2)
+    assert updater2.get_optimizer('main').lr == pytest.approx(0.03)
