@@ -43,7 +43,7 @@ from updaters.joint import JointOptimizationUpdater
 from updaters.labels import LabelTable
 from updaters.mixup import MixupUpdater
 
-METHODS = ('cross_entropy', 'forward_t', 'tanaka', 'ours')
+METHODS = ('cross_entropy', 'forward_t', 'tanaka', 'pencil', 'ours')
 DATASETS = ('digits', 'cifar10', 'clothing1m')
 NOISE_KINDS = ('symmetric', 'asymmetric', 'real')
 SNAPSHOT = 'snapshot.npz'
@@ -146,12 +146,18 @@ class RunConfig:
             step1 = dict(hparams.DIGITS_STEP1, alpha=row['alpha'], beta=row['beta'], lr=row['lr'])
             step2 = dict(hparams.DIGITS_STEP2)
             model = dict(hparams.DIGITS_MODEL)
+        pencil = dict(hparams.PENCIL_CIFAR10 if self.dataset == 'cifar10'
+                      else hparams.PENCIL_DIGITS)
         step1.update(self.step1)
         step2.update(self.step2)
         step2.setdefault('mixup_alpha', row['mixup_alpha'])
         _scale_schedule(step1, self.epochs_scale)
         _scale_schedule(step2, self.epochs_scale)
-        return {'model': model, 'step1': step1, 'step2': step2}
+        if self.epochs_scale != 1:
+            pencil['stages'] = tuple(max(1, int(round(s * self.epochs_scale)))
+                                     for s in pencil['stages'])
+        pencil['epochs'] = sum(pencil['stages'])
+        return {'model': model, 'step1': step1, 'step2': step2, 'pencil': pencil}
 
     def identity(self):
         """The fields that decide what the run computes, as JSON-ready data."""
@@ -459,11 +465,16 @@ def run_step1(config, data, noisy, out_dir, extra_extensions=()):
     table.save(os.path.join(out_dir, 'labels.npz'), noisy=noisy, clean=data.train_y)
     chainer.serializers.save_npz(os.path.join(out_dir, 'model.npz'), model)
     accuracy, fixed, broken = labels_report.measure()
-    known = data.train_y >= 0     # Clothing1M: only images with a clean label count
-    noisy_accuracy = float(numpy.mean(noisy[known] == data.train_y[known]))
+    noisy_accuracy = _noisy_accuracy(noisy, data.train_y)
     return _finish(out_dir, config, settings, 'step1', step, tracker, seconds,
                    labels={'noisy_accuracy': noisy_accuracy, 'corrected_accuracy': accuracy,
                            'fixed': fixed, 'broken': broken})
+
+
+def _noisy_accuracy(noisy, clean):
+    """Share of noisy labels equal to the clean one (Clothing1M: where a clean one is known)."""
+    known = clean >= 0
+    return float(numpy.mean(noisy[known] == clean[known]))
 
 
 def load_corrected_labels(step1_dir, kind='soft'):
@@ -537,6 +548,34 @@ def run_cross_entropy(config, data, noisy, out_dir, extra_extensions=(), forward
                    **extra)
 
 
+def run_pencil(config, data, noisy, out_dir, extra_extensions=()):
+    """PENCIL (Yi & Wu, CVPR 2019): its three stages with its own schedule; writes its
+    corrected labels (``labels.npz``) and their accuracy per epoch like step 1."""
+    from updaters.pencil import PencilLearningRate, PencilUpdater, pencil_lr_schedule
+    done = _read_result(out_dir)
+    if done is not None:
+        return done
+    if config.dataset == 'clothing1m':
+        raise ValueError("PENCIL's Clothing1M settings are not part of this package yet")
+    settings, device, arrays, model, tracker = _setup(config, data, noisy, out_dir)
+    step = settings['pencil']
+    updater = PencilUpdater(
+        arrays.iterator(step['batch_size']), _optimizer(model, step), arrays.feed, arrays.noisy,
+        data.n_classes, step['stages'], alpha=step['alpha'], beta=step['beta'],
+        label_lr=step['label_lr'], k=step['k'], device=device)
+    labels_report = LabelAccuracyReport(updater.labels, arrays.noisy, arrays.clean,
+                                        path=os.path.join(out_dir, 'label_accuracy.json'))
+    schedule = PencilLearningRate(pencil_lr_schedule(step['stages'], step['lr'], step['lr3']))
+    seconds = _train(updater, step['epochs'], out_dir, tracker, config,
+                     [labels_report, schedule] + list(extra_extensions),
+                     report_keys=['labels/accuracy'])
+    updater.save(os.path.join(out_dir, 'labels.npz'), noisy=noisy, clean=data.train_y)
+    accuracy, fixed, broken = labels_report.measure()
+    return _finish(out_dir, config, settings, 'pencil', step, tracker, seconds,
+                   labels={'noisy_accuracy': _noisy_accuracy(noisy, data.train_y),
+                           'corrected_accuracy': accuracy, 'fixed': fixed, 'broken': broken})
+
+
 def run(config, out_dir, methods=METHODS, extra_extensions=()):
     """Runs the configured methods in ``out_dir``; returns {method: result dict}.
 
@@ -557,6 +596,9 @@ def run(config, out_dir, methods=METHODS, extra_extensions=()):
         results['forward_t'] = run_cross_entropy(
             config, data, noisy, os.path.join(out_dir, 'forward_t'), extra_extensions,
             forward=True)
+    if 'pencil' in methods:
+        results['pencil'] = run_pencil(config, data, noisy, os.path.join(out_dir, 'pencil'),
+                                       extra_extensions)
     if 'tanaka' in methods or 'ours' in methods:
         step1_dir = os.path.join(out_dir, 'step1')
         results['step1'] = run_step1(config, data, noisy, step1_dir, extra_extensions)

@@ -49,6 +49,19 @@ DIGITS_TABLE = {
 }
 
 
+#: PENCIL (Yi & Wu, CVPR 2019) on CIFAR-10, its published settings (interpretation choice 4):
+#: stages of 70 / 130 / 120 epochs, lr 0.06 in stages 1-2 and 0.2 in stage 3 (divided by 10 after
+#: a third and two thirds of it), alpha 0.4, beta 0.1, label learning rate 600, label logits
+#: initialised to 10 x one-hot.
+PENCIL_CIFAR10 = dict(stages=(70, 130, 120), lr=0.06, lr3=0.2, alpha=0.4, beta=0.1,
+                      label_lr=600.0, k=10.0, batch_size=128, momentum=0.9, weight_decay=1e-4)
+#: PENCIL on digits (this package's): stages in proportion to the digits schedules, the
+#: learning rates of the digits step 2, and the label learning rate scaled with the batch
+#: (600 x 32 / 128), so that a sample's label step is the same as at batch 128.
+PENCIL_DIGITS = dict(stages=(10, 20, 20), lr=0.02, lr3=0.05, alpha=0.4, beta=0.1,
+                     label_lr=150.0, k=10.0, batch_size=32, momentum=0.9, weight_decay=1e-4)
+
+
 def table1(kind, rate):
     """Table 1's row for CIFAR-10 ``kind`` noise at ``rate``; a clear error for other rates."""
     key = (kind, round(float(rate), 4))

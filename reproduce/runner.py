@@ -52,7 +52,8 @@ class Unit:
     def epochs(self):
         """Epochs this unit trains in all, by part."""
         settings = self.config.settings()
-        return {p: settings['step1' if p == 'step1' else 'step2']['epochs'] for p in self.parts}
+        which = {'step1': 'step1', 'pencil': 'pencil'}
+        return {p: settings[which.get(p, 'step2')]['epochs'] for p in self.parts}
 
     def epochs_done(self):
         """Epochs finished so far, by part (from each part's result or per-epoch log)."""

@@ -81,7 +81,8 @@ def test_table4_names_a_missing_file_in_one_line(clothing, tmp_path, capsys):
 
 
 def test_table4_forward_t_needs_an_estimated_matrix(clothing, tmp_path, capsys):
-    argv = ['--data-dir', str(clothing), '--weights', 'none', '--methods', 'forward_t',
-            '--out', str(tmp_path / 'runs')]
-    assert tables.main(4, argv) == 2
+    argv = ['--data-dir', str(clothing), '--weights', 'none', '--out', str(tmp_path / 'runs')]
+    assert tables.main(4, argv + ['--methods', 'forward_t']) == 2
     assert 'needs --transition' in capsys.readouterr().err
+    assert tables.main(4, argv + ['--methods', 'pencil']) == 2
+    assert 'not part of this package yet' in capsys.readouterr().err

@@ -50,12 +50,12 @@ def computed_cells(table):
 
 def test_tables_hold_every_computed_cell_from_the_run_results(tables_done):
     assert tables_done['status'] == (0, 0)
-    assert len(tables_done['commands']) == 3   # the step-1 chain, cross entropy, Forward T
+    assert len(tables_done['commands']) == 4   # the step-1 chain, CE, Forward T, PENCIL
     for number, noise, rate in ((2, 'symmetric', 0.9), (3, 'asymmetric', 0.3)):
         table = read(os.path.join(tables_done['res'], 'table{}.json'.format(number)))
         assert not table['compared_with_paper'] and table['rates'] == [rate]
         assert [r['method'] for r in table['rows']] == ['cross_entropy', 'forward_t', 'tanaka',
-                                                        'ours']
+                                                        'pencil', 'ours']
         assert table['rows'][1]['label'].endswith('(true T)')
         run_dir = os.path.join(tables_done['out'], 'digits-x0.05',
                                '{}-{:g}'.format(noise, 100 * rate), 'trial0')
@@ -63,7 +63,8 @@ def test_tables_hold_every_computed_cell_from_the_run_results(tables_done):
             result = read(os.path.join(run_dir, method, 'result.json'))
             assert cell['n'] == 1
             assert cell['mean'] == pytest.approx(100 * result[kind + '_test'])
-            assert result['epochs'] == 2 and result['config']['epochs_scale'] == 0.05
+            assert result['epochs'] == (3 if method == 'pencil' else 2)
+            assert result['config']['epochs_scale'] == 0.05
         step1 = read(os.path.join(run_dir, 'step1', 'result.json'))
         assert table['labels'][0]['corrected']['mean'] == pytest.approx(
             100 * step1['labels']['corrected_accuracy'])
@@ -104,7 +105,7 @@ def test_running_again_skips_finished_runs(tables_done, capsys):
     before = read(os.path.join(tables_done['res'], 'table2.json'))
     assert tables.main(2, tables_done['common'] + ['--rates', '0.9']) == 0
     printed = capsys.readouterr().out
-    assert '3 runs: 3 finished already, 0 to run' in printed
+    assert '4 runs: 4 finished already, 0 to run' in printed
     after = read(os.path.join(tables_done['res'], 'table2.json'))
     assert computed_cells(after) == computed_cells(before)
     assert 'Cross Entropy' in printed and 'step-1 labels right' in printed
@@ -114,7 +115,7 @@ def test_figure3_reuses_the_table_runs_and_draws_three_figures(tables_done, caps
     argv = tables_done['common'] + ['--symmetric-rate', '0.9', '--asymmetric-rate', '0.3']
     assert figure3.main(argv) == 0
     printed = capsys.readouterr().out
-    assert '6 runs: 6 finished already, 0 to run' in printed
+    assert '8 runs: 8 finished already, 0 to run' in printed
     for stem in ('figure3', 'step1_label_accuracy', 'step1_confusion'):
         for ext in ('.png', '.pdf'):
             path = os.path.join(tables_done['res'], stem + ext)
@@ -246,3 +247,18 @@ def test_forward_t_uses_the_true_matrix_or_a_checked_estimate(tables_done, tmp_p
     numpy.testing.assert_allclose(
         experiment.transition_of(experiment.RunConfig(transition=str(good)), 10),
         numpy.eye(10) * 0.7 + 0.03, rtol=1e-6)
+
+
+def test_pencil_runs_its_three_stages_and_reports_its_labels(tables_done):
+    run_dir = os.path.join(tables_done['out'], 'digits-x0.05', 'asymmetric-30', 'trial0', 'pencil')
+    result = read(os.path.join(run_dir, 'result.json'))
+    assert result['step']['stages'] == [1, 1, 1] and result['epochs'] == 3
+    history = read(os.path.join(run_dir, 'label_accuracy.json'))
+    assert history['epoch'] == [1, 2, 3]
+    labels = numpy.load(os.path.join(run_dir, 'labels.npz'))
+    assert result['labels']['corrected_accuracy'] == pytest.approx(
+        numpy.mean(labels['hard'] == labels['clean']))
+    assert result['labels']['noisy_accuracy'] == pytest.approx(
+        numpy.mean(labels['noisy'] == labels['clean']))
+    lrs = [entry['lr'] for entry in read(os.path.join(run_dir, 'log.json'))]
+    assert lrs[:2] == [0.02, 0.02]                # stages 1-2 at lr, then stage 3 from lr3
