@@ -4,6 +4,7 @@ import chainer
 import chainer.links as L
 import numpy
 import pytest
+from numpy_reference import log_softmax, numeric_grad, observe
 from chainer import training
 
 from updaters import losses
@@ -17,9 +18,6 @@ ALPHA, BETA, LABEL_LR, K = 0.4, 0.1, 600., 10.
 
 
 # ---- plain numpy references (float64) ----
-def log_softmax(z):
-    z = z - z.max(axis=1, keepdims=True)
-    return z - numpy.log(numpy.exp(z).sum(axis=1, keepdims=True))
 
 
 def stage1_loss(z, noisy):
@@ -52,16 +50,6 @@ def grad_formula(z, label_logits, noisy, alpha=ALPHA):
     return (d * (f.sum(1, keepdims=True) + alpha) - f - alpha * one_hot) / len(z)
 
 
-def numeric_grad(f, w, eps=1e-6):
-    g = numpy.zeros_like(w)
-    for i in numpy.ndindex(w.shape):
-        w1, w2 = w.copy(), w.copy()
-        w1[i] += eps
-        w2[i] -= eps
-        g[i] = (f(w1) - f(w2)) / (2 * eps)
-    return g
-
-
 # ---- a tiny setting: images whose pixels are the features, a linear model ----
 def setting(stages, batch=N, seed=0):
     rs = numpy.random.RandomState(seed)
@@ -75,15 +63,6 @@ def setting(stages, batch=N, seed=0):
     updater = PencilUpdater(iterator, optimizer, feed, noisy, C, stages)
     features = images.reshape(N, D).astype(numpy.float64) / 255
     return updater, model, noisy, features
-
-
-def observe(updater):
-    observation = {}
-    reporter = chainer.Reporter()
-    reporter.add_observer('main', updater.model)
-    with reporter.scope(observation):
-        updater.update()
-    return {k: float(v.array if hasattr(v, 'array') else v) for k, v in observation.items()}
 
 
 def params(model):

@@ -3,6 +3,7 @@ import chainer
 import chainer.links as L
 import numpy
 import pytest
+from numpy_reference import log_softmax, numeric_grad, observe
 
 from updaters.baselines import CrossEntropyUpdater
 from updaters.counter_rng import CounterRandom, STREAM_MIXUP
@@ -15,9 +16,6 @@ N, C, D = 12, 4, 6
 
 
 # ---- plain numpy references (float64) ----
-def log_softmax(z):
-    z = z - z.max(axis=1, keepdims=True)
-    return z - numpy.log(numpy.exp(z).sum(axis=1, keepdims=True))
 
 
 def joint_loss(z, y, alpha, beta):
@@ -38,16 +36,6 @@ def kl(z, y):
     return (ylogy - y * log_softmax(z)).sum(axis=1).mean()
 
 
-def numeric_grad(f, w, eps=1e-6):
-    g = numpy.zeros_like(w)
-    for i in numpy.ndindex(w.shape):
-        w1, w2 = w.copy(), w.copy()
-        w1[i] += eps
-        w2[i] -= eps
-        g[i] = (f(w1) - f(w2)) / (2 * eps)
-    return g
-
-
 # ---- a tiny setting: images whose pixels are the features, a linear model ----
 def setting(seed=0, batch=N):
     rs = numpy.random.RandomState(seed)
@@ -59,15 +47,6 @@ def setting(seed=0, batch=N):
     iterator = IndexIterator(N, batch, seed=seed, shuffle=False)
     features = images.reshape(N, D).astype(numpy.float64) / 255
     return model, optimizer, feed, iterator, features
-
-
-def observe(updater):
-    observation = {}
-    reporter = chainer.Reporter()
-    reporter.add_observer('main', updater.model)
-    with reporter.scope(observation):
-        updater.update()
-    return {k: float(v.array if hasattr(v, 'array') else v) for k, v in observation.items()}
 
 
 def test_joint_step_matches_numpy_loss_and_gradient():
