@@ -49,11 +49,7 @@ from datasets.image_data import ImageData, mean_image  # noqa: E402
 from reproduce import experiment, hparams  # noqa: E402
 from reproduce.provenance import provenance  # noqa: E402
 from updaters import atomic  # noqa: E402
-from updaters.baselines import CrossEntropyUpdater  # noqa: E402
 from updaters.extensions import AccuracyTracker  # noqa: E402
-from updaters.joint import JointOptimizationUpdater  # noqa: E402
-from updaters.labels import LabelTable  # noqa: E402
-from updaters.mixup import MixupUpdater  # noqa: E402
 
 #: --model choices: 'resnet32' is the paper's network (RunConfig's CIFAR-10 model); 'tiny' the
 #: small PreAct ResNet of the digits settings, for tests.
@@ -233,27 +229,18 @@ class _Part(object):
         arrays = self.arrays
         if name == 'step1':
             step = settings['step1']
-            self.label_table = LabelTable(arrays.noisy, data.n_classes, window=step['window'],
-                                          begin=step['begin'], device=device)
-            self.updater = JointOptimizationUpdater(
-                arrays.iterator(step['batch_size']), experiment._optimizer(model, step),
-                arrays.feed, self.label_table, alpha=step['alpha'], beta=step['beta'],
-                label_kind=config.step1_labels, device=device)
+            self.updater = experiment.step1_updater(config, settings, arrays, model, device)
+            self.label_table = self.updater.label_table
         elif name == 'step2':
             step = settings['step2']
             # Step 2 trains on step 1's labels; their values do not change the work: one-hot
             # rows of the noisy labels stand in for them (host float32 (n, c), as run_step2's).
             targets = numpy.eye(data.n_classes, dtype=numpy.float32)[noisy]
-            self.updater = MixupUpdater(
-                arrays.iterator(step['batch_size']), experiment._optimizer(model, step),
-                arrays.feed, device.send(targets), mixup_alpha=step['mixup_alpha'],
-                mixup_weight=config.mixup_weight, lc_on=config.lc_on, seed=config.mixup_seed,
-                device=device)
+            self.updater = experiment.step2_updater(config, settings, arrays, model, device,
+                                                    targets, config.mixup_weight)
         elif name == 'cross_entropy':
             step = settings['step2']
-            self.updater = CrossEntropyUpdater(
-                arrays.iterator(step['batch_size']), experiment._optimizer(model, step),
-                arrays.feed, arrays.noisy, device=device)
+            self.updater = experiment.cross_entropy_updater(settings, arrays, model, device)
         else:
             raise ValueError('unknown part {!r}'.format(name))
         self.step = step

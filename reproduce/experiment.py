@@ -168,16 +168,21 @@ class RunConfig:
             fields['transition'] = os.path.basename(self.transition)
         return json.loads(json.dumps(fields))
 
-    def name(self):
-        """The run's directory name below the output root, made from its settings:
-        ``<dataset>[-x<epochs scale>]/<noise>-<rate in %>/trial<k>``."""
-        dataset = self.dataset if self.epochs_scale == 1 else '{}-x{:g}'.format(
+    def label(self):
+        """The data set and schedule part of the run's name (also the folder of its tables):
+        ``<dataset>[-x<epochs scale>][-i<iterations per epoch>]``."""
+        label = self.dataset if self.epochs_scale == 1 else '{}-x{:g}'.format(
             self.dataset, self.epochs_scale)
         if self.iterations_per_epoch:
-            dataset += '-i{}'.format(self.iterations_per_epoch)
+            label += '-i{}'.format(self.iterations_per_epoch)
+        return label
+
+    def name(self):
+        """The run's directory name below the output root, made from its settings:
+        ``<label()>/<noise>-<rate in %>/trial<k>``."""
         setting = 'real' if self.noise == 'real' else '{}-{:g}'.format(
             self.noise, round(100 * self.rate, 4))
-        return os.path.join(dataset, setting, 'trial{}'.format(self.trial))
+        return os.path.join(self.label(), setting, 'trial{}'.format(self.trial))
 
     def evaluation_batch_size(self):
         if self.eval_batch_size:
@@ -445,6 +450,36 @@ def _setup(config, data, noisy, out_dir, init_weights=None):
     return settings, device, arrays, model, tracker
 
 
+def step1_updater(config, settings, arrays, model, device):
+    """Step 1's updater on ``arrays`` (:class:`DeviceData` or :class:`HostData`), with its label
+    table as ``updater.label_table``."""
+    step = settings['step1']
+    table = LabelTable(arrays.noisy, arrays.n_classes, window=step['window'],
+                       begin=step['begin'], device=device)
+    return JointOptimizationUpdater(
+        arrays.iterator(step['batch_size']), _optimizer(model, step), arrays.feed, table,
+        alpha=step['alpha'], beta=step['beta'], label_kind=config.step1_labels, device=device)
+
+
+def step2_updater(config, settings, arrays, model, device, targets, mixup_weight):
+    """Step 2's updater on fixed ``targets`` (host float32 (n, c)), Lmix weight
+    ``mixup_weight`` (0: Tanaka's second step)."""
+    step = settings['step2']
+    return MixupUpdater(
+        arrays.iterator(step['batch_size']), _optimizer(model, step), arrays.feed,
+        device.send(targets), mixup_alpha=step['mixup_alpha'], mixup_weight=mixup_weight,
+        lc_on=config.lc_on, seed=config.mixup_seed, device=device)
+
+
+def cross_entropy_updater(settings, arrays, model, device, transition=None):
+    """The cross-entropy baseline's updater with step 2's settings; with ``transition`` (host
+    (c, c)), Forward T's."""
+    step = settings['step2']
+    return CrossEntropyUpdater(
+        arrays.iterator(step['batch_size']), _optimizer(model, step), arrays.feed, arrays.noisy,
+        transition=None if transition is None else device.send(transition), device=device)
+
+
 def run_step1(config, data, noisy, out_dir, extra_extensions=()):
     """Step 1: trains the label-correction network, writes ``labels.npz`` and ``result.json``."""
     done = _read_result(out_dir)
@@ -452,11 +487,8 @@ def run_step1(config, data, noisy, out_dir, extra_extensions=()):
         return done
     settings, device, arrays, model, tracker = _setup(config, data, noisy, out_dir)
     step = settings['step1']
-    table = LabelTable(arrays.noisy, data.n_classes, window=step['window'], begin=step['begin'],
-                       device=device)
-    updater = JointOptimizationUpdater(
-        arrays.iterator(step['batch_size']), _optimizer(model, step), arrays.feed, table,
-        alpha=step['alpha'], beta=step['beta'], label_kind=config.step1_labels, device=device)
+    updater = step1_updater(config, settings, arrays, model, device)
+    table = updater.label_table
     labels_report = LabelAccuracyReport(table, arrays.noisy, arrays.clean,
                                         path=os.path.join(out_dir, 'label_accuracy.json'))
     seconds = _train(updater, step['epochs'], out_dir, tracker, config,
@@ -497,10 +529,7 @@ def run_step2(config, data, noisy, targets, out_dir, mixup_weight, init_weights=
         return done
     settings, device, arrays, model, tracker = _setup(config, data, noisy, out_dir, init_weights)
     step = settings['step2']
-    updater = MixupUpdater(
-        arrays.iterator(step['batch_size']), _optimizer(model, step), arrays.feed,
-        device.send(targets), mixup_alpha=step['mixup_alpha'], mixup_weight=mixup_weight,
-        lc_on=config.lc_on, seed=config.mixup_seed, device=device)
+    updater = step2_updater(config, settings, arrays, model, device, targets, mixup_weight)
     seconds = _train(updater, step['epochs'], out_dir, tracker, config, extra_extensions,
                      milestones=step['milestones'], lr_decay=step['lr_decay'])
     return _finish(out_dir, config, settings, 'step2', step, tracker, seconds,
@@ -536,9 +565,7 @@ def run_cross_entropy(config, data, noisy, out_dir, extra_extensions=(), forward
     transition = transition_of(config, data.n_classes) if forward else None
     settings, device, arrays, model, tracker = _setup(config, data, noisy, out_dir)
     step = settings['step2']
-    updater = CrossEntropyUpdater(
-        arrays.iterator(step['batch_size']), _optimizer(model, step), arrays.feed, arrays.noisy,
-        transition=None if transition is None else device.send(transition), device=device)
+    updater = cross_entropy_updater(settings, arrays, model, device, transition)
     seconds = _train(updater, step['epochs'], out_dir, tracker, config, extra_extensions,
                      milestones=step['milestones'], lr_decay=step['lr_decay'])
     extra = {} if transition is None else {

@@ -21,7 +21,7 @@ if __package__ in (None, ''):  # run as a file: make the repository importable
 import chainer_compat  # noqa: F401,E402  (before chainer)
 import numpy  # noqa: E402
 
-from reproduce import experiment, runner, tables  # noqa: E402
+from reproduce import runner, tables  # noqa: E402
 
 PANELS = (('symmetric', 0.9, '(a) {:g}% symmetric noise'),
           ('asymmetric', 0.3, '(b) {:g}% asymmetric noise'))
@@ -96,28 +96,18 @@ def make_figures(args, stream=None):
     (written paths, failed units)."""
     from reproduce import plots
     trials = list(range(args.trials))
-    if not trials:
-        raise ValueError('--trials must be at least 1, got {}'.format(args.trials))
     rates = {'symmetric': args.symmetric_rate, 'asymmetric': args.asymmetric_rate}
     by_panel, units = [], []
     for noise, _, title in PANELS:
         base = tables.base_config(args, noise)
         panel_units = runner.plan(base, [rates[noise]], trials, args.methods, args.out)
-        for unit in panel_units:
-            if os.path.exists(os.path.join(unit.run_dir, experiment.CONFIG)):
-                experiment.check_run_dir(unit.run_dir, unit.config)
         by_panel.append((title.format(100 * rates[noise]), panel_units))
         units += panel_units
-    if not args.gather_only:
-        experiment.check_inputs(units[0].config)
-    devices = args.devices.split(',') if args.devices else [units[0].config.device]
-    if args.print_commands:
-        runner.print_commands(units, device=devices[0])
+    failed = tables.run_units(units, args, stream)
+    if failed is None:
         return [], []
-    failed = [] if args.gather_only else runner.execute(units, jobs=args.jobs, devices=devices,
-                                                        stream=stream)
-    directory = tables.results_dir(args, args.dataset)
-    dataset_dir = os.path.join(args.out, os.path.dirname(os.path.dirname(units[0].config.name())))
+    directory = tables.results_dir(args, units[0].config)
+    dataset_dir = os.path.join(args.out, units[0].config.label())
     n_classes = 10
     scale = '' if args.epochs_scale == 1 else ' (schedule x{:g})'.format(args.epochs_scale)
     written = []

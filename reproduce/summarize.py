@@ -46,7 +46,7 @@ def summarize(run_dirs):
     for run_dir in run_dirs:
         parts = read_run(run_dir)
         runs.append({'run': os.path.basename(os.path.normpath(run_dir)),
-                     'parts': {p: _brief(r) for p, r in parts.items()}})
+                     'parts': {p: brief(r) for p, r in parts.items()}})
         for part, result in parts.items():
             cell = cells[_key(result)]
             if part == 'step1':
@@ -65,14 +65,15 @@ def summarize(run_dirs):
     return {'cells': table, 'runs': runs}
 
 
-def _brief(result):
-    brief = {k: result[k] for k in ('best_test', 'last_test', 'epochs', 'train_seconds')}
-    brief['best_epoch'] = result['accuracy']['best']['epoch']
-    brief['seeds'] = {k: v for k, v in result['config'].items() if k.endswith('_seed')}
-    brief['provenance'] = result['provenance']
+def brief(result):
+    """The numbers and provenance of one part's ``result.json`` that tables and summaries keep."""
+    entry = {k: result[k] for k in ('best_test', 'last_test', 'epochs', 'train_seconds')}
+    entry['best_epoch'] = result['accuracy']['best']['epoch']
+    entry['seeds'] = {k: v for k, v in result['config'].items() if k.endswith('_seed')}
+    entry['provenance'] = result['provenance']
     if 'labels' in result:
-        brief['labels'] = result['labels']
-    return brief
+        entry['labels'] = result['labels']
+    return entry
 
 
 def markdown(summary):
@@ -105,10 +106,9 @@ def main(argv=None):
         sys.exit('error: {}'.format(error))
     atomic.write_json(os.path.join(args.dest, args.name + '.json'), summary)
     text = markdown(summary)
-    with atomic.atomic_path(os.path.join(args.dest, args.name + '.md')) as tmp:
-        with open(tmp, 'w') as f:
-            f.write('Test accuracy in % (mean ± std over trials); label accuracy of the training '
-                    'labels before and after step 1.\n\n' + text)
+    atomic.write_text(os.path.join(args.dest, args.name + '.md'),
+                      'Test accuracy in % (mean ± std over trials); label accuracy of the '
+                      'training labels before and after step 1.\n\n' + text)
     print(text)
 
 

@@ -15,7 +15,7 @@ import sys
 
 import numpy
 
-from reproduce import experiment, paper, runner
+from reproduce import experiment, paper, runner, summarize
 from updaters import atomic
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -61,11 +61,8 @@ def gather(units):
             if result is None:
                 continue
             rate = unit.config.rate
-            parts.append({'run': unit.config.name(), 'part': part, 'trial': unit.config.trial,
-                          'epochs': result['epochs'], 'train_seconds': result['train_seconds'],
-                          'best_test': result['best_test'], 'last_test': result['last_test'],
-                          'best_epoch': result['accuracy']['best']['epoch'],
-                          'provenance': result['provenance']})
+            parts.append(dict(summarize.brief(result), run=unit.config.name(), part=part,
+                              trial=unit.config.trial))
             if part == 'step1':
                 entry = labels.setdefault(rate, {'noisy': [], 'corrected': []})
                 entry['noisy'].append(100 * result['labels']['noisy_accuracy'])
@@ -79,6 +76,7 @@ def gather(units):
 
 def _provenance(parts, config, trials):
     prov = [p['provenance'] for p in parts]
+    settings = config.settings()
     dates = sorted(p['date'] for p in prov)
     return {
         'commits': sorted({str(p['commit']) for p in prov}),
@@ -87,7 +85,7 @@ def _provenance(parts, config, trials):
         'tf32': sorted({p.get('tf32', False) for p in prov}),
         'run_dates': [dates[0], dates[-1]] if dates else [],
         'epochs_scale': config.epochs_scale,
-        'epochs': {k: config.settings()[k]['epochs'] for k in ('step1', 'step2')},
+        'epochs': {k: settings[k]['epochs'] for k in ('step1', 'step2')},
         'iterations_per_epoch': config.iterations_per_epoch,
         'pretrained_weights': (None if config.dataset != 'clothing1m' else
                                config.weights != 'none'),
@@ -291,9 +289,7 @@ def write(table, directory, name):
     json_path = os.path.join(directory, name + '.json')
     md_path = os.path.join(directory, name + '.md')
     atomic.write_json(json_path, table)
-    with atomic.atomic_path(md_path) as tmp:
-        with open(tmp, 'w') as f:
-            f.write(format_markdown(table))
+    atomic.write_text(md_path, format_markdown(table))
     return json_path, md_path
 
 
@@ -493,13 +489,30 @@ def base_config(args, noise):
     return base
 
 
-def results_dir(args, dataset):
-    if args.results:
-        return args.results
-    label = dataset if args.epochs_scale == 1 else '{}-x{:g}'.format(dataset, args.epochs_scale)
-    if getattr(args, 'iterations_per_epoch', None):
-        label += '-i{}'.format(args.iterations_per_epoch)
-    return os.path.join(_ROOT, 'results', label)
+def results_dir(args, config):
+    """``--results``, or ``results/<config.label()>`` of the repository."""
+    return args.results or os.path.join(_ROOT, 'results', config.label())
+
+
+def run_units(units, args, stream=None):
+    """What every table and figure script does with its units before drawing anything: refuse
+    output directories made with other settings and missing inputs (before any run starts),
+    then print the commands (returns None) or run what is unfinished unless gathering only
+    (returns the failed units)."""
+    if args.trials < 1:
+        raise ValueError('--trials must be at least 1, got {}'.format(args.trials))
+    for unit in units:
+        if os.path.exists(os.path.join(unit.run_dir, experiment.CONFIG)):
+            experiment.check_run_dir(unit.run_dir, unit.config)
+    if not args.gather_only:
+        experiment.check_inputs(units[0].config)
+    devices = args.devices.split(',') if args.devices else [units[0].config.device]
+    if args.print_commands:
+        runner.print_commands(units, device=devices[0])
+        return None
+    if args.gather_only:
+        return []
+    return runner.execute(units, jobs=args.jobs, devices=devices, stream=stream)
 
 
 def run_table(number, args, base, rates, methods, stream=None):
@@ -507,29 +520,18 @@ def run_table(number, args, base, rates, methods, stream=None):
     returns the exit status."""
     stream = stream or sys.stdout
     trials = list(range(args.trials))
-    if args.trials < 1:
-        raise ValueError('--trials must be at least 1, got {}'.format(args.trials))
     units = runner.plan(base, rates, trials, methods, args.out)
-    for unit in units:       # refuse a mismatched output directory before anything runs
-        if os.path.exists(os.path.join(unit.run_dir, experiment.CONFIG)):
-            experiment.check_run_dir(unit.run_dir, unit.config)
     if args.check:   # a wrong file fails now, not after hours of training
         load_check_file(args.check, {'table': number, 'dataset': base['dataset'],
                                      'noise': base['noise'],
                                      'provenance': {'epochs_scale': base['epochs_scale']}})
-    if not args.gather_only:
-        experiment.check_inputs(units[0].config)
-    devices = args.devices.split(',') if args.devices else [base['device']]
-    if args.print_commands:
-        runner.print_commands(units, device=devices[0])
+    failed = run_units(units, args, stream)
+    if failed is None:
         return 0
-    failed = [] if args.gather_only else runner.execute(units, jobs=args.jobs, devices=devices,
-                                                        stream=stream)
     config = experiment.RunConfig(rate=rates[0], **base)
     table = build(number, units, rates, trials, methods, config)
     stream.write('\n' + format_terminal(table))
-    directory = results_dir(args, base['dataset'])
-    paths = write(table, directory, 'table{}'.format(number))
+    paths = write(table, results_dir(args, config), 'table{}'.format(number))
     stream.write('\nwritten: {}\n'.format(', '.join(os.path.relpath(p) for p in paths)))
     status = 0
     if failed:

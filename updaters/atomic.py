@@ -30,6 +30,12 @@ def write_json(path, obj):
             f.write('\n')
 
 
+def write_text(path, text):
+    with atomic_path(path) as tmp:
+        with open(tmp, 'w') as f:
+            f.write(text)
+
+
 def save_npz(path, **arrays):
     """``numpy.savez`` of host copies of ``arrays`` (numpy or cupy), atomically."""
     host = {k: _to_host(v) for k, v in arrays.items()}
