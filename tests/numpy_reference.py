@@ -1,6 +1,10 @@
-"""What the updater tests share: float64 numpy references and a one-iteration observer."""
+"""What the updater tests share: float64 numpy references, a tiny linear setting and a
+one-iteration observer."""
 import chainer
+import chainer.links as L
 import numpy
+
+from updaters.feed import DeviceImageFeed, IndexIterator
 
 
 def log_softmax(z):
@@ -19,11 +23,27 @@ def numeric_grad(f, w, eps=1e-6):
     return g
 
 
+def linear_setting(n, d, c, seed=0, batch=None):
+    """Images whose pixels are the features and a linear model: ``(model, SGD(0.1) optimizer,
+    feed, unshuffled iterator, float64 features)`` for ``n`` images of ``d`` pixels, ``c``
+    classes."""
+    rs = numpy.random.RandomState(seed)
+    images = rs.randint(0, 256, size=(n, 1, 2, d // 2)).astype(numpy.uint8)
+    model = L.Linear(d, c, initialW=rs.normal(size=(c, d)) * 0.5)
+    optimizer = chainer.optimizers.SGD(lr=0.1)
+    optimizer.setup(model)
+    feed = DeviceImageFeed(images, lambda x, rng: x.astype(numpy.float32) / 255, seed=0)
+    iterator = IndexIterator(n, batch or n, seed=seed, shuffle=False)
+    features = images.reshape(n, d).astype(numpy.float64) / 255
+    return model, optimizer, feed, iterator, features
+
+
 def observe(updater):
-    """One ``updater.update()``; the values it reported, as floats."""
+    """One ``updater.update()``; the values it reported, as host floats (numpy or cupy)."""
     observation = {}
     reporter = chainer.Reporter()
     reporter.add_observer('main', updater.model)
     with reporter.scope(observation):
         updater.update()
-    return {k: float(v.array if hasattr(v, 'array') else v) for k, v in observation.items()}
+    cpu = chainer.backend.CpuDevice()
+    return {k: float(cpu.send(getattr(v, 'array', v))) for k, v in observation.items()}

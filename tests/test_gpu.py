@@ -21,6 +21,7 @@ import chainer
 import chainer.links as L
 import numpy
 import pytest
+from numpy_reference import observe
 
 from datasets import augment
 from models import PreActResNet
@@ -328,15 +329,6 @@ def _optimizer(model, lr=0.05):
     return optimizer
 
 
-def _observe(updater):
-    observation = {}
-    reporter = chainer.Reporter()
-    reporter.add_observer('main', updater.model)
-    with reporter.scope(observation):
-        updater.update()
-    return {k: float(host(v)) for k, v in observation.items()}
-
-
 def _grads(model):
     return {name: host(p.grad) for name, p in model.namedparams()}
 
@@ -387,7 +379,7 @@ def _check_joint_step(a, b):
         table = LabelTable(be.send(noisy), C, window=2, begin=0, device=be.device)
         updater = JointOptimizationUpdater(iterator, optimizer, feed, table, alpha=1.2, beta=0.8,
                                            device=be.device)
-        observation = _observe(updater)
+        observation = observe(updater)
         _assert_same_array_kind(be, table.soft)
         _assert_same_array_kind(be, model.fc.W.array)
         runs.append((model, table, updater, observation))
@@ -435,7 +427,7 @@ def _check_mixup_step(a, b, mixup_weight, lc_on):
         model, optimizer, feed, iterator = _training_setting(be, model0)
         updater = MixupUpdater(iterator, optimizer, feed, be.send(targets), mixup_alpha=2.0,
                                mixup_weight=mixup_weight, lc_on=lc_on, seed=5, device=be.device)
-        runs.append((model, updater, _observe(updater)))
+        runs.append((model, updater, observe(updater)))
     (model_a, upd_a, obs_a), (model_b, upd_b, obs_b) = runs
     keys = ['loss', 'loss_c'] + (['loss_mix'] if mixup_weight else [])
     _compare_observations(obs_a, obs_b, keys)
@@ -461,7 +453,7 @@ def _check_cross_entropy_step(a, b):
         model, optimizer, feed, iterator = _training_setting(be, model0)
         updater = CrossEntropyUpdater(iterator, optimizer, feed, be.send(labels),
                                       device=be.device)
-        runs.append((model, _observe(updater)))
+        runs.append((model, observe(updater)))
     (model_a, obs_a), (model_b, obs_b) = runs
     _compare_observations(obs_a, obs_b, ['loss'])
     _compare_models(model_a, model_b, before)

@@ -1,15 +1,13 @@
 """PENCIL: its three stage losses, the label-logit step, stages by epoch, resume, the lr schedule,
 against plain-numpy references on a tiny linear model."""
 import chainer
-import chainer.links as L
 import numpy
 import pytest
-from numpy_reference import log_softmax, numeric_grad, observe
+from numpy_reference import linear_setting, log_softmax, numeric_grad, observe
 from chainer import training
 
 from updaters import losses
 from updaters.extensions import LabelAccuracyReport
-from updaters.feed import DeviceImageFeed, IndexIterator
 from updaters.pencil import (PencilLabels, PencilLearningRate, PencilUpdater,
                              label_logit_gradient, pencil_lr_schedule)
 
@@ -52,16 +50,9 @@ def grad_formula(z, label_logits, noisy, alpha=ALPHA):
 
 # ---- a tiny setting: images whose pixels are the features, a linear model ----
 def setting(stages, batch=N, seed=0):
-    rs = numpy.random.RandomState(seed)
-    images = rs.randint(0, 256, size=(N, 1, 2, 3)).astype(numpy.uint8)
-    model = L.Linear(D, C, initialW=rs.normal(size=(C, D)) * 0.5)
-    optimizer = chainer.optimizers.SGD(lr=0.1)
-    optimizer.setup(model)
-    feed = DeviceImageFeed(images, lambda x, rng: x.astype(numpy.float32) / 255, seed=0)
-    iterator = IndexIterator(N, batch, seed=seed, shuffle=False)
+    model, optimizer, feed, iterator, features = linear_setting(N, D, C, seed=seed, batch=batch)
     noisy = numpy.random.RandomState(seed + 1).randint(0, C, size=N).astype(numpy.int32)
     updater = PencilUpdater(iterator, optimizer, feed, noisy, C, stages)
-    features = images.reshape(N, D).astype(numpy.float64) / 255
     return updater, model, noisy, features
 
 

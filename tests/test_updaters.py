@@ -1,13 +1,11 @@
 """One iteration of each updater against plain-numpy references of its loss and SGD step."""
 import chainer
-import chainer.links as L
 import numpy
 import pytest
-from numpy_reference import log_softmax, numeric_grad, observe
+from numpy_reference import linear_setting, log_softmax, numeric_grad, observe
 
 from updaters.baselines import CrossEntropyUpdater
 from updaters.counter_rng import CounterRandom, STREAM_MIXUP
-from updaters.feed import DeviceImageFeed, IndexIterator
 from updaters.joint import JointOptimizationUpdater
 from updaters.labels import LabelTable
 from updaters.mixup import MixupUpdater
@@ -38,15 +36,7 @@ def kl(z, y):
 
 # ---- a tiny setting: images whose pixels are the features, a linear model ----
 def setting(seed=0, batch=N):
-    rs = numpy.random.RandomState(seed)
-    images = rs.randint(0, 256, size=(N, 1, 2, 3)).astype(numpy.uint8)
-    model = L.Linear(D, C, initialW=rs.normal(size=(C, D)) * 0.5)
-    optimizer = chainer.optimizers.SGD(lr=0.1)
-    optimizer.setup(model)
-    feed = DeviceImageFeed(images, lambda x, rng: x.astype(numpy.float32) / 255, seed=0)
-    iterator = IndexIterator(N, batch, seed=seed, shuffle=False)
-    features = images.reshape(N, D).astype(numpy.float64) / 255
-    return model, optimizer, feed, iterator, features
+    return linear_setting(N, D, C, seed=seed, batch=batch)
 
 
 def test_joint_step_matches_numpy_loss_and_gradient():
