@@ -7,7 +7,10 @@ network -> updater + extensions -> trainer. A run of the method is
   labels (soft Y and argmax Y, with their accuracy against the clean labels) to ``labels.npz``;
 * step 2 (``MixupUpdater``) forked from those labels twice: ``ours`` (Lc + Lmix) and ``tanaka``
   (Lmix weight 0, Tanaka et al.'s second step);
-* the ``cross_entropy`` baseline on the noisy labels with step 2's schedule.
+* the ``cross_entropy`` baseline on the noisy labels with step 2's schedule, and Forward T
+  (``forward_t``) with the true, a given, or an estimated noise transition matrix (the estimate
+  comes from the cross-entropy network, which then runs first);
+* PENCIL (``pencil``) with its own three-stage schedule.
 
 Each part trains in its own directory (``step1/``, ``ours/``, ``tanaka/``, ``cross_entropy/``)
 holding its log, per-epoch curves, a snapshot after every epoch, and ``result.json`` (written last,
@@ -36,8 +39,9 @@ from reproduce import hparams
 from reproduce.provenance import provenance
 from updaters import atomic
 from updaters.baselines import CrossEntropyUpdater
-from updaters.extensions import (AccuracyTracker, LabelAccuracyReport, NonFiniteLossError,
-                                 StopOnNonFinite)
+from updaters.baselines import ESTIMATE_PERCENTILE, estimate_transition
+from updaters.extensions import (AccuracyTracker, DeviceSplit, LabelAccuracyReport,
+                                 NonFiniteLossError, StopOnNonFinite, probabilities_of_batches)
 from updaters.feed import DeviceImageFeed, IndexIterator
 from updaters.joint import JointOptimizationUpdater
 from updaters.labels import LabelTable
@@ -47,11 +51,17 @@ METHODS = ('cross_entropy', 'forward_t', 'tanaka', 'pencil', 'ours')
 DATASETS = ('digits', 'cifar10', 'clothing1m')
 NOISE_KINDS = ('symmetric', 'asymmetric', 'real')
 SNAPSHOT = 'snapshot.npz'
+MODEL = 'model.npz'
+TRANSITION = 'transition.npy'
 RESULT = 'result.json'
 CONFIG = 'config.json'
 #: RunConfig fields that do not change what a run computes (where it runs, how it reports); a
 #: run may resume with other values of these, and they are not part of its identity.
 NOT_IDENTITY = ('device', 'data_dir', 'progress', 'eval_batch_size', 'loader_threads', 'weights')
+#: Forward T's matrix, besides a .npy file: the true one of the synthetic noise (the default
+#: there), or Patrini et al.'s estimate from this run's cross-entropy network (the default on
+#: Clothing1M, which has no true one).
+TRANSITIONS = ('true', 'estimate')
 
 
 class SettingsMismatchError(ValueError):
@@ -63,8 +73,9 @@ class RunConfig:
     """Everything that decides one run. Unset seeds default to ``trial``.
 
     The hyper-parameters default to the paper's (:mod:`reproduce.hparams`) for CIFAR-10 and to
-    this package's digits settings; ``step1`` / ``step2`` override single entries (for instance
-    ``step1={'epochs': 3}``) and ``epochs_scale`` shortens every schedule proportionally.
+    this package's digits settings; ``step1`` / ``step2`` / ``pencil`` override single entries
+    (for instance ``step1={'epochs': 3}``; on the command line ``--set step1.epochs=3``) and
+    ``epochs_scale`` shortens every schedule proportionally.
     """
 
     dataset: str = 'digits'
@@ -81,7 +92,8 @@ class RunConfig:
     epochs_scale: float = 1.0
     step1: dict = dataclasses.field(default_factory=dict)
     step2: dict = dataclasses.field(default_factory=dict)
-    transition: str = 'true'           # Forward T: 'true' (the synthetic noise's) or a .npy file
+    pencil: dict = dataclasses.field(default_factory=dict)
+    transition: str = None             # Forward T's matrix: TRANSITIONS or a .npy file
     mixup_weight: float = 1.0          # w of Lmix in "ours"
     lc_on: str = 'clean'               # interpretation choice 2: 'clean' or 'mixed'
     step1_labels: str = 'soft'         # train step 1 on 'soft' Y or 'hard' argmax Y
@@ -98,6 +110,8 @@ class RunConfig:
         for name in ('noise_seed', 'split_seed', 'init_seed', 'order_seed', 'mixup_seed'):
             if getattr(self, name) is None:
                 setattr(self, name, self.trial)
+        if self.transition is None:
+            self.transition = 'estimate' if self.dataset == 'clothing1m' else 'true'
         self.validate()
 
     def validate(self):
@@ -113,6 +127,10 @@ class RunConfig:
         if (self.dataset == 'clothing1m') != (self.noise == 'real'):
             raise ValueError("Clothing1M has its own real noise (noise 'real'); the other data "
                              "sets take 'symmetric' or 'asymmetric' noise")
+        if self.transition == 'true' and self.noise == 'real':
+            raise ValueError("Clothing1M has no true noise transition matrix: Forward T takes "
+                             "--transition estimate (the default there) or an estimated matrix "
+                             "(.npy, 14 x 14)")
         if self.dataset == 'clothing1m':
             if self.rate != 0:
                 raise ValueError('Clothing1M takes no noise rate (its noise is real)')
@@ -128,6 +146,11 @@ class RunConfig:
                 self.iterations_per_epoch))
         if self.epochs_scale <= 0:
             raise ValueError('epochs_scale must be positive, got {}'.format(self.epochs_scale))
+        for part, known in _setting_keys(self.dataset).items():
+            unknown = sorted(set(getattr(self, part)) - known)
+            if unknown:
+                raise ValueError('unknown {} setting(s) {}: the {} settings are {}'.format(
+                    part, ', '.join(unknown), part, ', '.join(sorted(known))))
 
     def settings(self):
         """The resolved hyper-parameters: {'model', 'step1', 'step2', 'mixup_alpha'}."""
@@ -146,10 +169,9 @@ class RunConfig:
             step1 = dict(hparams.DIGITS_STEP1, alpha=row['alpha'], beta=row['beta'], lr=row['lr'])
             step2 = dict(hparams.DIGITS_STEP2)
             model = dict(hparams.DIGITS_MODEL)
-        pencil = dict(hparams.PENCIL_CIFAR10 if self.dataset == 'cifar10'
-                      else hparams.PENCIL_DIGITS)
-        step1.update(self.step1)
-        step2.update(self.step2)
+        pencil = hparams.pencil_settings(self.dataset)
+        for step, overrides in ((step1, self.step1), (step2, self.step2), (pencil, self.pencil)):
+            step.update({k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()})
         step2.setdefault('mixup_alpha', row['mixup_alpha'])
         _scale_schedule(step1, self.epochs_scale)
         _scale_schedule(step2, self.epochs_scale)
@@ -164,7 +186,7 @@ class RunConfig:
         fields = {k: v for k, v in dataclasses.asdict(self).items() if k not in NOT_IDENTITY}
         if self.dataset == 'clothing1m':   # the file's name, not where it lies on this machine
             fields['weights'] = os.path.basename(self.weights)
-        if self.transition != 'true':
+        if self.transition not in TRANSITIONS:
             fields['transition'] = os.path.basename(self.transition)
         return json.loads(json.dumps(fields))
 
@@ -188,6 +210,46 @@ class RunConfig:
         if self.eval_batch_size:
             return self.eval_batch_size
         return 100 if self.dataset == 'clothing1m' else 1000
+
+
+def _setting_keys(dataset):
+    """The entries that ``step1`` / ``step2`` / ``pencil`` may override on ``dataset``."""
+    step1, step2 = {'clothing1m': (hparams.CLOTHING1M_STEP1, hparams.CLOTHING1M_STEP2),
+                    'cifar10': (hparams.CIFAR10_STEP1, hparams.CIFAR10_STEP2)}.get(
+        dataset, (hparams.DIGITS_STEP1, hparams.DIGITS_STEP2))
+    return {'step1': set(step1) | {'alpha', 'beta', 'lr'},
+            'step2': set(step2) | {'mixup_alpha'},
+            'pencil': set(hparams.pencil_settings(dataset))}
+
+
+def parse_settings(items):
+    """``--set`` values (``'<part>.<key>=<value>'``, the value as JSON, e.g. ``step1.lr=0.03``
+    or ``pencil.stages=[5,10,10]``) as RunConfig overrides: {'step1': {...}, 'step2': {...},
+    'pencil': {...}}. Unknown keys are refused by :class:`RunConfig`."""
+    overrides = {'step1': {}, 'step2': {}, 'pencil': {}}
+    for item in items or ():
+        name, sep, text = item.partition('=')
+        part, dot, key = name.partition('.')
+        if not sep or not dot or part not in overrides or not key:
+            raise ValueError('--set takes <part>.<key>=<value> with part one of {}; got {!r}'
+                             .format(', '.join(overrides), item))
+        try:
+            value = json.loads(text)
+        except ValueError:
+            raise ValueError('--set {}: {!r} is not a number, list or JSON value'.format(
+                name, text))
+        overrides[part][key] = value
+    return overrides
+
+
+def settings_options(config):
+    """The ``--set`` arguments that give ``config``'s overrides on a command line."""
+    args = []
+    for part in ('step1', 'step2', 'pencil'):
+        for key, value in sorted(getattr(config, part).items()):
+            args += ['--set', '{}.{}={}'.format(part, key, json.dumps(
+                list(value) if isinstance(value, tuple) else value))]
+    return args
 
 
 def extra_command_options(config):
@@ -333,6 +395,16 @@ class HostData(object):
         self.preprocess = None
         self.order_seed = order_seed
         self.iterations_per_epoch = iterations_per_epoch
+        self.threads = threads
+
+    def train_split(self):
+        """The noisy training images as an evaluation batch source (centre crop), with their
+        noisy labels."""
+        from datasets.clothing1m import Clothing1MDataset
+        from updaters.feed import HostSplit
+        train = self.feed.dataset
+        plain = Clothing1MDataset(train.root, train.paths, train.labels, train=False)
+        return HostSplit(plain, device=self.device, threads=self.threads)
 
     def iterator(self, batch_size):
         # host indices: the feed loads a batch without waiting for the device's queued work
@@ -359,6 +431,11 @@ class DeviceData(object):
         self.preprocess = lambda x: augment.normalize(x, mean)
         self.order_seed = order_seed
 
+    def train_split(self):
+        """The training images as an evaluation batch source (no augmentation), with their
+        noisy labels."""
+        return DeviceSplit(self.train_x, self.noisy, self.preprocess)
+
     def iterator(self, batch_size):
         return IndexIterator(len(self.train_x), batch_size, seed=self.order_seed, xp=self.device.xp)
 
@@ -382,6 +459,12 @@ def _read_result(out_dir):
     return None
 
 
+def _save_uncompressed(path, target):
+    """The snapshot's writer: Chainer compresses by default, which costs seconds per epoch for
+    float parameters and label buffers that hardly compress."""
+    chainer.serializers.save_npz(path, target, compression=False)
+
+
 def _train(updater, epochs, out_dir, tracker, config, extra_extensions=(), milestones=None,
            lr_decay=0.1, report_keys=()):
     """Run ``updater`` for ``epochs`` in ``out_dir``, resuming from its snapshot if there is one."""
@@ -395,7 +478,8 @@ def _train(updater, epochs, out_dir, tracker, config, extra_extensions=(), miles
     trainer.extend(chainer_extensions.LogReport(trigger=(1, 'epoch'), filename='log.json'))
     for extension in extra_extensions:
         trainer.extend(extension)
-    trainer.extend(chainer_extensions.snapshot(filename=SNAPSHOT), trigger=(1, 'epoch'))
+    trainer.extend(chainer_extensions.snapshot(savefun=_save_uncompressed, filename=SNAPSHOT),
+                   trigger=(1, 'epoch'))
     if config.progress:
         keys = ['epoch', 'main/loss', 'val/accuracy', 'test/accuracy'] + list(report_keys)
         trainer.extend(chainer_extensions.PrintReport(keys + ['lr', 'elapsed_time']))
@@ -495,7 +579,7 @@ def run_step1(config, data, noisy, out_dir, extra_extensions=()):
                      [labels_report] + list(extra_extensions),
                      report_keys=['labels/accuracy'])
     table.save(os.path.join(out_dir, 'labels.npz'), noisy=noisy, clean=data.train_y)
-    chainer.serializers.save_npz(os.path.join(out_dir, 'model.npz'), model)
+    atomic.save_model(os.path.join(out_dir, MODEL), model)
     accuracy, fixed, broken = labels_report.measure()
     noisy_accuracy = _noisy_accuracy(noisy, data.train_y)
     return _finish(out_dir, config, settings, 'step1', step, tracker, seconds,
@@ -537,12 +621,10 @@ def run_step2(config, data, noisy, targets, out_dir, mixup_weight, init_weights=
 
 
 def transition_of(config, n_classes):
-    """Forward T's matrix: the true one of the configured synthetic noise, or the estimate in
-    the .npy file ``config.transition`` (checked: c x c, non-negative, rows summing to 1)."""
+    """Forward T's given matrix: the true one of the configured synthetic noise, or the one in
+    the .npy file ``config.transition`` (checked: c x c, non-negative, rows summing to 1).
+    (``'estimate'`` is computed during the run: :func:`estimated_transition`.)"""
     if config.transition == 'true':
-        if config.noise == 'real':
-            raise ValueError('Clothing1M has no true noise transition matrix: pass --transition '
-                             'with an estimated one (.npy, 14 x 14)')
         mapping = asymmetric_mapping(config.dataset) if config.noise == 'asymmetric' else None
         return noise.transition_matrix(config.noise, config.rate, n_classes, mapping=mapping)
     if not os.path.isfile(config.transition):
@@ -556,21 +638,61 @@ def transition_of(config, n_classes):
     return t
 
 
-def run_cross_entropy(config, data, noisy, out_dir, extra_extensions=(), forward=False):
+def estimated_transition(config, data, settings, arrays, device, network_dir, path):
+    """Patrini et al.'s estimate of T (:func:`updaters.baselines.estimate_transition`) from the
+    cross-entropy network saved in ``network_dir``, predicted on the training images without
+    augmentation; saved to ``path`` (.npy) once and read from there on a resume."""
+    if os.path.exists(path):
+        return numpy.load(path)
+    weights = os.path.join(network_dir, MODEL)
+    if not os.path.exists(weights):
+        raise FileNotFoundError(
+            '{} is missing: Forward T estimates its matrix with the cross-entropy network, which '
+            'is saved when that run finishes (a run finished by an older version of this '
+            'package did not save it: delete {} to train it again)'.format(weights, network_dir))
+    model = build_model(config, data, settings)
+    chainer.serializers.load_npz(weights, model)
+    model.to_device(device)
+    source = arrays.train_split()
+    probabilities = probabilities_of_batches(
+        model, source.batches(config.evaluation_batch_size()))
+    t = chainer.backend.CpuDevice().send(estimate_transition(probabilities))
+    atomic.save_npy(path, t)
+    return t
+
+
+def run_cross_entropy(config, data, noisy, out_dir, extra_extensions=(), forward=False,
+                      network_dir=None):
     """The cross-entropy baseline on the noisy labels, with step 2's schedule; with
-    ``forward``, Forward T (the loss through the noise transition matrix)."""
+    ``forward``, Forward T (the loss through the noise transition matrix: given, or estimated
+    with the cross-entropy network finished in ``network_dir``). The plain baseline saves its
+    network (``model.npz``) for that estimate."""
     done = _read_result(out_dir)
     if done is not None:
         return done
-    transition = transition_of(config, data.n_classes) if forward else None
+    if forward and config.transition != 'estimate':
+        transition_of(config, data.n_classes)   # a bad file fails before anything is built
     settings, device, arrays, model, tracker = _setup(config, data, noisy, out_dir)
+    transition = None
+    if forward:
+        if config.transition == 'estimate':
+            transition = estimated_transition(config, data, settings, arrays, device,
+                                              network_dir, os.path.join(out_dir, TRANSITION))
+        else:
+            transition = transition_of(config, data.n_classes)
     step = settings['step2']
     updater = cross_entropy_updater(settings, arrays, model, device, transition)
     seconds = _train(updater, step['epochs'], out_dir, tracker, config, extra_extensions,
                      milestones=step['milestones'], lr_decay=step['lr_decay'])
-    extra = {} if transition is None else {
-        'transition': {'source': 'true' if config.transition == 'true' else 'estimated',
-                       'matrix': transition.tolist()}}
+    extra = {}
+    if transition is None:
+        atomic.save_model(os.path.join(out_dir, MODEL), model)
+    else:
+        extra['transition'] = {
+            'source': {'true': 'true', 'estimate': 'estimated'}.get(config.transition, 'file'),
+            'matrix': numpy.asarray(transition).tolist()}
+        if config.transition == 'estimate':
+            extra['transition'].update(network='cross_entropy', percentile=ESTIMATE_PERCENTILE)
     return _finish(out_dir, config, settings, updater.step_name, step, tracker, seconds,
                    **extra)
 
@@ -582,8 +704,6 @@ def run_pencil(config, data, noisy, out_dir, extra_extensions=()):
     done = _read_result(out_dir)
     if done is not None:
         return done
-    if config.dataset == 'clothing1m':
-        raise ValueError("PENCIL's Clothing1M settings are not part of this package yet")
     settings, device, arrays, model, tracker = _setup(config, data, noisy, out_dir)
     step = settings['pencil']
     updater = PencilUpdater(
@@ -607,6 +727,8 @@ def run(config, out_dir, methods=METHODS, extra_extensions=()):
     """Runs the configured methods in ``out_dir``; returns {method: result dict}.
 
     Step 1 runs once (when 'tanaka' or 'ours' is asked for) and both step-2 forks read its labels.
+    Forward T with ``transition='estimate'`` runs the cross-entropy baseline first (asked for or
+    not) and estimates its matrix from that network.
     """
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
@@ -616,13 +738,15 @@ def run(config, out_dir, methods=METHODS, extra_extensions=()):
     data = load_data(config)
     noisy = noisy_labels(config, data)
     results = {}
-    if 'cross_entropy' in methods:
-        results['cross_entropy'] = run_cross_entropy(
-            config, data, noisy, os.path.join(out_dir, 'cross_entropy'), extra_extensions)
+    ce_dir = os.path.join(out_dir, 'cross_entropy')
+    estimate = 'forward_t' in methods and config.transition == 'estimate'
+    if 'cross_entropy' in methods or estimate:   # the estimate needs the cross-entropy network
+        results['cross_entropy'] = run_cross_entropy(config, data, noisy, ce_dir,
+                                                     extra_extensions)
     if 'forward_t' in methods:
         results['forward_t'] = run_cross_entropy(
             config, data, noisy, os.path.join(out_dir, 'forward_t'), extra_extensions,
-            forward=True)
+            forward=True, network_dir=ce_dir)
     if 'pencil' in methods:
         results['pencil'] = run_pencil(config, data, noisy, os.path.join(out_dir, 'pencil'),
                                        extra_extensions)
@@ -630,7 +754,7 @@ def run(config, out_dir, methods=METHODS, extra_extensions=()):
         step1_dir = os.path.join(out_dir, 'step1')
         results['step1'] = run_step1(config, data, noisy, step1_dir, extra_extensions)
         targets = load_corrected_labels(step1_dir, config.step2_labels)
-        init = os.path.join(step1_dir, 'model.npz') if config.step2_init == 'step1' else None
+        init = os.path.join(step1_dir, MODEL) if config.step2_init == 'step1' else None
         for method, weight in (('tanaka', 0.0), ('ours', config.mixup_weight)):
             if method in methods:
                 results[method] = run_step2(config, data, noisy, targets,
@@ -660,8 +784,13 @@ def _parser():
     p.add_argument('--device', default='@numpy', help="Chainer device: '@numpy' or '@cupy:0'")
     p.add_argument('--epochs-scale', type=float, default=1.0)
     p.add_argument('--mixup-weight', type=float, default=1.0)
-    p.add_argument('--transition', default='true',
-                   help="Forward T's matrix: 'true' (the synthetic noise's) or a .npy file")
+    p.add_argument('--transition', default=None,
+                   help="Forward T's matrix: 'true' (the synthetic noise's), 'estimate' "
+                        "(Patrini et al.'s, from this run's cross-entropy network) or a .npy "
+                        "file; default: 'estimate' for clothing1m, else 'true'")
+    p.add_argument('--set', action='append', default=[], metavar='PART.KEY=VALUE',
+                   help='override one hyper-parameter of step1, step2 or pencil, e.g. '
+                        'step1.lr=0.03 or pencil.stages=[5,10,10] (repeatable)')
     p.add_argument('--lc-on', choices=('clean', 'mixed'), default='clean')
     p.add_argument('--step1-labels', choices=('soft', 'hard'), default='soft')
     p.add_argument('--step2-labels', choices=('soft', 'hard'), default='soft')
@@ -695,7 +824,8 @@ def main(argv=None):
             lc_on=args.lc_on, step1_labels=args.step1_labels, step2_labels=args.step2_labels,
             step2_init=args.step2_init, eval_batch_size=args.eval_batch_size,
             weights=args.weights, iterations_per_epoch=args.iterations_per_epoch,
-            loader_threads=args.loader_threads, progress=not args.quiet)
+            loader_threads=args.loader_threads, progress=not args.quiet,
+            **parse_settings(args.set))
         out = args.out or os.path.join(args.root, config.name())
         results = run(config, out, methods=[m for m in args.methods.split(',') if m])
     except (ValueError, FileNotFoundError, NonFiniteLossError) as error:

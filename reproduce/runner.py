@@ -2,7 +2,8 @@
 showing where the whole table stands.
 
 A :class:`Unit` is one self-contained command: the step-1 chain of one (noise, rate, trial) (step 1,
-then the ``tanaka`` and ``ours`` forks of step 2), or its cross-entropy baseline. Units never depend
+then the ``tanaka`` and ``ours`` forks of step 2), or one baseline (cross entropy, Forward T, PENCIL;
+cross entropy then Forward T when Forward T estimates its matrix from it). Units never depend
 on each other, so they can run in any order, side by side, or on other machines
 (``--print-commands``); each writes only below its own run directory, and the same command run
 again skips what is finished and resumes what is not.
@@ -40,9 +41,13 @@ class Unit:
 
     @property
     def parts(self):
-        """The part directories this unit fills, in the order it runs them."""
+        """The part directories this unit fills, in the order it runs them (with the part its
+        methods need first: step 1 for the chain, the cross-entropy network for an estimated
+        Forward T matrix)."""
         if self.methods[0] in CHAIN:
             return ('step1',) + tuple(self.methods)
+        if self.methods == ('forward_t',) and estimates_transition(self.config):
+            return ('cross_entropy', 'forward_t')
         return tuple(self.methods)
 
     @property
@@ -80,10 +85,11 @@ class Unit:
                 '--trial', str(c.trial), '--methods', ','.join(self.methods),
                 '--device', device or c.device, '--epochs-scale', repr(c.epochs_scale),
                 '--mixup-weight', repr(c.mixup_weight), '--lc-on', c.lc_on,
-                '--transition', c.transition if c.transition == 'true'
+                '--transition', c.transition if c.transition in experiment.TRANSITIONS
                 else os.path.abspath(c.transition),
                 '--step1-labels', c.step1_labels, '--step2-labels', c.step2_labels,
                 '--step2-init', c.step2_init]
+        args += experiment.settings_options(c)
         for name, value in experiment.extra_command_options(c):
             args += [name, value]
         if c.data_dir:
@@ -103,9 +109,16 @@ def _read_json(path):
         return None
 
 
+def estimates_transition(config):
+    """Whether Forward T estimates its matrix from the cross-entropy network (which then trains
+    in the same unit, before it)."""
+    return config.transition == 'estimate'
+
+
 def plan(base, rates, trials, methods, root):
     """The units of a table: for every trial (outer) and rate, the step-1 chain (when ``tanaka``
-    or ``ours`` is asked for) and every other method asked for, each its own unit.
+    or ``ours`` is asked for) and every other method asked for, each its own unit; Forward T
+    with an estimated matrix shares one unit with the cross-entropy baseline it needs.
 
     ``base`` holds the RunConfig fields shared by all runs (dataset, noise, device, ...). Trials
     go outermost so that a table filled part-way has every cell with the same number of trials.
@@ -121,9 +134,16 @@ def plan(base, rates, trials, methods, root):
             config = experiment.RunConfig(rate=rate, trial=trial, **base)
             if chain:
                 units.append(Unit(config, chain, root))
-            for method in experiment.METHODS:
-                if method in methods and method not in CHAIN:
-                    units.append(Unit(config, (method,), root))
+            singles = [m for m in experiment.METHODS if m in methods and m not in CHAIN]
+            if 'forward_t' in singles and estimates_transition(config):
+                singles.remove('forward_t')
+                if 'cross_entropy' in singles:
+                    singles[singles.index('cross_entropy')] = ('cross_entropy', 'forward_t')
+                else:
+                    units.append(Unit(config, ('forward_t',), root))
+            for method in singles:
+                units.append(Unit(config, method if isinstance(method, tuple) else (method,),
+                                  root))
     return units
 
 

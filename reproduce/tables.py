@@ -85,7 +85,10 @@ def _provenance(parts, config, trials):
         'tf32': sorted({p.get('tf32', False) for p in prov}),
         'run_dates': [dates[0], dates[-1]] if dates else [],
         'epochs_scale': config.epochs_scale,
-        'epochs': {k: settings[k]['epochs'] for k in ('step1', 'step2')},
+        'epochs': {k: settings[k]['epochs'] for k in ('step1', 'step2', 'pencil')},
+        'settings_changed': experiment.settings_options(config)[1::2],
+        'transition': config.transition if config.transition in experiment.TRANSITIONS
+        else os.path.basename(config.transition),
         'iterations_per_epoch': config.iterations_per_epoch,
         'pretrained_weights': (None if config.dataset != 'clothing1m' else
                                config.weights != 'none'),
@@ -116,7 +119,9 @@ def build(number, units, rates, trials, methods, base_config):
             else 'quoted'
         label = row.get('label', LABELS.get(method, method))
         if method == 'forward_t' and status == 'computed':
-            label += ' (true T)' if base_config.transition == 'true' else ' (estimated T)'
+            label += {'true': ' (true T)', 'estimate': ' (estimated T)'}.get(
+                base_config.transition, ' (T from {})'.format(
+                    os.path.basename(base_config.transition)))
         entry = {'number': row.get('number'), 'method': method, 'label': label,
                  'status': status}
         for kind in KINDS:
@@ -192,6 +197,9 @@ def header_lines(table):
              'test accuracy (%), mean ± std over trials (count); {}: step 1 {} epochs, step 2 {} '
              'epochs; trials {}'.format(schedule, prov['epochs']['step1'], prov['epochs']['step2'],
                                         ','.join(map(str, prov['trials_requested'])))]
+    if prov.get('settings_changed'):
+        lines.append('SETTINGS CHANGED from the defaults: {}'.format(
+            ', '.join(prov['settings_changed'])))
     if prov.get('iterations_per_epoch'):
         lines.append('SUBSAMPLED: each epoch trains on a random {} batches of the noisy set'.format(
             prov['iterations_per_epoch']))
@@ -439,6 +447,13 @@ def add_run_options(p, default_trials, synthetic=True):
                         'run this script again afterwards to gather the results')
     p.add_argument('--gather-only', action='store_true',
                    help='run nothing: use the runs finished so far')
+    p.add_argument('--transition', default=None,
+                   help="Forward T's matrix: 'true' (the synthetic noise's), 'estimate' (Patrini "
+                        "et al.'s, from each run's cross-entropy network) or a .npy file "
+                        "(default: {})".format("'estimate'" if not synthetic else "'true'"))
+    p.add_argument('--set', action='append', default=[], metavar='PART.KEY=VALUE',
+                   help='override one hyper-parameter of step1, step2 or pencil in every run, '
+                        'e.g. pencil.label_lr=3000 (repeatable; recorded in the table)')
     p.add_argument('--mixup-weight', type=float, default=1.0)
     p.add_argument('--lc-on', choices=('clean', 'mixed'), default='clean')
     p.add_argument('--step2-labels', choices=('soft', 'hard'), default='soft')
@@ -460,9 +475,6 @@ def parser(number, description):
                        help='train each epoch on a random subset of this many batches (the '
                             'full noisy set is about 31k batches of 32); recorded in the table')
         p.add_argument('--loader-threads', type=int, default=8)
-        p.add_argument('--transition', default=None,
-                       help='Forward T: an estimated 14 x 14 noise transition matrix (.npy); '
-                            'without it the Forward T row is quoted from the paper')
     else:
         add_run_options(p, published['trials'])
         p.add_argument('--rates', type=_rates, default=published['rates'],
@@ -482,10 +494,11 @@ def base_config(args, noise):
     base = dict(dataset=getattr(args, 'dataset', 'clothing1m'), noise=noise,
                 device=resolve_device(args.device), data_dir=args.data_dir,
                 epochs_scale=args.epochs_scale, mixup_weight=args.mixup_weight,
-                lc_on=args.lc_on, step2_labels=args.step2_labels, step2_init=args.step2_init)
+                lc_on=args.lc_on, step2_labels=args.step2_labels, step2_init=args.step2_init,
+                transition=args.transition, **experiment.parse_settings(args.set))
     if noise == 'real':
         base.update(weights=args.weights, iterations_per_epoch=args.iterations_per_epoch,
-                    loader_threads=args.loader_threads, transition=args.transition or 'true')
+                    loader_threads=args.loader_threads)
     return base
 
 
@@ -554,20 +567,6 @@ def main(number, argv=None):
     """The command line of ``reproduce/table<number>.py`` (2: symmetric, 3: asymmetric)."""
     published = paper.load_paper_table(number)
     args = parser(number, published['title']).parse_args(argv)
-    if number == 4:
-        # Forward T needs an estimated matrix there; PENCIL's Clothing1M settings are not in
-        # reproduce/hparams.py yet: the default leaves them out, asking for them is an error
-        missing = {'forward_t': 'Forward T on Clothing1M needs --transition (an estimated '
-                                'matrix, .npy); Clothing1M has no true one',
-                   'pencil': "PENCIL's Clothing1M settings are not part of this package yet"}
-        if args.transition:
-            missing.pop('forward_t')
-        if args.methods is COMPUTED:
-            args.methods = tuple(m for m in COMPUTED if m not in missing)
-        for method in args.methods:
-            if method in missing:
-                sys.stderr.write('error: {}\n'.format(missing[method]))
-                return 2
     try:
         status = run_table(number, args, base_config(args, NOISE[number]),
                            getattr(args, 'rates', [0.0]), args.methods)

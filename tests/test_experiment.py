@@ -143,10 +143,31 @@ def test_nan_stops_with_a_message_and_keeps_the_last_good_snapshot(tmp_path):
     (dict(dataset='mnist'), 'unknown dataset'),
     (dict(noise='pairflip'), 'unknown noise'),
     (dict(lc_on='both'), 'unknown lc_on'),
+    (dict(step1={'lr': 0.1, 'learning_rate': 0.1}), 'unknown step1 setting.*learning_rate'),
+    (dict(pencil={'label_rate': 1}), 'unknown pencil setting.*label_rate.*label_lr'),
 ])
 def test_bad_configurations_are_refused(overrides, message):
     with pytest.raises(ValueError, match=message):
         tiny_config(**overrides)
+
+
+def test_settings_given_on_the_command_line_reach_the_run_and_its_command():
+    overrides = experiment.parse_settings(['pencil.stages=[2,3,4]', 'step1.lr=0.05',
+                                           'pencil.label_lr=300'])
+    assert overrides == {'step1': {'lr': 0.05}, 'step2': {},
+                         'pencil': {'stages': [2, 3, 4], 'label_lr': 300}}
+    config = experiment.RunConfig(dataset='digits', **overrides)
+    settings = config.settings()
+    assert settings['pencil']['stages'] == (2, 3, 4) and settings['pencil']['epochs'] == 9
+    assert settings['pencil']['label_lr'] == 300 and settings['step1']['lr'] == 0.05
+    assert settings['step1']['epochs'] == 40         # the other entries are left as they were
+    options = experiment.settings_options(config)
+    assert options[::2] == ['--set'] * 3
+    assert experiment.parse_settings(options[1::2]) == overrides
+    for bad, message in (('pencil.lr', '<part>.<key>=<value>'), ('step3.lr=1', 'part one of'),
+                         ('step1.lr=fast', 'not a number')):
+        with pytest.raises(ValueError, match=message):
+            experiment.parse_settings([bad])
 
 
 def test_unknown_method_is_refused(tmp_path):

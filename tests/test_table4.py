@@ -41,26 +41,38 @@ def test_table4_runs_the_computed_rows_and_quotes_the_others(clothing, tmp_path,
     out, res = str(tmp_path / 'runs'), str(tmp_path / 'results')
     argv = ['--data-dir', str(clothing), '--weights', 'none', '--iterations-per-epoch', '1',
             '--epochs-scale', '0.1', '--device', '@numpy', '--out', out, '--results', res,
-            '--loader-threads', '2', '--methods', 'cross_entropy,ours']
+            '--loader-threads', '2', '--methods', 'cross_entropy,forward_t,pencil,ours']
     assert tables.main(4, argv) == 0
     printed = capsys.readouterr().out
     assert 'SUBSAMPLED' in printed and 'NOT PRE-TRAINED' in printed
     with open(os.path.join(res, 'table4.json')) as f:
         table = json.load(f)
     rows = {row['method']: row for row in table['rows']}
-    assert rows['forward_t']['status'] == 'not run'    # needs --transition on Clothing1M
-    assert rows['cnn_crf' if 'cnn_crf' in rows else 'pencil']['status'] in ('quoted', 'not run')
+    assert rows['forward_t']['label'].endswith('(estimated T)')
     assert rows['forward_t']['best'][0]['paper'] == 69.84
+    assert rows['pencil']['best'][0]['paper'] == 73.49
     run_dir = os.path.join(out, 'clothing1m-x0.1-i1', 'real', 'trial0')
     assert rows['tanaka']['status'] == 'not run'       # left out to keep the test short
-    for method in ('cross_entropy', 'ours'):
+    for method in ('cross_entropy', 'forward_t', 'pencil', 'ours'):
+        assert rows[method]['status'] == 'computed'
         cell = rows[method]['best'][0]
         with open(os.path.join(run_dir, method, 'result.json')) as f:
             result = json.load(f)
         assert cell['n'] == 1 and cell['mean'] == pytest.approx(100 * result['best_test'])
         assert cell['paper'] is not None and cell['diff'] == pytest.approx(
             cell['mean'] - cell['paper'])
-        assert result['config']['iterations_per_epoch'] == 1 and result['epochs'] == 1
+        assert result['config']['iterations_per_epoch'] == 1
+        assert result['epochs'] == (3 if method == 'pencil' else 1)   # PENCIL: 5/10/10 x 0.1
+    # Forward T's matrix: estimated from the cross-entropy network, saved, and trained with
+    with open(os.path.join(run_dir, 'forward_t', 'result.json')) as f:
+        transition = json.load(f)['transition']
+    saved = numpy.load(os.path.join(run_dir, 'forward_t', 'transition.npy'))
+    assert transition['source'] == 'estimated' and saved.shape == (14, 14)
+    numpy.testing.assert_allclose(transition['matrix'], saved)
+    numpy.testing.assert_allclose(saved.sum(axis=1), 1, rtol=1e-5)
+    assert (saved >= 0).all()
+    with numpy.load(os.path.join(run_dir, 'pencil', 'labels.npz')) as f:
+        assert f['soft'].shape == (4, 14)
     with open(os.path.join(run_dir, 'step1', 'result.json')) as f:
         labels = json.load(f)['labels']
     assert 0 <= labels['noisy_accuracy'] <= 1      # all 4 training images have a clean label
@@ -80,9 +92,13 @@ def test_table4_names_a_missing_file_in_one_line(clothing, tmp_path, capsys):
     assert 'ResNet-50 weights file' in capsys.readouterr().err
 
 
-def test_table4_forward_t_needs_an_estimated_matrix(clothing, tmp_path, capsys):
+def test_table4_refuses_a_true_matrix_and_unknown_settings(clothing, tmp_path, capsys):
     argv = ['--data-dir', str(clothing), '--weights', 'none', '--out', str(tmp_path / 'runs')]
-    assert tables.main(4, argv + ['--methods', 'forward_t']) == 2
-    assert 'needs --transition' in capsys.readouterr().err
-    assert tables.main(4, argv + ['--methods', 'pencil']) == 2
-    assert 'not part of this package yet' in capsys.readouterr().err
+    assert tables.main(4, argv + ['--methods', 'forward_t', '--transition', 'true']) == 2
+    assert 'no true noise transition matrix' in capsys.readouterr().err
+    assert tables.main(4, argv + ['--set', 'pencil.label_rate=3000']) == 2
+    error = capsys.readouterr().err
+    assert 'unknown pencil setting(s) label_rate' in error and 'label_lr' in error
+    assert tables.main(4, argv + ['--set', 'pencil.label_lr']) == 2
+    assert '<part>.<key>=<value>' in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / 'runs')   # nothing started

@@ -68,7 +68,7 @@ def test_tables_hold_every_computed_cell_from_the_run_results(tables_done):
         step1 = read(os.path.join(run_dir, 'step1', 'result.json'))
         assert table['labels'][0]['corrected']['mean'] == pytest.approx(
             100 * step1['labels']['corrected_accuracy'])
-        assert table['provenance']['epochs'] == {'step1': 2, 'step2': 2}
+        assert table['provenance']['epochs'] == {'step1': 2, 'step2': 2, 'pencil': 3}
         assert table['provenance']['commits'] and table['provenance']['devices'][0].startswith('CPU')
         markdown = open(os.path.join(tables_done['res'], 'table{}.md'.format(number))).read()
         assert 'SHORTENED' in markdown and '**' in markdown
@@ -216,6 +216,11 @@ def test_plan_and_commands_cover_each_setting_once():
             parsed.device, parsed.epochs_scale, parsed.quiet) == (
         'digits', 'asymmetric', 0.1, 0, 'ours', '@cupy:1', 0.5, True)
     assert parsed.out == os.path.abspath(units[0].run_dir)
+    changed = runner.plan(dict(base, pencil={'label_lr': 300}, step2={'milestones': [5]}),
+                          [0.1], [0], ('pencil',), 'root')[0]
+    parsed = experiment._parser().parse_args(changed.command()[3:])
+    assert experiment.parse_settings(parsed.set) == {
+        'step1': {}, 'step2': {'milestones': [5]}, 'pencil': {'label_lr': 300}}
     with pytest.raises(ValueError, match='unknown method'):
         runner.plan(base, [0.1], [0], ('forward',), 'root')
 

@@ -47,3 +47,17 @@ def save_npz(path, **arrays):
 def _to_host(array):
     get = getattr(array, 'get', None)
     return get() if callable(get) else numpy.asarray(array)
+
+
+def save_npy(path, array):
+    """``numpy.save`` of a host copy of ``array`` (numpy or cupy), atomically."""
+    with atomic_path(path) as tmp:
+        with open(tmp, 'wb') as f:
+            numpy.save(f, _to_host(array))
+
+
+def save_model(path, model):
+    """``chainer.serializers.save_npz`` of ``model``'s parameters, atomically."""
+    import chainer
+    with atomic_path(path) as tmp:
+        chainer.serializers.save_npz(tmp, model)

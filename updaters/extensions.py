@@ -2,6 +2,7 @@
 a stop on a non-finite loss. Each keeps what a resume needs in ``serialize`` and writes its files
 atomically (:mod:`updaters.atomic`)."""
 import chainer
+import chainer.functions as F
 import numpy
 from chainer.training import extension
 
@@ -51,6 +52,17 @@ def accuracy_of_batches(model, batches, n):
             logits = model(x).array
             correct = correct + (logits.argmax(axis=1) == t).sum()
     return int(correct) / n if n else 0.0
+
+
+def probabilities_of_batches(model, batches):
+    """Softmax outputs of ``model`` over ``(x, t)`` batches, concatenated in batch order, in test
+    mode without back-prop; an (n, c) float32 array on the model's device (no host read)."""
+    outputs = []
+    with chainer.using_config('train', False), chainer.no_backprop_mode():
+        for x, _ in batches:
+            outputs.append(F.softmax(model(x)).array)
+    xp = chainer.backend.get_array_module(outputs[0]) if outputs else numpy
+    return xp.concatenate(outputs) if outputs else numpy.zeros((0, 0), numpy.float32)
 
 
 def accuracy(model, images, labels, preprocess, batch_size):
