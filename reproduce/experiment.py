@@ -294,8 +294,10 @@ def check_run_dir(run_dir, config):
     if os.path.exists(path):
         with open(path) as f:
             recorded = json.load(f)
+        # a field added to RunConfig after the run was made counts as its default there
+        defaults = json.loads(json.dumps(dataclasses.asdict(RunConfig())))
         differ = sorted(k for k in set(recorded) | set(identity)
-                        if recorded.get(k) != identity.get(k))
+                        if recorded.get(k, defaults.get(k)) != identity.get(k, defaults.get(k)))
         if differ:
             raise SettingsMismatchError(
                 '{} holds a run made with other settings ({}); nothing was changed there: use '

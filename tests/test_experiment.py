@@ -197,3 +197,15 @@ def test_summarize_gathers_runs_with_their_provenance(finished, tmp_path):
     assert '| digits | symmetric | 40% | 1 |' in (tmp_path / 'x.md').read_text()
     with pytest.raises(SystemExit, match='no finished run'):
         summarize.main([str(tmp_path / 'empty'), '--name', 'y', '--dest', str(tmp_path)])
+
+
+def test_a_run_directory_from_before_a_new_setting_is_still_accepted(tmp_path):
+    config = tiny_config()
+    experiment.check_run_dir(str(tmp_path), config)
+    path = tmp_path / experiment.CONFIG
+    recorded = read(str(path))
+    del recorded['pencil']          # made before RunConfig had the field: it means the default
+    path.write_text(json.dumps(recorded))
+    experiment.check_run_dir(str(tmp_path), config)
+    with pytest.raises(experiment.SettingsMismatchError, match='pencil'):
+        experiment.check_run_dir(str(tmp_path), tiny_config(pencil={'label_lr': 1.0}))
