@@ -672,16 +672,13 @@ def run_cross_entropy(config, data, noisy, out_dir, extra_extensions=(), forward
     done = _read_result(out_dir)
     if done is not None:
         return done
-    if forward and config.transition != 'estimate':
-        transition_of(config, data.n_classes)   # a bad file fails before anything is built
+    estimate = forward and config.transition == 'estimate'
+    # a given matrix is read (and a bad file refused) before anything is built
+    transition = transition_of(config, data.n_classes) if forward and not estimate else None
     settings, device, arrays, model, tracker = _setup(config, data, noisy, out_dir)
-    transition = None
-    if forward:
-        if config.transition == 'estimate':
-            transition = estimated_transition(config, data, settings, arrays, device,
-                                              network_dir, os.path.join(out_dir, TRANSITION))
-        else:
-            transition = transition_of(config, data.n_classes)
+    if estimate:
+        transition = estimated_transition(config, data, settings, arrays, device, network_dir,
+                                          os.path.join(out_dir, TRANSITION))
     step = settings['step2']
     updater = cross_entropy_updater(settings, arrays, model, device, transition)
     seconds = _train(updater, step['epochs'], out_dir, tracker, config, extra_extensions,
@@ -693,7 +690,7 @@ def run_cross_entropy(config, data, noisy, out_dir, extra_extensions=(), forward
         extra['transition'] = {
             'source': {'true': 'true', 'estimate': 'estimated'}.get(config.transition, 'file'),
             'matrix': numpy.asarray(transition).tolist()}
-        if config.transition == 'estimate':
+        if estimate:
             extra['transition'].update(network='cross_entropy', percentile=ESTIMATE_PERCENTILE)
     return _finish(out_dir, config, settings, updater.step_name, step, tracker, seconds,
                    **extra)

@@ -134,16 +134,14 @@ def plan(base, rates, trials, methods, root):
             config = experiment.RunConfig(rate=rate, trial=trial, **base)
             if chain:
                 units.append(Unit(config, chain, root))
-            singles = [m for m in experiment.METHODS if m in methods and m not in CHAIN]
-            if 'forward_t' in singles and estimates_transition(config):
-                singles.remove('forward_t')
-                if 'cross_entropy' in singles:
-                    singles[singles.index('cross_entropy')] = ('cross_entropy', 'forward_t')
-                else:
-                    units.append(Unit(config, ('forward_t',), root))
-            for method in singles:
-                units.append(Unit(config, method if isinstance(method, tuple) else (method,),
-                                  root))
+            groups = [(m,) for m in experiment.METHODS if m in methods and m not in CHAIN]
+            if ('forward_t',) in groups and estimates_transition(config):
+                groups.remove(('forward_t',))
+                if ('cross_entropy',) in groups:
+                    groups[groups.index(('cross_entropy',))] = ('cross_entropy', 'forward_t')
+                else:   # the unit trains the cross-entropy network all the same
+                    groups.insert(0, ('forward_t',))
+            units += [Unit(config, group, root) for group in groups]
     return units
 
 
