@@ -153,22 +153,17 @@ class RunConfig:
                     part, ', '.join(unknown), part, ', '.join(sorted(known))))
 
     def settings(self):
-        """The resolved hyper-parameters: {'model', 'step1', 'step2', 'mixup_alpha'}."""
+        """The resolved hyper-parameters: {'model', 'step1', 'step2', 'pencil'}."""
+        step1, step2 = hparams.schedules(self.dataset)
         if self.dataset == 'clothing1m':
-            step1 = dict(hparams.CLOTHING1M_STEP1)
-            step2 = dict(hparams.CLOTHING1M_STEP2)
             row = {'mixup_alpha': step2['mixup_alpha']}
             model = {'arch': 'resnet50'}
-        elif self.dataset == 'cifar10':
-            row = hparams.table1(self.noise, self.rate)
-            step1 = dict(hparams.CIFAR10_STEP1, alpha=row['alpha'], beta=row['beta'], lr=row['lr'])
-            step2 = dict(hparams.CIFAR10_STEP2)
-            model = dict(n_blocks=5, widths=(32, 64, 128))
         else:
-            row = hparams.DIGITS_TABLE[self.noise]
-            step1 = dict(hparams.DIGITS_STEP1, alpha=row['alpha'], beta=row['beta'], lr=row['lr'])
-            step2 = dict(hparams.DIGITS_STEP2)
-            model = dict(hparams.DIGITS_MODEL)
+            row = (hparams.table1(self.noise, self.rate) if self.dataset == 'cifar10'
+                   else hparams.DIGITS_TABLE[self.noise])
+            step1.update(alpha=row['alpha'], beta=row['beta'], lr=row['lr'])
+            model = (dict(n_blocks=5, widths=(32, 64, 128)) if self.dataset == 'cifar10'
+                     else dict(hparams.DIGITS_MODEL))
         pencil = hparams.pencil_settings(self.dataset)
         for step, overrides in ((step1, self.step1), (step2, self.step2), (pencil, self.pencil)):
             step.update({k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()})
@@ -186,9 +181,14 @@ class RunConfig:
         fields = {k: v for k, v in dataclasses.asdict(self).items() if k not in NOT_IDENTITY}
         if self.dataset == 'clothing1m':   # the file's name, not where it lies on this machine
             fields['weights'] = os.path.basename(self.weights)
-        if self.transition not in TRANSITIONS:
-            fields['transition'] = os.path.basename(self.transition)
+        fields['transition'] = self.transition_name()
         return json.loads(json.dumps(fields))
+
+    def transition_name(self):
+        """Forward T's matrix source: 'true', 'estimate', or the file's name (not where it lies
+        on this machine)."""
+        return (self.transition if self.transition in TRANSITIONS
+                else os.path.basename(self.transition))
 
     def label(self):
         """The data set and schedule part of the run's name (also the folder of its tables):
@@ -214,9 +214,7 @@ class RunConfig:
 
 def _setting_keys(dataset):
     """The entries that ``step1`` / ``step2`` / ``pencil`` may override on ``dataset``."""
-    step1, step2 = {'clothing1m': (hparams.CLOTHING1M_STEP1, hparams.CLOTHING1M_STEP2),
-                    'cifar10': (hparams.CIFAR10_STEP1, hparams.CIFAR10_STEP2)}.get(
-        dataset, (hparams.DIGITS_STEP1, hparams.DIGITS_STEP2))
+    step1, step2 = hparams.schedules(dataset)
     return {'step1': set(step1) | {'alpha', 'beta', 'lr'},
             'step2': set(step2) | {'mixup_alpha'},
             'pencil': set(hparams.pencil_settings(dataset))}

@@ -87,8 +87,7 @@ def _provenance(parts, config, trials):
         'epochs_scale': config.epochs_scale,
         'epochs': {k: settings[k]['epochs'] for k in ('step1', 'step2', 'pencil')},
         'settings_changed': experiment.settings_options(config)[1::2],
-        'transition': config.transition if config.transition in experiment.TRANSITIONS
-        else os.path.basename(config.transition),
+        'transition': config.transition_name(),
         'iterations_per_epoch': config.iterations_per_epoch,
         'pretrained_weights': (None if config.dataset != 'clothing1m' else
                                config.weights != 'none'),
@@ -120,8 +119,7 @@ def build(number, units, rates, trials, methods, base_config):
         label = row.get('label', LABELS.get(method, method))
         if method == 'forward_t' and status == 'computed':
             label += {'true': ' (true T)', 'estimate': ' (estimated T)'}.get(
-                base_config.transition, ' (T from {})'.format(
-                    os.path.basename(base_config.transition)))
+                base_config.transition, ' (T from {})'.format(base_config.transition_name()))
         entry = {'number': row.get('number'), 'method': method, 'label': label,
                  'status': status}
         for kind in KINDS:
