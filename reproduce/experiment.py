@@ -451,12 +451,15 @@ def _optimizer(model, step):
     return optimizer
 
 
-def _read_result(out_dir):
-    path = os.path.join(out_dir, RESULT)
+def _read_json(path):
     if os.path.exists(path):
         with open(path) as f:
             return json.load(f)
     return None
+
+
+def _read_result(out_dir):
+    return _read_json(os.path.join(out_dir, RESULT))
 
 
 def _save_uncompressed(path, target):
@@ -495,6 +498,12 @@ def _train(updater, epochs, out_dir, tracker, config, extra_extensions=(), miles
     return time.time() - started
 
 
+def _final_loss(out_dir):
+    """The mean training loss of the last epoch, from the part's ``log.json`` (None if absent)."""
+    log = _read_json(os.path.join(out_dir, 'log.json')) or []
+    return log[-1].get('main/loss') if log else None
+
+
 def _finish(out_dir, config, settings, step_name, step, tracker, seconds, **extra):
     curves = tracker.summary()
     result = {
@@ -506,6 +515,7 @@ def _finish(out_dir, config, settings, step_name, step, tracker, seconds, **extr
         'accuracy': curves,
         'best_test': curves['best']['test'],
         'last_test': curves['last']['test'],
+        'final_loss': _final_loss(out_dir),
         'train_seconds': seconds,
         'provenance': provenance(config.device),
     }

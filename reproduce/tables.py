@@ -9,13 +9,12 @@ accuracy, "last" the test accuracy after the last epoch.
 import argparse
 import datetime
 import json
-import math
 import os
 import sys
 
 import numpy
 
-from reproduce import experiment, paper, runner, summarize
+from reproduce import experiment, paper, provenance, regression, runner, summarize
 from updaters import atomic
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -27,17 +26,11 @@ LABELS = {'cross_entropy': 'Cross Entropy', 'forward_t': 'Forward T [5]',
           'tanaka': 'Tanaka et al. [6]', 'pencil': 'PENCIL [3]', 'ours': 'Our method'}
 #: The order of the rows (the paper's, with rows it lacks in their place).
 ROW_ORDER = ('cross_entropy', 'forward_t', 'cnn_crf', 'tanaka', 'pencil', 'ours')
+#: The order of the parts (runs' folders) in the regression signals.
+PART_ORDER = ('step1',) + COMPUTED
 KINDS = ('best', 'last')
-#: Default regression tolerance: at least this many percentage points ...
-TOLERANCE_FLOOR = 1.0
-#: ... or this many standard errors of the difference of the two means, if larger.
-TOLERANCE_SIGMAS = 3.0
 #: The noise kind of each table.
 NOISE = {2: 'symmetric', 3: 'asymmetric', 4: 'real'}
-
-
-class CheckFileError(ValueError):
-    """A --check file that is not a table of the same kind."""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -53,8 +46,9 @@ def _stats(values):
 
 def gather(units):
     """Finished results of ``units``: ``{(method, rate): {'best': [...], 'last': [...]}}`` in
-    percent, step 1's label accuracy per rate, and a brief of every finished part."""
-    cells, labels, parts = {}, {}, []
+    percent, step 1's label accuracy per rate, the regression signals
+    ``{(part, quantity, rate): [...]}`` (:data:`SIGNALS`), and a brief of every finished part."""
+    cells, labels, signals, parts = {}, {}, {}, []
     for unit in units:
         for part in unit.parts:
             result = runner._read_json(os.path.join(unit.run_dir, part, experiment.RESULT))
@@ -63,6 +57,11 @@ def gather(units):
             rate = unit.config.rate
             parts.append(dict(summarize.brief(result), run=unit.config.name(), part=part,
                               trial=unit.config.trial))
+            if result.get('final_loss') is not None:
+                signals.setdefault((part, 'final_loss', rate), []).append(result['final_loss'])
+            if 'labels' in result:
+                signals.setdefault((part, 'label_accuracy', rate), []).append(
+                    100 * result['labels']['corrected_accuracy'])
             if part == 'step1':
                 entry = labels.setdefault(rate, {'noisy': [], 'corrected': []})
                 entry['noisy'].append(100 * result['labels']['noisy_accuracy'])
@@ -71,7 +70,12 @@ def gather(units):
             cell = cells.setdefault((part, rate), {'best': [], 'last': []})
             cell['best'].append(100 * result['best_test'])
             cell['last'].append(100 * result['last_test'])
-    return cells, labels, parts
+    return cells, labels, signals, parts
+
+
+def _unique(records):
+    """The distinct JSON-ready ``records``, in a stable order."""
+    return [json.loads(text) for text in sorted({json.dumps(r, sort_keys=True) for r in records})]
 
 
 def _provenance(parts, config, trials):
@@ -83,6 +87,8 @@ def _provenance(parts, config, trials):
         'devices': sorted({p['device'] for p in prov}),
         'versions': sorted({json.dumps(p['versions'], sort_keys=True) for p in prov}),
         'tf32': sorted({p.get('tf32', False) for p in prov}),
+        'platforms': _unique(provenance.numerics_key(p) for p in prov),
+        'exact_cpu': sorted({bool((p.get('platform') or {}).get('exact_cpu')) for p in prov}),
         'run_dates': [dates[0], dates[-1]] if dates else [],
         'epochs_scale': config.epochs_scale,
         'epochs': {k: settings[k]['epochs'] for k in ('step1', 'step2', 'pencil')},
@@ -104,7 +110,7 @@ def build(number, units, rates, trials, methods, base_config):
     per cell; computed rows that were not asked for and rows this code cannot compute show the
     paper's numbers only, marked."""
     published = paper.load_paper_table(number)
-    cells, labels, parts = gather(units)
+    cells, labels, signals, parts = gather(units)
     compare = base_config.dataset == published['dataset']
     rows = []
     methods_in_paper = [row['method'] for row in published['rows']]
@@ -144,6 +150,11 @@ def build(number, units, rates, trials, methods, base_config):
         'rows': rows,
         'labels': [{'rate': r, 'noisy': _stats(labels.get(r, {}).get('noisy', [])),
                     'corrected': _stats(labels.get(r, {}).get('corrected', []))} for r in rates],
+        'signals': [{'part': part, 'quantity': quantity,
+                     'cells': [dict(rate=r, **_stats(signals.get((part, quantity, r), [])))
+                               for r in rates]}
+                    for part, quantity in sorted({k[:2] for k in signals},
+                                                 key=lambda k: (PART_ORDER.index(k[0]), k[1]))],
         'provenance': _provenance(parts, base_config, trials),
         'runs': parts,
     }
@@ -300,84 +311,6 @@ def write(table, directory, name):
 
 
 # ----------------------------------------------------------------------------------------------
-# Regression check
-
-
-def load_check_file(path, table):
-    """A recorded table to compare ``table`` with; :class:`CheckFileError` if it is not one."""
-    if not os.path.isfile(path):
-        raise CheckFileError('--check file {} does not exist'.format(path))
-    try:
-        with open(path) as f:
-            recorded = json.load(f)
-    except ValueError as error:
-        raise CheckFileError('--check file {} is not JSON ({})'.format(path, error))
-    expected = 'a table JSON written by reproduce/table{}.py'.format(table['table'])
-    if not isinstance(recorded, dict) or not isinstance(recorded.get('rows'), list):
-        raise CheckFileError('--check file {} is not {} (no "rows" list)'.format(path, expected))
-    for key in ('table', 'dataset', 'noise'):
-        if recorded.get(key) != table[key]:
-            raise CheckFileError('--check file {} holds {} {!r}, this table {!r}: compare a table '
-                                 'with a recording of the same table'.format(
-                                     path, key, recorded.get(key), table[key]))
-    scale = recorded.get('provenance', {}).get('epochs_scale')
-    if scale != table['provenance']['epochs_scale']:
-        raise CheckFileError('--check file {} was recorded with --epochs-scale {}, this table '
-                             'uses {}: the numbers are not comparable'.format(
-                                 path, scale, table['provenance']['epochs_scale']))
-    for row in recorded['rows']:
-        if not isinstance(row, dict) or 'method' not in row or any(
-                not isinstance(row.get(kind), list) or any(
-                    not isinstance(c, dict) or 'rate' not in c or 'mean' not in c
-                    for c in row[kind]) for kind in KINDS):
-            raise CheckFileError('--check file {} is not {} (a row lacks method, best or last '
-                                 'cells with rate and mean)'.format(path, expected))
-    return recorded
-
-
-def tolerance_of(current, recorded, tolerance=None):
-    """The allowed difference (percentage points) between two cells: ``tolerance`` if given,
-    else the larger of TOLERANCE_FLOOR and TOLERANCE_SIGMAS standard errors of the difference
-    of the two means (from their trial-to-trial spread)."""
-    if tolerance is not None:
-        return tolerance
-    spread = 0.0
-    for cell in (current, recorded):
-        if cell.get('n', 0) > 1 and cell.get('std') is not None:
-            # the recorded std is the population std; widen it to the sample std
-            sample_var = cell['std'] ** 2 * cell['n'] / (cell['n'] - 1)
-            spread += sample_var / cell['n']
-    return max(TOLERANCE_FLOOR, TOLERANCE_SIGMAS * math.sqrt(spread))
-
-
-def check(table, recorded, tolerance=None):
-    """Every recorded cell that moved by more than its tolerance or was not measured now, as
-    readable lines (empty: the table agrees with the recording)."""
-    now = {(row['method'], kind, cell['rate']): cell
-           for row in table['rows'] if row['status'] == 'computed'
-           for kind in KINDS for cell in row[kind]}
-    problems = []
-    for row in recorded['rows']:
-        for kind in KINDS:
-            for old in row[kind]:
-                if old['mean'] is None:
-                    continue
-                where = '{} {} at {:g}%'.format(row['method'], kind, 100 * old['rate'])
-                new = now.get((row['method'], kind, old['rate']))
-                if new is None or new['mean'] is None:
-                    problems.append('{}: recorded {:.2f}, not measured now'.format(
-                        where, old['mean']))
-                    continue
-                allowed = tolerance_of(new, old, tolerance)
-                moved = new['mean'] - old['mean']
-                if abs(moved) > allowed:
-                    problems.append('{}: {:.2f} now, {:.2f} recorded ({:+.2f}, tolerance '
-                                    '{:.2f})'.format(where, new['mean'], old['mean'], moved,
-                                                     allowed))
-    return problems
-
-
-# ----------------------------------------------------------------------------------------------
 # Command line
 
 
@@ -481,9 +414,12 @@ def parser(number, description):
                    help='compare with a recorded table JSON; exit 1 listing every cell that '
                         'moved by more than the tolerance')
     p.add_argument('--tolerance', type=float, default=None,
-                   help='allowed difference in percentage points (default: the larger of {} '
-                        'and {} standard errors of the trial spread)'.format(
-                            TOLERANCE_FLOOR, TOLERANCE_SIGMAS))
+                   help='allowed difference of the accuracy cells in percentage points '
+                        '(default: the largest of {:g} point, {:g} standard errors of the trial '
+                        'spread and {:g} x the recorded spread across CPU numerics settings; '
+                        'README, "Regression checks")'.format(
+                            regression.ACCURACY_FLOOR, regression.TOLERANCE_SIGMAS,
+                            regression.PLATFORM_FACTOR))
     return p
 
 
@@ -533,9 +469,9 @@ def run_table(number, args, base, rates, methods, stream=None):
     trials = list(range(args.trials))
     units = runner.plan(base, rates, trials, methods, args.out)
     if args.check:   # a wrong file fails now, not after hours of training
-        load_check_file(args.check, {'table': number, 'dataset': base['dataset'],
-                                     'noise': base['noise'],
-                                     'provenance': {'epochs_scale': base['epochs_scale']}})
+        regression.load_check_file(args.check, {
+            'table': number, 'dataset': base['dataset'], 'noise': base['noise'],
+            'provenance': {'epochs_scale': base['epochs_scale']}})
     failed = run_units(units, args, stream)
     if failed is None:
         return 0
@@ -550,14 +486,10 @@ def run_table(number, args, base, rates, methods, stream=None):
             len(failed), '; '.join(u.label for u in failed)))
         status = 1
     if args.check:
-        problems = check(table, load_check_file(args.check, table), args.tolerance)
-        if problems:
-            stream.write('check against {}: {} cell(s) moved:\n  {}\n'.format(
-                args.check, len(problems), '\n  '.join(problems)))
-            status = 1
-        else:
-            stream.write('check against {}: every recorded cell within tolerance\n'.format(
-                args.check))
+        comparison = regression.compare(
+            table, regression.load_check_file(args.check, table), args.tolerance)
+        stream.write('\n'.join(comparison.report(args.check)) + '\n')
+        status = status if comparison.ok else 1
     return status
 
 

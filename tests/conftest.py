@@ -6,3 +6,5 @@ import chainer_compat  # noqa: F401  (before any chainer import)
 def pytest_configure(config):
     config.addinivalue_line('markers', 'gpu: needs CuPy and a GPU (skipped without them)')
     config.addinivalue_line('markers', 'slow: longer end-to-end runs')
+    config.addinivalue_line('markers', 'regression: compares a trained configuration with '
+                                       'recorded numbers (make test runs it under two kernels)')
