@@ -74,9 +74,10 @@ def blas_libraries():
     except ImportError:
         return None
     keys = ('internal_api', 'version', 'architecture', 'num_threads', 'threading_layer')
-    return [dict({k: info.get(k) for k in keys},
-                 loaded_by=os.path.basename(os.path.dirname(info.get('filepath') or '')))
-            for info in threadpoolctl.threadpool_info() if info.get('user_api') == 'blas']
+    found = [dict({k: info.get(k) for k in keys},
+                  loaded_by=os.path.basename(os.path.dirname(info.get('filepath') or '')))
+             for info in threadpoolctl.threadpool_info() if info.get('user_api') == 'blas']
+    return sorted(found, key=lambda b: (b['loaded_by'], str(b['internal_api'])))
 
 
 def numpy_simd():
@@ -142,7 +143,9 @@ def numerics_key(prov):
         key['gpu'] = record['gpu']
         return key
     key['blas'] = [{k: b.get(k) for k in ('loaded_by', 'internal_api', 'version', 'architecture',
-                                          'num_threads')} for b in record.get('blas') or []]
+                                          'num_threads')}
+                   for b in sorted(record.get('blas') or [],
+                                   key=lambda b: (b.get('loaded_by', ''), str(b['internal_api'])))]
     key['numpy_simd'] = record.get('numpy_simd')
     return key
 
