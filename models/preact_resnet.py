@@ -94,6 +94,7 @@ class PreActResNet(chainer.Chain):
         return self.fc(h)
 
 
-def preact_resnet32(n_classes=10):
-    """The paper's PreAct ResNet-32: 3 stages x 5 blocks, widths 32/64/128."""
-    return PreActResNet(5, (32, 64, 128), n_classes)
+def preact_resnet32(n_classes=10, in_channels=3):
+    """The paper's PreAct ResNet-32: 3 stages x 5 blocks, widths 32/64/128 (the network of
+    Tanaka et al.'s code, whose numbers the paper compares with)."""
+    return PreActResNet(5, (32, 64, 128), n_classes, in_channels=in_channels)

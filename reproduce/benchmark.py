@@ -53,7 +53,7 @@ from updaters.extensions import AccuracyTracker  # noqa: E402
 
 #: --model choices: 'resnet32' is the paper's network (RunConfig's CIFAR-10 model); 'tiny' the
 #: small PreAct ResNet of the digits settings, for tests.
-MODELS = {'resnet32': None, 'tiny': hparams.DIGITS_MODEL}
+MODELS = {'resnet32': None, 'tiny': dict(hparams.DIGITS_MODEL, arch='preact_resnet')}
 #: The timed training parts, in the order they run, with what each one is.
 TRAINING_PARTS = (
     ('step1', 'step 1 (joint optimisation, label-table store)'),

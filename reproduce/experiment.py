@@ -144,13 +144,24 @@ class RunConfig:
         if self.iterations_per_epoch is not None and self.iterations_per_epoch < 1:
             raise ValueError('iterations_per_epoch must be at least 1, got {}'.format(
                 self.iterations_per_epoch))
+        if self.mixup_weight <= 0:
+            raise ValueError('--mixup-weight must be positive, got {:g}: with weight 0 "ours" '
+                             'is exactly Tanaka et al.\'s second step, which is the tanaka row '
+                             '(--methods tanaka)'.format(self.mixup_weight))
         if self.epochs_scale <= 0:
             raise ValueError('epochs_scale must be positive, got {}'.format(self.epochs_scale))
-        for part, known in _setting_keys(self.dataset).items():
-            unknown = sorted(set(getattr(self, part)) - known)
+        for part, defaults in _setting_defaults(self.dataset).items():
+            unknown = sorted(set(getattr(self, part)) - set(defaults))
             if unknown:
                 raise ValueError('unknown {} setting(s) {}: the {} settings are {}'.format(
-                    part, ', '.join(unknown), part, ', '.join(sorted(known))))
+                    part, ', '.join(unknown), part, ', '.join(sorted(defaults))))
+            for key, value in getattr(self, part).items():
+                _check_setting_kind('{}.{}'.format(part, key), value, defaults[key])
+        from updaters.pencil import LOSS_VARIANTS
+        if self.pencil.get('losses', 'official') not in LOSS_VARIANTS:
+            raise ValueError('pencil.losses must be one of {}, got {!r}'.format(
+                ', '.join(LOSS_VARIANTS), self.pencil['losses']))
+        self.settings()   # the resolved schedules are checked there (hparams.check_schedule)
 
     def settings(self):
         """The resolved hyper-parameters: {'model', 'step1', 'step2', 'pencil'}."""
@@ -162,18 +173,17 @@ class RunConfig:
             row = (hparams.table1(self.noise, self.rate) if self.dataset == 'cifar10'
                    else hparams.DIGITS_TABLE[self.noise])
             step1.update(alpha=row['alpha'], beta=row['beta'], lr=row['lr'])
-            model = (dict(n_blocks=5, widths=(32, 64, 128)) if self.dataset == 'cifar10'
-                     else dict(hparams.DIGITS_MODEL))
+            model = ({'arch': 'preact_resnet32'} if self.dataset == 'cifar10'
+                     else dict(hparams.DIGITS_MODEL, arch='preact_resnet'))
         pencil = hparams.pencil_settings(self.dataset)
         for step, overrides in ((step1, self.step1), (step2, self.step2), (pencil, self.pencil)):
             step.update({k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()})
         step2.setdefault('mixup_alpha', row['mixup_alpha'])
-        _scale_schedule(step1, self.epochs_scale)
-        _scale_schedule(step2, self.epochs_scale)
-        if self.epochs_scale != 1:
-            pencil['stages'] = tuple(max(1, int(round(s * self.epochs_scale)))
-                                     for s in pencil['stages'])
+        step1, step2, pencil = (hparams.scaled(step, self.epochs_scale)
+                                for step in (step1, step2, pencil))
         pencil['epochs'] = sum(pencil['stages'])
+        for part, step in (('step1', step1), ('step2', step2), ('pencil', pencil)):
+            hparams.check_schedule(part, step)
         return {'model': model, 'step1': step1, 'step2': step2, 'pencil': pencil}
 
     def identity(self):
@@ -212,17 +222,45 @@ class RunConfig:
         return 100 if self.dataset == 'clothing1m' else 1000
 
 
+def _setting_defaults(dataset):
+    """The entries that ``step1`` / ``step2`` / ``pencil`` may override on ``dataset``, with a
+    value of each one's kind (its default, or a number for Table 1's entries)."""
+    step1, step2 = hparams.schedules(dataset)
+    step1.update({k: step1.get(k, 1.0) for k in ('alpha', 'beta', 'lr')})
+    step2.setdefault('mixup_alpha', 1.0)
+    return {'step1': step1, 'step2': step2, 'pencil': hparams.pencil_settings(dataset)}
+
+
 def _setting_keys(dataset):
     """The entries that ``step1`` / ``step2`` / ``pencil`` may override on ``dataset``."""
-    step1, step2 = hparams.schedules(dataset)
-    return {'step1': set(step1) | {'alpha', 'beta', 'lr'},
-            'step2': set(step2) | {'mixup_alpha'},
-            'pencil': set(hparams.pencil_settings(dataset))}
+    return {part: set(values) for part, values in _setting_defaults(dataset).items()}
+
+
+def _check_setting_kind(name, value, default):
+    """Refuses an override whose kind differs from its default's (one line)."""
+    def number(v):
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    if isinstance(default, tuple):
+        ok, kind = isinstance(value, (list, tuple)) and all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value), 'a list of integers'
+    elif isinstance(default, str):
+        ok, kind = isinstance(value, str), 'a word'
+    elif default is None:       # window: None means every epoch
+        ok, kind = value is None or (isinstance(value, int) and not isinstance(value, bool)), \
+            'an integer or null'
+    elif isinstance(default, int) and not isinstance(default, bool):
+        ok, kind = isinstance(value, int) and not isinstance(value, bool), 'an integer'
+    else:
+        ok, kind = number(value), 'a number'
+    if not ok:
+        raise ValueError('--set {} takes {}, got {}'.format(name, kind, json.dumps(value)))
 
 
 def parse_settings(items):
     """``--set`` values (``'<part>.<key>=<value>'``, the value as JSON, e.g. ``step1.lr=0.03``
-    or ``pencil.stages=[5,10,10]``) as RunConfig overrides: {'step1': {...}, 'step2': {...},
+    or ``pencil.stages=[5,10,10]``, or a word, e.g. ``pencil.losses=paper``) as RunConfig
+    overrides: {'step1': {...}, 'step2': {...},
     'pencil': {...}}. Unknown keys are refused by :class:`RunConfig`."""
     overrides = {'step1': {}, 'step2': {}, 'pencil': {}}
     for item in items or ():
@@ -233,9 +271,8 @@ def parse_settings(items):
                              .format(', '.join(overrides), item))
         try:
             value = json.loads(text)
-        except ValueError:
-            raise ValueError('--set {}: {!r} is not a number, list or JSON value'.format(
-                name, text))
+        except ValueError:   # a word: a string setting, e.g. pencil.losses=paper
+            value = text
         overrides[part][key] = value
     return overrides
 
@@ -307,19 +344,6 @@ def check_run_dir(run_dir, config):
     atomic.write_json(path, identity)
 
 
-def _scale_schedule(step, scale):
-    if scale == 1:
-        return
-    epochs = step['epochs']
-    step['epochs'] = max(1, int(round(epochs * scale)))
-    if 'begin' in step:
-        step['begin'] = int(round(step['begin'] * scale))
-        if step.get('window'):
-            step['window'] = max(1, min(step['window'], step['epochs'] - step['begin']))
-    if 'milestones' in step:
-        step['milestones'] = tuple(max(1, int(round(m * scale))) for m in step['milestones'])
-
-
 # ----------------------------------------------------------------------------------------------
 # Data and model
 
@@ -355,15 +379,20 @@ def asymmetric_mapping(dataset):
 
 
 def build_model(config, data, settings):
+    """The network of ``settings['model']``: ``preact_resnet32`` (the paper's CIFAR-10 network,
+    :func:`models.preact_resnet32`), ``preact_resnet`` (a smaller PreActResNet: digits) or
+    ``resnet50`` (Clothing1M), initialised from ``config.init_seed``."""
     numpy.random.seed(config.init_seed)  # Chainer's initialisers draw from numpy's global RNG
-    if settings['model'].get('arch') == 'resnet50':
+    spec = dict(settings['model'])
+    arch = spec.pop('arch')
+    if arch == 'resnet50':
         from models import ResNet50
         return ResNet50(n_classes=data.n_classes,
                         pretrained_path=None if config.weights == 'none' else config.weights)
-    from models import PreActResNet
-    model = PreActResNet(n_classes=data.n_classes, in_channels=data.train_x.shape[1],
-                         **settings['model'])
-    return model
+    from models import PreActResNet, preact_resnet32
+    if arch == 'preact_resnet32':
+        return preact_resnet32(n_classes=data.n_classes, in_channels=data.train_x.shape[1])
+    return PreActResNet(n_classes=data.n_classes, in_channels=data.train_x.shape[1], **spec)
 
 
 class Clothing1MData(object):
@@ -716,7 +745,7 @@ def run_pencil(config, data, noisy, out_dir, extra_extensions=()):
     updater = PencilUpdater(
         arrays.iterator(step['batch_size']), _optimizer(model, step), arrays.feed, arrays.noisy,
         data.n_classes, step['stages'], alpha=step['alpha'], beta=step['beta'],
-        label_lr=step['label_lr'], k=step['k'], device=device)
+        label_lr=step['label_lr'], k=step['k'], losses=step['losses'], device=device)
     labels_report = LabelAccuracyReport(updater.labels, arrays.noisy, arrays.clean,
                                         path=os.path.join(out_dir, 'label_accuracy.json'))
     schedule = PencilLearningRate(pencil_lr_schedule(step['stages'], step['lr'], step['lr3']))

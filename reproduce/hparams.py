@@ -1,10 +1,13 @@
-"""The paper's hyper-parameters as data: the one place they live.
+"""The paper's hyper-parameters as data: the one place they live, and the rules that shorten and
+check a schedule.
 
 ``TABLE1`` is the paper's Table 1 (CIFAR-10, per noise kind and rate: alpha, beta, the step-1
 learning rate and the mix-up parameter a). The schedules are the anchors' (DESIGN.md, "The method,
 precisely"). ``DIGITS`` holds this package's own settings for the small real data set that the
 demo and the tests use; they are not the paper's and are labelled so.
 """
+
+import math
 
 #: Table 1 of the paper: (kind, rate) -> alpha, beta, step-1 lr, mix-up a.
 TABLE1 = {
@@ -30,7 +33,7 @@ CIFAR10_STEP2 = dict(epochs=120, lr=0.2, milestones=(40, 80), lr_decay=0.1, batc
                      momentum=0.9, weight_decay=1e-4)
 
 #: Clothing1M (ResNet-50 pre-trained on ImageNet).
-CLOTHING1M_STEP1 = dict(epochs=10, lr=8e-4, alpha=2.4, beta=0.8, begin=0, window=None,
+CLOTHING1M_STEP1 = dict(epochs=10, lr=8e-4, alpha=2.4, beta=0.8, begin=1, window=None,
                         batch_size=32, momentum=0.9, weight_decay=1e-3)
 CLOTHING1M_STEP2 = dict(epochs=10, lr=5e-4, milestones=(5,), lr_decay=0.1, mixup_alpha=0.8,
                         batch_size=32, momentum=0.9, weight_decay=1e-3)
@@ -52,14 +55,17 @@ DIGITS_TABLE = {
 #: PENCIL (Yi & Wu, CVPR 2019) on CIFAR-10, its published settings (interpretation choice 4):
 #: stages of 70 / 130 / 120 epochs, lr 0.06 in stages 1-2 and 0.2 in stage 3 (divided by 10 after
 #: a third and two thirds of it), alpha 0.4, beta 0.1, label learning rate 600, label logits
-#: initialised to 10 x one-hot.
+#: initialised to 10 x one-hot; the losses shaped as the official code computes them
+#: (``losses='official'``; ``'paper'``: the PENCIL paper's formulas; updaters/pencil.py).
 PENCIL_CIFAR10 = dict(stages=(70, 130, 120), lr=0.06, lr3=0.2, alpha=0.4, beta=0.1,
-                      label_lr=600.0, k=10.0, batch_size=128, momentum=0.9, weight_decay=1e-4)
+                      label_lr=600.0, k=10.0, batch_size=128, momentum=0.9, weight_decay=1e-4,
+                      losses='official')
 #: PENCIL on digits (this package's): stages in proportion to the digits schedules, the
 #: learning rates of the digits step 2, and the label learning rate scaled with the batch
 #: (600 x 32 / 128), so that a sample's label step is the same as at batch 128.
 PENCIL_DIGITS = dict(stages=(10, 20, 20), lr=0.02, lr3=0.05, alpha=0.4, beta=0.1,
-                     label_lr=150.0, k=10.0, batch_size=32, momentum=0.9, weight_decay=1e-4)
+                     label_lr=150.0, k=10.0, batch_size=32, momentum=0.9, weight_decay=1e-4,
+                     losses='official')
 
 #: PENCIL on Clothing1M (ResNet-50 pre-trained on ImageNet, batch 32): stages of 5 / 10 / 10
 #: epochs, lr 1.6e-3 in stages 1-2 and 1.6e-4 in stage 3, alpha 0.08, beta 0.8, label learning
@@ -69,7 +75,7 @@ PENCIL_DIGITS = dict(stages=(10, 20, 20), lr=0.02, lr3=0.05, alpha=0.4, beta=0.1
 #: ``--set pencil.<key>=<value>``. The weight decay is the official code's default.
 PENCIL_CLOTHING1M = dict(stages=(5, 10, 10), lr=1.6e-3, lr3=1.6e-4, alpha=0.08, beta=0.8,
                          label_lr=3000.0, k=10.0, batch_size=32, momentum=0.9,
-                         weight_decay=1e-4)
+                         weight_decay=1e-4, losses='official')
 
 
 def schedules(dataset):
@@ -96,3 +102,69 @@ def table1(kind, rate):
         raise ValueError('the paper gives no hyper-parameters for {} noise at rate {}; Table 1 has '
                          'the rates {}'.format(kind, rate, ', '.join(map(str, known))))
     return dict(TABLE1[key])
+
+
+# ----------------------------------------------------------------------------------------------
+# Shortened schedules (--epochs-scale) and their checks
+
+#: The entries of a step's settings that count epochs (PENCIL's ``stages`` too).
+EPOCH_COUNTS = ('epochs', 'begin', 'window')
+EPOCH_LISTS = ('milestones', 'stages')
+
+
+def scale_epochs(epochs, scale):
+    """The one rule that shortens every epoch count of a schedule (epochs, the label update's
+    begin and window, learning-rate milestones, PENCIL's stages): ``epochs x scale`` rounded half
+    up, at least 1; a count of 0 stays 0."""
+    if epochs == 0:
+        return 0
+    return max(1, int(math.floor(epochs * scale + 0.5)))
+
+
+def scaled(step, scale):
+    """A copy of the settings ``step`` with every epoch count shortened by :func:`scale_epochs`,
+    then the label update kept inside the schedule: ``begin <= epochs`` and ``window <= begin``
+    (the first update then averages a full window, as at scale 1)."""
+    step = dict(step)
+    if scale == 1:
+        return step
+    for key in EPOCH_COUNTS:
+        if step.get(key) is not None:
+            step[key] = scale_epochs(step[key], scale)
+    for key in EPOCH_LISTS:
+        if key in step:
+            step[key] = tuple(scale_epochs(e, scale) for e in step[key])
+    if 'begin' in step and 'epochs' in step:
+        step['begin'] = min(step['begin'], step['epochs'])
+        if step.get('window') is not None:
+            step['window'] = min(step['window'], step['begin'])
+    return step
+
+
+def check_schedule(part, step):
+    """Refuses, with one line naming ``part`` and the entry, a schedule that cannot run as meant:
+    epochs >= 1; 1 <= begin <= epochs; window None or 1 <= window <= begin; milestones in
+    [1, epochs]; PENCIL's three stages >= 0 with at least one epoch in all."""
+    def fail(message):
+        raise ValueError('{} settings: {}'.format(part, message))
+
+    if 'stages' in step:
+        stages = step['stages']
+        if len(stages) != 3 or min(stages) < 0 or sum(stages) < 1:
+            fail('stages must be three epoch counts >= 0 with at least one epoch in all, got '
+                 '{}'.format(list(stages)))
+    epochs = step.get('epochs')
+    if epochs is not None and epochs < 1:
+        fail('epochs must be at least 1, got {}'.format(epochs))
+    if 'begin' in step:
+        if not 1 <= step['begin'] <= epochs:
+            fail('begin (the 1-based epoch of the first label update) must be in [1, epochs = '
+                 '{}], got {}'.format(epochs, step['begin']))
+        window = step.get('window')
+        if window is not None and not 1 <= window <= step['begin']:
+            fail('window (epochs averaged) must be in [1, begin = {}] or None (all epochs), '
+                 'got {}'.format(step['begin'], window))
+    for milestone in step.get('milestones', ()):
+        if not 1 <= milestone <= epochs:
+            fail('milestones must lie in [1, epochs = {}], got {}'.format(
+                epochs, list(step['milestones'])))

@@ -105,6 +105,17 @@ def _provenance(parts, config, trials):
     }
 
 
+def row_label_suffix(method, config):
+    """What a computed row's label adds to the method's name: the matrix of Forward T, and the
+    weight of Lmix in "ours" when it is not the paper's 1."""
+    if method == 'ours' and config.mixup_weight != 1:
+        return ' (Lmix weight {:g})'.format(config.mixup_weight)
+    if method == 'forward_t':
+        return {'true': ' (true T)', 'estimate': ' (estimated T)'}.get(
+            config.transition, ' (T from {})'.format(config.transition_name()))
+    return ''
+
+
 def build(number, units, rates, trials, methods, base_config):
     """The table as JSON-ready data: rows in the paper's order with (paper, measured, difference)
     per cell; computed rows that were not asked for and rows this code cannot compute show the
@@ -123,9 +134,8 @@ def build(number, units, rates, trials, methods, base_config):
         status = ('computed' if method in methods else 'not run') if method in COMPUTED \
             else 'quoted'
         label = row.get('label', LABELS.get(method, method))
-        if method == 'forward_t' and status == 'computed':
-            label += {'true': ' (true T)', 'estimate': ' (estimated T)'}.get(
-                base_config.transition, ' (T from {})'.format(base_config.transition_name()))
+        if status == 'computed':
+            label += row_label_suffix(method, base_config)
         entry = {'number': row.get('number'), 'method': method, 'label': label,
                  'status': status}
         for kind in KINDS:

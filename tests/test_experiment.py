@@ -10,7 +10,7 @@ import pytest
 
 from reproduce import experiment
 
-TINY = dict(step1={'epochs': 4, 'begin': 1, 'window': 2}, step2={'epochs': 3, 'milestones': (2,)})
+TINY = dict(step1={'epochs': 4, 'begin': 2, 'window': 2}, step2={'epochs': 3, 'milestones': (2,)})
 #: The method and its baselines of issue 3 (PENCIL and Forward T are tested in test_tables.py).
 PARTS = ('cross_entropy', 'tanaka', 'ours')
 
@@ -91,7 +91,7 @@ KILLER = textwrap.dedent('''
             os._exit(9)  # a hard kill: no clean-up, no error handlers
 
     config = experiment.RunConfig(dataset='digits', noise='asymmetric', rate=0.4, progress=False,
-                                  step1={'epochs': 4, 'begin': 1, 'window': 2},
+                                  step1={'epochs': 4, 'begin': 2, 'window': 2},
                                   step2={'epochs': 3, 'milestones': (2,)})
     experiment.run(config, sys.argv[1], methods=['ours'],
                    extra_extensions=[] if sys.argv[2] == 'none' else [kill])
@@ -164,10 +164,20 @@ def test_settings_given_on_the_command_line_reach_the_run_and_its_command():
     options = experiment.settings_options(config)
     assert options[::2] == ['--set'] * 3
     assert experiment.parse_settings(options[1::2]) == overrides
-    for bad, message in (('pencil.lr', '<part>.<key>=<value>'), ('step3.lr=1', 'part one of'),
-                         ('step1.lr=fast', 'not a number')):
+    for bad, message in (('pencil.lr', '<part>.<key>=<value>'), ('step3.lr=1', 'part one of')):
         with pytest.raises(ValueError, match=message):
             experiment.parse_settings([bad])
+    for bad, message in (('step1.lr=fast', 'step1.lr takes a number, got "fast"'),
+                         ('step1.epochs=2.5', 'takes an integer'),
+                         ('step2.milestones=[1.5]', 'a list of integers'),
+                         ('pencil.losses=torch', 'pencil.losses must be one of official, paper')):
+        with pytest.raises(ValueError, match=message):
+            experiment.RunConfig(dataset='digits', **experiment.parse_settings([bad]))
+    paper = experiment.RunConfig(dataset='digits', **experiment.parse_settings(
+        ['pencil.losses=paper']))
+    assert paper.settings()['pencil']['losses'] == 'paper'
+    assert experiment.settings_options(paper) == ['--set', 'pencil.losses="paper"']
+    assert paper.identity()['pencil'] == {'losses': 'paper'}
 
 
 def test_unknown_method_is_refused(tmp_path):

@@ -180,7 +180,7 @@ def test_label_accuracy_report_against_numpy(tmp_path):
     clean = rs.randint(0, 4, size=200).astype(numpy.int32)
     noisy = clean.copy()
     noisy[:80] = (clean[:80] + 1) % 4
-    table = LabelTable(noisy, 4, window=1, begin=0)
+    table = LabelTable(noisy, 4, window=1, begin=1)
     corrected = noisy.copy()
     corrected[:50] = clean[:50]  # 50 of the 80 wrong ones fixed
     corrected[150:160] = (clean[150:160] + 2) % 4  # 10 of the 120 right ones broken

@@ -376,7 +376,7 @@ def _check_joint_step(a, b):
     runs = []
     for be in (a, b):
         model, optimizer, feed, iterator = _training_setting(be, model0)
-        table = LabelTable(be.send(noisy), C, window=2, begin=0, device=be.device)
+        table = LabelTable(be.send(noisy), C, window=2, begin=1, device=be.device)
         updater = JointOptimizationUpdater(iterator, optimizer, feed, table, alpha=1.2, beta=0.8,
                                            device=be.device)
         observation = observe(updater)
@@ -387,7 +387,7 @@ def _check_joint_step(a, b):
     _compare_observations(obs_a, obs_b, ['loss', 'loss_c', 'loss_p', 'loss_e'])
     _compare_models(model_a, model_b, before)
     # the one batch was the whole (shuffled) set: every row stored, the epoch closed, and with
-    # begin=0 Y became the stored softmax outputs
+    # begin=1: Y became the stored softmax outputs
     assert table_a.epoch == table_b.epoch == 1
     numpy.testing.assert_array_equal(host(table_b._seen), host(table_a._seen))
     probs_a, probs_b = host(table_a._probs), host(table_b._probs)
@@ -494,7 +494,7 @@ def _check_label_table(a, b, window, tmp_dir):
     clean, noisy, epochs = _table_data()
     tables, reports = [], []
     for be in (a, b):
-        table = LabelTable(be.send(noisy), C, window=window, begin=2, device=be.device)
+        table = LabelTable(be.send(noisy), C, window=window, begin=3, device=be.device)
         tables.append(table)
         reports.append(LabelAccuracyReport(table, be.send(noisy), be.send(clean)))
     some_rows = numpy.array([3, 0, 49, 17, 17, 8], dtype=numpy.int32)
@@ -505,7 +505,7 @@ def _check_label_table(a, b, window, tmp_dir):
                 rows = order[start:start + 8]
                 table.store(be.send(rows), be.send(p[rows]))
             updated.append(table.end_epoch(epoch))
-        assert updated[0] == updated[1] == (epoch > 2)
+        assert updated[0] == updated[1] == (epoch >= 3)
         table_a, table_b = tables
         _assert_same_array_kind(b, table_b.soft)
         soft_a, soft_b = host(table_a.soft), host(table_b.soft)
@@ -541,7 +541,7 @@ def _check_table_persistence(a, b, tables, noisy, window, tmp_dir):
     for source, target in ((table_b, a), (table_a, b)):
         state = {}
         source.serialize(chainer.serializers.DictionarySerializer(state))
-        fresh = LabelTable(target.send(noisy), C, window=window, begin=2, device=target.device)
+        fresh = LabelTable(target.send(noisy), C, window=window, begin=3, device=target.device)
         fresh.serialize(chainer.serializers.NpzDeserializer(state))
         assert (fresh.epoch, fresh._position) == (source.epoch, source._position)
         for name in names:
@@ -553,7 +553,7 @@ def _check_table_persistence(a, b, tables, noisy, window, tmp_dir):
 @pytest.mark.parametrize('window', [3, None])
 def test_label_table_update_and_report_agree(backends, window, tmp_path):
     """LabelTable fed shuffled mini-batches for 6 epochs (some samples unseen in some epochs),
-    window 3 or all epochs, begin 2: Y after every epoch rtol 1e-6 (atol 1e-12); hard labels,
+    window 3 or all epochs, begin 3: Y after every epoch rtol 1e-6 (atol 1e-12); hard labels,
     the 'hard' targets of some rows and the end_epoch results exact; LabelAccuracyReport.measure
     (accuracy, fixed, broken; some clean labels unknown = -1) exactly equal. Then save() writes
     exactly the device table, and a table serialized on either backend and loaded into a fresh
@@ -571,7 +571,7 @@ def _check_label_table_ties(a, b):
     rows[5, [6, 8]] = [0.25, 0.75]
     hards = []
     for be in (a, b):
-        table = LabelTable(be.send(numpy.arange(6) % C), C, window=1, begin=0, device=be.device)
+        table = LabelTable(be.send(numpy.arange(6) % C), C, window=1, begin=1, device=be.device)
         table.soft[...] = be.send(rows)
         hards.append((host(table.hard), host(table.targets('hard'))))
     numpy.testing.assert_array_equal(hards[0][0], [2, 1, 0, 0, 4, 8])

@@ -31,7 +31,7 @@ def reference(P, masks, window, begin):
     y = np.eye(C)[NOISY]
     out = []
     for e in range(1, len(P) + 1):
-        if e > begin:
+        if e >= begin:
             lo = 0 if window is None else max(0, e - window)
             m = masks[lo:e].astype(np.float64)
             total = (P[lo:e] * m[:, :, None]).sum(axis=0)
@@ -41,15 +41,15 @@ def reference(P, masks, window, begin):
     return out
 
 
-def test_window_three_begin_two_means_the_right_epochs():
+def test_window_three_begin_three_means_the_right_epochs():
     P = epoch_probs(5)
-    table = LabelTable(NOISY, C, window=3, begin=2)
+    table = LabelTable(NOISY, C, window=3, begin=3)
     onehot = np.eye(C, dtype=np.float32)[NOISY]
     np.testing.assert_array_equal(table.soft, onehot)
     for e in range(1, 6):
         run_epoch(table, P[e - 1], seed=e)
-        assert table.end_epoch(e) == (e > 2)
-        if e <= 2:
+        assert table.end_epoch(e) == (e >= 3)
+        if e < 3:
             np.testing.assert_array_equal(table.soft, onehot)
         else:
             want = P[e - 3:e].astype(np.float64).mean(axis=0)   # epochs e-2, e-1, e
@@ -57,21 +57,48 @@ def test_window_three_begin_two_means_the_right_epochs():
         assert table.soft.dtype == np.float32 and table.soft.shape == (N, C)
 
 
-def test_begin_seventy_first_updates_after_epoch_71_from_epochs_62_to_71():
-    p = np.random.RandomState(3).rand(71, N, C).astype(np.float32)
+class OfficialLabelUpdate(object):
+    """Tanaka et al.'s ``label_update`` (first_step_train.py), restated in numpy: a count that
+    starts at 0 and is incremented first, a (n, 10, c) buffer written at slot (count - 1) % 10,
+    and soft labels = the mean over all ten slots once ``count >= begin``."""
+
+    def __init__(self, noisy, begin, window=10):
+        self.count, self.begin, self.window = 0, begin, window
+        self.prediction = np.zeros((len(noisy), window, C))
+        self.soft_labels = np.eye(C)[noisy]
+
+    def __call__(self, results):
+        self.count += 1
+        self.prediction[:, (self.count - 1) % self.window] = results
+        if self.count >= self.begin:
+            self.soft_labels = self.prediction.mean(axis=1)
+            return True
+        return False
+
+
+def test_begin_seventy_first_updates_at_epoch_70_from_epochs_61_to_70_as_the_official_code():
+    p = np.random.RandomState(3).rand(75, N, C).astype(np.float32)
     table = LabelTable(NOISY, C, window=10, begin=70)
-    for e in range(1, 72):
+    official = OfficialLabelUpdate(NOISY, begin=70)
+    for e in range(1, 76):
         table.store(np.arange(N), p[e - 1])
-        assert table.end_epoch(e) == (e == 71)
+        assert table.end_epoch(e) == official(p[e - 1].astype(np.float64)) == (e >= 70)
+        np.testing.assert_allclose(table.soft, official.soft_labels, rtol=0, atol=1e-6)
         if e == 70:
+            np.testing.assert_allclose(table.soft, p[60:70].astype(np.float64).mean(axis=0),
+                                       rtol=0, atol=1e-6)
+        if e == 69:
             np.testing.assert_array_equal(table.soft, np.eye(C)[NOISY])
-    np.testing.assert_allclose(table.soft, p[61:71].astype(np.float64).mean(axis=0),
-                               rtol=0, atol=1e-6)
+
+
+def test_begin_must_be_a_one_based_epoch():
+    with pytest.raises(ValueError, match='at least 1'):
+        LabelTable(NOISY, C, window=2, begin=0)
 
 
 def test_window_none_is_the_mean_of_all_epochs():
     P = epoch_probs(5, seed=1)
-    table = LabelTable(NOISY, C, window=None, begin=0)
+    table = LabelTable(NOISY, C, window=None, begin=1)
     for e in range(1, 6):
         run_epoch(table, P[e - 1], seed=e)
         assert table.end_epoch(e)
@@ -133,7 +160,7 @@ def test_serialize_round_trip_mid_run_continues_identically(window, tmp_path):
 
 def test_targets_and_hard_labels():
     P = epoch_probs(1, seed=5)
-    table = LabelTable(NOISY, C, window=2, begin=0)
+    table = LabelTable(NOISY, C, window=2, begin=1)
     run_epoch(table, P[0])
     table.end_epoch()
     assert table.epoch == 1
@@ -150,7 +177,7 @@ def test_targets_and_hard_labels():
 
 
 def test_closing_an_epoch_twice_raises():
-    table = LabelTable(NOISY, C, window=2, begin=0)
+    table = LabelTable(NOISY, C, window=2, begin=1)
     table.end_epoch(1)
     with pytest.raises(ValueError):
         table.end_epoch(1)
@@ -158,7 +185,7 @@ def test_closing_an_epoch_twice_raises():
 
 def test_save_writes_soft_and_hard_atomically(tmp_path):
     P = epoch_probs(1, seed=6)
-    table = LabelTable(NOISY, C, window=None, begin=0)
+    table = LabelTable(NOISY, C, window=None, begin=1)
     table.store(np.arange(N), chainer.Variable(P[0]))
     table.end_epoch(1)
     path = tmp_path / 'labels.npz'

@@ -6,53 +6,58 @@ import pytest
 from numpy_reference import linear_setting, log_softmax, numeric_grad, observe
 from chainer import training
 
-from updaters import losses
 from updaters.extensions import LabelAccuracyReport
-from updaters.pencil import (PencilLabels, PencilLearningRate, PencilUpdater,
-                             label_logit_gradient, pencil_lr_schedule)
+from updaters.pencil import (PencilLabels, PencilLearningRate, PencilUpdater, pencil_loss,
+                             pencil_lr_schedule, pencil_terms)
 
 N, C, D = 12, 4, 6
 ALPHA, BETA, LABEL_LR, K = 0.4, 0.1, 600., 10.
 
 
 # ---- plain numpy references (float64) ----
+# The official code (yikun2019/PENCIL, PENCIL.py, train()), restated in numpy:
+#   lc = torch.mean(softmax(output) * (logsoftmax(output) - torch.log(softmax(yy))))
+#   lo = CrossEntropyLoss()(softmax(yy), target)            # softmax(yy) used as logits
+#   le = -torch.mean(softmax(output) * logsoftmax(output))
+#   loss = lc + alpha * lo + beta * le;  yy -= lambda1 * d loss / d yy
+# and the PENCIL paper's per-sample forms ('paper').
 
 
 def stage1_loss(z, noisy):
     return -log_softmax(z)[numpy.arange(len(z)), noisy].mean()
 
 
-def lc_ref(z, label_logits):
+def softmax(z):
+    return numpy.exp(log_softmax(z))
+
+
+def lc_ref(z, label_logits, variant='official'):
     logf = log_softmax(z)
-    return (numpy.exp(logf) * (logf - log_softmax(label_logits))).sum(axis=1).mean()
+    terms = numpy.exp(logf) * (logf - numpy.log(softmax(label_logits)))
+    return terms.mean() if variant == 'official' else terms.sum(axis=1).mean()
 
 
-def lo_ref(label_logits, noisy):
-    return -log_softmax(label_logits)[numpy.arange(len(noisy)), noisy].mean()
+def lo_ref(label_logits, noisy, variant='official'):
+    given = softmax(label_logits) if variant == 'official' else label_logits
+    return -log_softmax(given)[numpy.arange(len(noisy)), noisy].mean()
 
 
-def le_ref(z):
+def le_ref(z, variant='official'):
     logf = log_softmax(z)
-    return -(numpy.exp(logf) * logf).sum(axis=1).mean()
+    terms = -numpy.exp(logf) * logf
+    return terms.mean() if variant == 'official' else terms.sum(axis=1).mean()
 
 
-def stage2_loss(z, label_logits, noisy, alpha=ALPHA, beta=BETA):
-    return lc_ref(z, label_logits) + alpha * lo_ref(label_logits, noisy) + beta * le_ref(z)
-
-
-def grad_formula(z, label_logits, noisy, alpha=ALPHA):
-    """(1/B) [d (sum f + alpha) - f - alpha one_hot], written again here in float64."""
-    f = numpy.exp(log_softmax(z))
-    d = numpy.exp(log_softmax(label_logits))
-    one_hot = numpy.eye(label_logits.shape[1])[noisy]
-    return (d * (f.sum(1, keepdims=True) + alpha) - f - alpha * one_hot) / len(z)
+def stage2_loss(z, label_logits, noisy, alpha=ALPHA, beta=BETA, variant='official'):
+    return (lc_ref(z, label_logits, variant) + alpha * lo_ref(label_logits, noisy, variant)
+            + beta * le_ref(z, variant))
 
 
 # ---- a tiny setting: images whose pixels are the features, a linear model ----
-def setting(stages, batch=N, seed=0):
+def setting(stages, batch=N, seed=0, losses='official'):
     model, optimizer, feed, iterator, features = linear_setting(N, D, C, seed=seed, batch=batch)
     noisy = numpy.random.RandomState(seed + 1).randint(0, C, size=N).astype(numpy.int32)
-    updater = PencilUpdater(iterator, optimizer, feed, noisy, C, stages)
+    updater = PencilUpdater(iterator, optimizer, feed, noisy, C, stages, losses=losses)
     return updater, model, noisy, features
 
 
@@ -107,32 +112,79 @@ def test_stage1_is_cross_entropy_on_the_noisy_labels_and_keeps_the_labels():
     numpy.testing.assert_array_equal(updater.labels.logits, before)
 
 
-def test_stage2_losses_network_step_and_label_step():
-    updater, model, noisy, x = setting((0, 1, 1))
+@pytest.mark.parametrize('variant', ['official', 'paper'])
+def test_stage2_losses_network_step_and_label_step(variant):
+    updater, model, noisy, x = setting((0, 1, 1), losses=variant)
     perturb_labels(updater)
     y0 = updater.labels.logits.astype(numpy.float64)
     W0, b0 = params(model)
     values = observe(updater)
     z0 = x @ W0.T + b0
-    assert values['main/lc'] == pytest.approx(lc_ref(z0, y0), rel=1e-5)
-    # lo is small here (~2e-3): float32's log-sum-exp resolves it to ~1e-7 absolute
-    assert values['main/lo'] == pytest.approx(lo_ref(y0, noisy), rel=1e-5, abs=1e-6)
-    assert values['main/le'] == pytest.approx(le_ref(z0), rel=1e-5)
-    assert values['main/loss'] == pytest.approx(stage2_loss(z0, y0, noisy), rel=1e-5)
+    assert values['main/lc'] == pytest.approx(lc_ref(z0, y0, variant), rel=1e-5)
+    # lo is small here: float32's log-sum-exp resolves it to ~1e-7 absolute
+    assert values['main/lo'] == pytest.approx(lo_ref(y0, noisy, variant), rel=1e-5, abs=1e-6)
+    assert values['main/le'] == pytest.approx(le_ref(z0, variant), rel=1e-5)
+    loss = stage2_loss(z0, y0, noisy, variant=variant)
+    assert values['main/loss'] == pytest.approx(loss, rel=1e-5)
     # the network: SGD on L with the label logits held fixed
-    grad_W = numeric_grad(lambda W: stage2_loss(x @ W.T + b0, y0, noisy), W0)
-    grad_b = numeric_grad(lambda b: stage2_loss(x @ W0.T + b, y0, noisy), b0)
+    grad_W = numeric_grad(lambda W: stage2_loss(x @ W.T + b0, y0, noisy, variant=variant), W0)
+    grad_b = numeric_grad(lambda b: stage2_loss(x @ W0.T + b, y0, noisy, variant=variant), b0)
     numpy.testing.assert_allclose(model.W.array, W0 - 0.1 * grad_W, rtol=1e-4, atol=1e-6)
     numpy.testing.assert_allclose(model.b.array, b0 - 0.1 * grad_b, rtol=1e-4, atol=1e-6)
-    # the labels: y~ - 600 dL/dy~, the gradient by formula and by central differences
-    grad = grad_formula(z0, y0, noisy)
-    numeric = numeric_grad(lambda y: stage2_loss(z0, y, noisy), y0)
-    numpy.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-8)
+    # the labels: y~ - 600 dL/dy~, dL/dy~ by central differences of the numpy reference
+    numeric = numeric_grad(lambda y: stage2_loss(z0, y, noisy, variant=variant), y0)
     numpy.testing.assert_allclose(updater.labels.logits, y0 - LABEL_LR * numeric,
                                   rtol=1e-5, atol=1e-3)
-    numpy.testing.assert_allclose(updater.labels.logits, y0 - LABEL_LR * grad,
-                                  rtol=1e-5, atol=1e-4)
     assert not numpy.allclose(updater.labels.logits, y0)
+
+
+def test_the_official_losses_are_scaled_and_shaped_unlike_the_papers():
+    """Lc and Le: the paper's divided by c; Lo: a softmax of the softmax (here smaller)."""
+    rs = numpy.random.RandomState(5)
+    z, y = rs.normal(size=(N, C)) * 2, rs.normal(size=(N, C)) * 3
+    noisy = rs.randint(0, C, size=N)
+    assert lc_ref(z, y) == pytest.approx(lc_ref(z, y, 'paper') / C)
+    assert le_ref(z) == pytest.approx(le_ref(z, 'paper') / C)
+    assert lo_ref(y, noisy) != pytest.approx(lo_ref(y, noisy, 'paper'), rel=1e-2)
+    # a softmax fed to a softmax: the log-probabilities lie within log(c) - 1 of log(1/c)
+    assert abs(lo_ref(y, noisy) - numpy.log(C)) <= 1.0
+
+
+@pytest.mark.parametrize('variant', ['official', 'paper'])
+@pytest.mark.parametrize('stage', [1, 2, 3])
+def test_pencil_loss_values_and_gradients_of_both_inputs(variant, stage):
+    """pencil_loss against the numpy reference: value, d/dlogits and d/dlabel_logits (Chainer's
+    back-propagation against central differences)."""
+    rs = numpy.random.RandomState(4)
+    B = 7
+    logits = rs.normal(size=(B, C)) * 3
+    label_logits = rs.normal(size=(B, C)) * 4
+    noisy = rs.randint(0, C, size=B).astype(numpy.int32)
+    z = chainer.Variable(logits.astype(numpy.float32))
+    y = chainer.Variable(label_logits.astype(numpy.float32))
+    loss = pencil_loss(z, y, noisy, stage, ALPHA, BETA, variant)
+    loss.backward()
+
+    def reference(zz, yy):
+        if stage == 1:
+            return stage1_loss(zz, noisy)
+        if stage == 3:
+            return lc_ref(zz, yy, variant)
+        return stage2_loss(zz, yy, noisy, variant=variant)
+
+    assert float(loss.array) == pytest.approx(reference(logits, label_logits), rel=1e-5)
+    numpy.testing.assert_allclose(
+        z.grad, numeric_grad(lambda zz: reference(zz, label_logits), logits),
+        rtol=1e-4, atol=1e-6)
+    label_grad = numeric_grad(lambda yy: reference(logits, yy), label_logits)
+    if stage == 1:
+        assert y.grad is None and not label_grad.any()
+    else:
+        numpy.testing.assert_allclose(y.grad, label_grad, rtol=1e-4, atol=1e-6)
+    lc, lo, le = pencil_terms(z, y, noisy, variant)
+    assert float(lo.array) == pytest.approx(lo_ref(label_logits, noisy, variant), rel=1e-5)
+    with pytest.raises(ValueError, match='variant'):
+        pencil_terms(z, y, noisy, 'torch')
 
 
 def test_label_step_touches_only_the_batch():
@@ -142,27 +194,6 @@ def test_label_step_touches_only_the_batch():
     after = updater.labels.logits
     numpy.testing.assert_array_equal(after[5:], before[5:])
     assert (numpy.abs(after[:5] - before[:5]).max(axis=1) > 0).all()
-
-
-def test_analytic_gradient_matches_chainer_autograd():
-    rs = numpy.random.RandomState(4)
-    B = 7
-    logits = rs.normal(size=(B, C)).astype(numpy.float32) * 3
-    label_logits = rs.normal(size=(B, C)).astype(numpy.float32) * 4
-    noisy = rs.randint(0, C, size=B).astype(numpy.int32)
-    y = chainer.Variable(label_logits.copy())
-    loss = (losses.output_label_kl(y, logits) + ALPHA * losses.compatibility_loss(y, noisy)
-            + BETA * losses.entropy_loss(logits))
-    loss.backward()
-    probs = chainer.functions.softmax(logits).array
-    grad = label_logit_gradient(label_logits, probs, noisy, ALPHA)
-    assert grad.dtype == numpy.float32
-    numpy.testing.assert_allclose(grad, y.grad, rtol=1e-5, atol=1e-7)
-    numpy.testing.assert_allclose(
-        grad, grad_formula(logits.astype(numpy.float64), label_logits.astype(numpy.float64),
-                           noisy), rtol=1e-4, atol=1e-7)
-    assert float(loss.array) == pytest.approx(stage2_loss(
-        logits.astype(numpy.float64), label_logits.astype(numpy.float64), noisy), rel=1e-5)
 
 
 def test_stage3_is_kl_to_the_frozen_label_distribution():

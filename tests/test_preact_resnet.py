@@ -94,3 +94,18 @@ def test_train_and_test_mode_batch_norm_differ():
         y_train = model(x).array
     assert not np.allclose(model.bn.avg_mean, mean_before)           # train mode: stats move
     assert not np.allclose(y_train, y_test, atol=1e-3)
+
+
+def test_the_cifar10_runs_build_the_tested_network():
+    """What a CIFAR-10 run builds is preact_resnet32 itself, with the parameter count above."""
+    import types
+    from unittest import mock
+
+    import models
+    from reproduce import experiment
+    config = experiment.RunConfig(dataset='cifar10', rate=0.5)
+    data = types.SimpleNamespace(n_classes=10, train_x=np.zeros((1, 3, 32, 32), np.uint8))
+    with mock.patch.object(models, 'preact_resnet32', wraps=models.preact_resnet32) as built:
+        model = experiment.build_model(config, data, config.settings())
+    built.assert_called_once_with(n_classes=10, in_channels=3)
+    assert n_params(model) == 1861162

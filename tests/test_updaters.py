@@ -43,7 +43,7 @@ def test_joint_step_matches_numpy_loss_and_gradient():
     model, optimizer, feed, iterator, x = setting()
     rs = numpy.random.RandomState(1)
     noisy = rs.randint(0, C, size=N).astype(numpy.int32)
-    table = LabelTable(noisy, C, window=2, begin=0)
+    table = LabelTable(noisy, C, window=2, begin=1)
     # soft labels with exact zeros
     table.soft[...] = numpy.eye(C, dtype=numpy.float32)[noisy] * 0.7 + 0.3 * numpy.eye(
         C, dtype=numpy.float32)[(noisy + 1) % C]
@@ -59,7 +59,7 @@ def test_joint_step_matches_numpy_loss_and_gradient():
     grad_b = numeric_grad(lambda b: joint_loss(x @ W0.T + b, y, alpha, beta), b0)
     numpy.testing.assert_allclose(model.W.array, W0 - 0.1 * grad_W, rtol=1e-4, atol=1e-6)
     numpy.testing.assert_allclose(model.b.array, b0 - 0.1 * grad_b, rtol=1e-4, atol=1e-6)
-    # the whole set was one batch: the epoch closed and (begin=0) Y became this epoch's softmax
+    # the whole set was one batch: the epoch closed and (begin=1) Y became this epoch's softmax
     probs = numpy.exp(log_softmax(x @ W0.T + b0))
     numpy.testing.assert_allclose(table.soft, probs, rtol=1e-5, atol=1e-6)
     assert table.epoch == 1
@@ -193,3 +193,29 @@ def test_forward_t_step_matches_numpy():
                                                 rel=1e-5)
     grad_W = numeric_grad(lambda W: forward_reference(x @ W.T + b0, labels, t), W0)
     numpy.testing.assert_allclose(model.W.array, W0 - 0.1 * grad_W, rtol=1e-4, atol=1e-6)
+
+
+def test_every_updater_tells_the_optimizer_about_new_epochs():
+    """As StandardUpdater does: optimizer.epoch follows the iterator's epochs."""
+    from updaters.pencil import PencilUpdater
+    noisy = numpy.arange(N, dtype=numpy.int32) % C
+
+    def build(kind, optimizer, feed, iterator):
+        if kind == 'joint':
+            return JointOptimizationUpdater(iterator, optimizer, feed,
+                                            LabelTable(noisy, C, window=1, begin=1), 0.5, 0.5)
+        if kind == 'mixup':
+            return MixupUpdater(iterator, optimizer, feed, numpy.eye(C, dtype=numpy.float32)[noisy],
+                                mixup_alpha=1.0)
+        if kind == 'pencil':
+            return PencilUpdater(iterator, optimizer, feed, noisy, C, (1, 1, 1))
+        return CrossEntropyUpdater(iterator, optimizer, feed, noisy)
+
+    for kind in ('joint', 'mixup', 'pencil', 'cross_entropy'):
+        model, optimizer, feed, iterator, _ = setting(batch=5)    # 3 iterations per epoch
+        updater = build(kind, optimizer, feed, iterator)
+        epochs = []
+        for _ in range(7):
+            updater.update()
+            epochs.append((updater.epoch, optimizer.epoch))
+        assert epochs == [(0, 0), (0, 0), (1, 1), (1, 1), (1, 1), (2, 2), (2, 2)], kind

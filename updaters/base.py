@@ -40,11 +40,18 @@ class DeviceBatchUpdater(training.updaters.StandardUpdater):
         return chainer.backend.get_device_from_array(images).send(indices), images
 
     def step(self, loss, **terms):
-        """Back-propagate ``loss``, update the model, report ``loss`` and ``terms`` (no host read)."""
+        """Back-propagate ``loss``, update the model, report ``loss`` and ``terms`` (no host read).
+
+        At an epoch's last batch the optimizer is told that a new epoch begins
+        (``optimizer.new_epoch``), as ``StandardUpdater`` does, so that ``optimizer.epoch``
+        counts epochs for hooks and extensions that read it."""
         model = self.model
         model.cleargrads()
         loss.backward()
-        self.get_optimizer('main').update()
+        optimizer = self.get_optimizer('main')
+        optimizer.update()
+        if self.auto_new_epoch and self.get_iterator('main').is_new_epoch:
+            optimizer.new_epoch(auto=True)
         values = {'loss': loss}
         values.update(terms)
         chainer.report(values, model)

@@ -2,7 +2,7 @@
 
 Y (n x c, float32) starts as the one-hot of the noisy labels. During every training epoch the
 updater hands the softmax outputs of each mini-batch to :meth:`LabelTable.store`; at the end of
-the epoch :meth:`LabelTable.end_epoch` closes the epoch and, once past ``begin``, replaces Y by
+the epoch :meth:`LabelTable.end_epoch` closes the epoch and, from ``begin`` on, replaces Y by
 the mean of the stored outputs over the last ``window`` epochs (or over all epochs so far).
 
 Device: every array of the table lives on the device given to the constructor (``device``,
@@ -11,8 +11,10 @@ default numpy), or wherever :meth:`LabelTable.to_device` moved it. Nothing is tr
 host except by :meth:`LabelTable.save` and by the serializer.
 
 Epoch convention: epochs are numbered from 1, as ``trainer.updater.epoch`` is after an epoch's
-last iteration. ``end_epoch(e)`` updates Y iff ``e > begin``: begin=70 first updates after the
-71st epoch, from epochs 62..71 with window=10; begin=0 updates after every epoch.
+last iteration and as Tanaka et al.'s code counts them (its ``label_update`` increments its count
+first and updates when ``count >= begin``). ``end_epoch(e)`` updates Y iff ``e >= begin``:
+begin=70 first updates at the end of the 70th epoch, from epochs 61..70 with window=10, and again
+after every later epoch; begin=1 updates after every epoch.
 """
 import chainer
 import numpy
@@ -28,7 +30,8 @@ class LabelTable(object):
         n_classes (int): c.
         window (int or None): K, the number of past epochs averaged (a ring buffer of shape
             (K, n, c)); None averages all past epochs (a running sum and count).
-        begin (int): Y is updated at the end of every epoch e (1-based) with e > begin.
+        begin (int): Y is updated at the end of every epoch e (1-based) with e >= begin; at
+            least 1.
         device: where the table lives (see the module docstring).
 
     Arrays (all on the table's device):
@@ -49,6 +52,9 @@ class LabelTable(object):
     def __init__(self, noisy_labels, n_classes, window=10, begin=70, device=None):
         if window is not None and int(window) < 1:
             raise ValueError('window must be a positive int or None')
+        if int(begin) < 1:
+            raise ValueError('begin is the 1-based epoch of the first label update: at least 1, '
+                             'got {}'.format(begin))
         self.device = chainer.get_device(device if device is not None else '@numpy')
         self.n_classes = int(n_classes)
         self.window = None if window is None else int(window)
@@ -111,8 +117,8 @@ class LabelTable(object):
     def end_epoch(self, epoch=None):
         """Close epoch ``epoch`` (1-based; default: the one after the last closed one).
 
-        Updates Y to the mean of the window if ``epoch > begin``, then opens the next epoch's
-        slot. Returns whether Y was updated (True iff ``epoch > begin``).
+        Updates Y to the mean of the window if ``epoch >= begin``, then opens the next epoch's
+        slot. Returns whether Y was updated (True iff ``epoch >= begin``).
         """
         epoch = self.epoch + 1 if epoch is None else int(epoch)
         if epoch <= self.epoch:
@@ -120,7 +126,7 @@ class LabelTable(object):
                              % (epoch, self.epoch))
         with chainer.using_device(self.device):
             total, count = self._accumulate()
-            update = epoch > self.begin
+            update = epoch >= self.begin
             if update:
                 mean = total / self.xp.maximum(count, 1)[:, None]
                 self._y[...] = self.xp.where(count[:, None] > 0, mean, self._y)

@@ -72,26 +72,3 @@ def mixup_loss(y_a, y_b, lam, logits):
     if isinstance(lam, numpy.ndarray):
         lam = lam.item()
     return soft_cross_entropy(lam * y_a + (1 - lam) * y_b, logits)
-
-
-# ----- PENCIL (Yi & Wu, CVPR 2019): losses against learnable label logits -----
-# ``label_logits`` are the (N, C) logits y~ of the label distributions y^d = softmax(y~); an
-# array (a constant: the network's gradient only) or a Variable (then its gradient too).
-
-
-def output_label_kl(label_logits, logits):
-    """PENCIL's Lc = mean_i KL(f_i || y^d_i) = mean_i sum_j f_ij (log f_ij - log y^d_ij).
-
-    Note the direction: the network output f = softmax(logits) comes first, the label
-    distribution y^d = softmax(label_logits) second (the reverse of :func:`kl_loss`).
-    """
-    log_p = F.log_softmax(logits)
-    log_y = F.log_softmax(label_logits)
-    return F.sum(F.exp(log_p) * (log_p - log_y)) / log_p.shape[0]
-
-
-def compatibility_loss(label_logits, labels):
-    """PENCIL's Lo = -mean_i log y^d_i[labels_i], y^d = softmax(label_logits), ``labels`` the
-    (N,) int32 noisy class indices: the cross entropy of the label distributions against the
-    given labels."""
-    return F.softmax_cross_entropy(label_logits, labels)

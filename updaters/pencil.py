@@ -6,14 +6,21 @@ initialised to K * one-hot(noisy label), K = 10; its label distribution is y^d_i
 Training runs in three stages, by epoch (0-based, as ``updater.epoch`` counts finished epochs):
 
 * stage 1, epochs [0, s1): softmax cross entropy against the noisy labels; y~ untouched.
-* stage 2, epochs [s1, s1 + s2): L = Lc + alpha Lo + beta Le with
-  Lc = mean_i KL(f_i || y^d_i) (network output first), Lo = -mean_i log y^d_i[noisy_i],
-  Le = -mean_i sum_j f_ij log f_ij (:func:`updaters.losses.output_label_kl`,
-  :func:`updaters.losses.compatibility_loss`, :func:`updaters.losses.entropy_loss`). The optimizer
+* stage 2, epochs [s1, s1 + s2): L = Lc + alpha Lo + beta Le (:func:`pencil_loss`). The optimizer
   updates the network; the batch's label logits take their own plain gradient step
-  y~_i <- y~_i - label_lr * dL/dy~_i, the gradient of the batch-mean loss at the same forward
-  pass (so it carries the 1/B factor), computed in closed form (:func:`label_logit_gradient`).
+  y~_i <- y~_i - label_lr * dL/dy~_i, the gradient of the same total L at the same forward pass
+  (read from the back-propagation that trains the network), as the official code does.
 * stage 3, epochs [s1 + s2, ...): L = Lc against the now frozen y^d.
+
+The losses come in two shapes (``losses``):
+
+* ``'official'`` (the default): as the official code (yikun2019/PENCIL, PENCIL.py) computes them,
+  with which the published alpha, beta and label learning rate were tuned: Lc and Le are means
+  over the whole batch x classes array, i.e. the per-sample sums below divided by c, and Lo is
+  the cross entropy of softmax(y~) *used as logits* against the noisy label (a softmax of the
+  softmax): Lo = -mean_i log softmax(softmax(y~_i))[noisy_i].
+* ``'paper'``: the PENCIL paper's formulas: Lc = mean_i KL(f_i || y^d_i) (network output first),
+  Lo = -mean_i log y^d_i[noisy_i], Le = -mean_i sum_j f_ij log f_ij.
 
 The updater switches only the loss. The network's learning rate follows PENCIL's own schedule,
 set by the caller with :class:`PencilLearningRate` and :func:`pencil_lr_schedule`.
@@ -23,8 +30,11 @@ import chainer.functions as F
 import numpy
 from chainer.training import extension
 
-from updaters import atomic, losses
+from updaters import atomic
 from updaters.base import DeviceBatchUpdater
+
+#: The shapes of the losses: the official code's (default) or the PENCIL paper's.
+LOSS_VARIANTS = ('official', 'paper')
 
 
 def _log_softmax(z):
@@ -34,32 +44,40 @@ def _log_softmax(z):
     return z - xp.log(xp.exp(z).sum(axis=1, keepdims=True))
 
 
-def label_logit_gradient(label_logits, probs, labels, alpha):
-    """dL/dy~ of L = Lc + alpha Lo (means over the B rows) w.r.t. the batch's label logits.
-
-    For one row, with z = y~_i, d = softmax(z), f = f_i (the network's softmax output, a
-    constant here), o = one-hot(labels_i) and d log d_j / d z_k = delta_jk - d_k:
-
-        d/dz_k [ (1/B) sum_j f_j (log f_j - log d_j) ] = (1/B) (d_k sum_j f_j - f_k)
-        d/dz_k [ -(alpha/B) sum_j o_j log d_j ]        = (alpha/B) (d_k - o_k)
-
-    so dL/dz = (1/B) [ d (sum_j f_j + alpha) - f - alpha o ]; Le does not depend on z.
-    (sum_j f_j is 1 up to rounding; it is kept so that the value is that of the autograd.)
+def pencil_terms(logits, label_logits, noisy_labels, variant='official'):
+    """PENCIL's three losses ``(Lc, Lo, Le)`` as scalar Variables (see the module docstring).
 
     Args:
-        label_logits: float32 (B, c) array, y~ of the batch.
-        probs: float32 (B, c) array, f = softmax of the network's logits.
-        labels: int (B,) array, the noisy labels.
-        alpha (float): weight of Lo.
-    Returns:
-        float32 (B, c) array on the same device.
+        logits: (B, c) Variable or array, the network's outputs.
+        label_logits: (B, c) array (a constant) or Variable (then its gradient is computed too),
+            the batch's y~.
+        noisy_labels: int32 (B,) array of the given labels.
+        variant (str): ``'official'`` or ``'paper'``.
     """
-    xp = chainer.backend.get_array_module(label_logits)
-    n, c = label_logits.shape
-    d = xp.exp(_log_softmax(label_logits))
-    one_hot = xp.eye(c, dtype=label_logits.dtype)[labels]
-    grad = d * (probs.sum(axis=1, keepdims=True) + alpha) - probs - alpha * one_hot
-    return (grad / n).astype(label_logits.dtype, copy=False)
+    if variant not in LOSS_VARIANTS:
+        raise ValueError('variant must be one of {}, got {!r}'.format(LOSS_VARIANTS, variant))
+    log_f = F.log_softmax(logits)
+    f = F.exp(log_f)
+    n, c = log_f.shape
+    scale = n * c if variant == 'official' else n      # mean over batch x classes, or batch
+    lc = F.sum(f * (log_f - F.log_softmax(label_logits))) / scale
+    le = -F.sum(f * log_f) / scale
+    compatibility = F.softmax(label_logits) if variant == 'official' else label_logits
+    lo = F.softmax_cross_entropy(compatibility, noisy_labels)
+    return lc, lo, le
+
+
+def pencil_loss(logits, label_logits, noisy_labels, stage, alpha, beta, variant='official'):
+    """PENCIL's total loss of ``stage`` (1, 2 or 3) as a scalar Variable: stage 1 the softmax cross
+    entropy against ``noisy_labels``, stage 2 Lc + alpha Lo + beta Le, stage 3 Lc
+    (:func:`pencil_terms`; ``label_logits`` may be a Variable, whose gradient ``backward`` then
+    fills)."""
+    if stage == 1:
+        return F.softmax_cross_entropy(logits, noisy_labels)
+    if stage not in (2, 3):
+        raise ValueError('stage must be 1, 2 or 3, got {!r}'.format(stage))
+    lc, lo, le = pencil_terms(logits, label_logits, noisy_labels, variant)
+    return lc if stage == 3 else lc + alpha * lo + beta * le
 
 
 class PencilLabels(object):
@@ -123,6 +141,7 @@ class PencilUpdater(DeviceBatchUpdater):
         beta (float): weight of the entropy loss Le.
         label_lr (float): step size of the label logits' gradient step.
         k (float): initial label logits K * one-hot(noisy label).
+        losses (str): the shape of the losses, ``'official'`` or ``'paper'`` (module docstring).
 
     Reports ``loss`` every iteration, and ``lc``, ``lo``, ``le`` in stage 2 (device values). The
     label logits live in ``labels`` (:class:`PencilLabels`); ``label_distribution`` and
@@ -133,16 +152,19 @@ class PencilUpdater(DeviceBatchUpdater):
     step_name = 'pencil'
 
     def __init__(self, iterator, optimizer, feed, noisy_labels, n_classes, stages, alpha=0.4,
-                 beta=0.1, label_lr=600., k=10., device=None):
+                 beta=0.1, label_lr=600., k=10., losses='official', device=None):
         super(PencilUpdater, self).__init__(iterator, optimizer, feed, device=device)
         stages = tuple(int(s) for s in stages)
         if len(stages) != 3 or min(stages) < 0:
             raise ValueError('stages must be three epoch counts >= 0, got {!r}'.format(stages))
+        if losses not in LOSS_VARIANTS:
+            raise ValueError('losses must be one of {}, got {!r}'.format(LOSS_VARIANTS, losses))
         self.stages = stages
         self.noisy_labels = noisy_labels
         self.alpha = float(alpha)
         self.beta = float(beta)
         self.label_lr = float(label_lr)
+        self.losses = losses
         self.labels = PencilLabels(noisy_labels, n_classes, k)
 
     # ----- reading -----
@@ -173,20 +195,20 @@ class PencilUpdater(DeviceBatchUpdater):
         stage = self.stage  # read before next_batch, which may advance the epoch
         indices, x = self.next_batch()
         logits = self.model(x)
-        if stage == 1:
-            self.step(F.softmax_cross_entropy(logits, self.noisy_labels[indices]))
-            return
-        label_logits = self.labels.logits[indices]
-        lc = losses.output_label_kl(label_logits, logits)
-        if stage == 3:
-            self.step(lc)
-            return
         noisy = self.noisy_labels[indices]
-        lo = losses.compatibility_loss(label_logits, noisy)
-        le = losses.entropy_loss(logits)
-        grad = label_logit_gradient(label_logits, F.softmax(logits).array, noisy, self.alpha)
+        if stage == 1:
+            self.step(pencil_loss(logits, None, noisy, 1, self.alpha, self.beta))
+            return
+        if stage == 3:
+            self.step(pencil_loss(logits, self.labels.logits[indices], noisy, 3, self.alpha,
+                                  self.beta, self.losses))
+            return
+        label_logits = chainer.Variable(self.labels.logits[indices])
+        lc, lo, le = pencil_terms(logits, label_logits, noisy, self.losses)
         self.step(lc + self.alpha * lo + self.beta * le, lc=lc, lo=lo, le=le)
-        self.labels.logits[indices] = label_logits - numpy.float32(self.label_lr) * grad
+        # the same back-propagation gave dL/dy~ of the batch
+        self.labels.logits[indices] = (label_logits.array
+                                       - numpy.float32(self.label_lr) * label_logits.grad)
 
     def serialize(self, serializer):
         super(PencilUpdater, self).serialize(serializer)
