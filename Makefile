@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # Chainer 7.8.1's setup.py imports pkg_resources: build it with these tools, without isolation.
 BUILD_TOOLS := 'setuptools>=64,<70' wheel
 
-.PHONY: install test demo clean-venv
+.PHONY: install test demo clean-venv gpu-check gpu-bundle
 
 install: $(STAMP)
 
@@ -40,3 +40,16 @@ demo: install
 	$(BIN)/python reproduce/table2.py $(DEMO) --rates 0.5,0.8
 	$(BIN)/python reproduce/table3.py $(DEMO) --rates 0.2,0.4
 	$(BIN)/python reproduce/figure3.py $(DEMO) --symmetric-rate 0.8 --asymmetric-rate 0.4
+
+# The GPU acceptance check (README, "GPU"): GPU tests, every method trained briefly on the GPU,
+# CPU-vs-GPU parity, the benchmark and runs per GPU; writes results/benchmarks/<gpu>.json/.md.
+# Needs CuPy in the environment: .venv/bin/pip install -e '.[cuda12]' after make install.
+gpu-check: install
+	$(BIN)/python reproduce/gpu_check.py
+
+# For a GPU machine without network (../shared/gpu/README): the carried numpy 1.26 / CuPy 13 /
+# Chainer bundle, plus pytest (pure Python) for the GPU tests. There, from the repository root:
+#   source .carry/prelude.sh && python3 reproduce/gpu_check.py
+gpu-bundle:
+	bash ../shared/gpu/bundle.sh
+	$(PYTHON) -m pip install --quiet --no-deps --target .carry/extra pytest pluggy iniconfig packaging

@@ -13,16 +13,97 @@ Layout (see DESIGN.md, "The network"):
 
 Convolutions have no bias and He-normal weights. The linear layer keeps Chainer's default
 initialisation (LeCun-normal weights, zero bias).
+
+Two things keep the work per iteration small on a GPU, where each Chainer function costs a
+kernel launch and Python around it, without changing the arithmetic:
+
+* every convolution hands batch normalisation a C-contiguous output (Chainer's im2col path
+  returns a transposed view, and reductions over a strided array are slow on CuPy; with cuDNN
+  the output is contiguous already and nothing is copied);
+* global average pooling and the linear layer are one function (:func:`pool_linear`) instead of
+  eight (mean, linear, and their gradients), computing exactly what they compute;
+* every batch normalisation and the ReLU after it are one function
+  (:func:`models.batch_norm_relu.batch_norm_relu`) instead of four, with Chainer's arithmetic.
 """
 import chainer
 import chainer.functions as F
 import chainer.links as L
+from chainer import function_node
+from chainer.functions.connection import convolution_2d
+
+from models.batch_norm_relu import batch_norm_relu
+
+
+class _ContiguousConvolution2D(convolution_2d.Convolution2DFunction):
+    """Chainer's convolution whose output is C-contiguous (one copy where it was a view)."""
+
+    @property
+    def label(self):
+        return 'Convolution2DFunction'
+
+    def forward(self, inputs):
+        y, = super(_ContiguousConvolution2D, self).forward(inputs)
+        xp = chainer.backend.get_array_module(y)
+        return xp.ascontiguousarray(y),
+
+
+class ContiguousConvolution2D(L.Convolution2D):
+    """``L.Convolution2D`` (same parameters, same snapshots) with a C-contiguous output."""
+
+    def forward(self, x):
+        if self.W.raw_array is None:
+            self._initialize_params(x.shape[1])
+        node = _ContiguousConvolution2D(self.stride, self.pad, dilate=self.dilate,
+                                        groups=self.groups, cudnn_fast=self.cudnn_fast)
+        inputs = (x, self.W) if self.b is None else (x, self.W, self.b)
+        y, = node.apply(inputs)
+        return y
+
+
+class PoolLinear(function_node.FunctionNode):
+    """Global average pooling then a linear layer, ``mean(h, (2, 3)) W^T + b``, as one function
+    node whose gradients are computed with the same array operations as Chainer's ``Mean`` and
+    ``LinearFunction`` (so the numbers are theirs)."""
+
+    def forward(self, inputs):
+        h, W, b = inputs
+        self.retain_inputs((0, 1))
+        self._hw = h.shape[2] * h.shape[3]
+        pooled = h.mean(axis=(2, 3))
+        self._pooled = pooled
+        y = pooled.dot(W.T).astype(h.dtype, copy=False)
+        y += b
+        return y,
+
+    def backward(self, indexes, grad_outputs):
+        h, W = self.get_retained_inputs()
+        gy = grad_outputs[0].array
+        xp = chainer.backend.get_array_module(gy)
+        grads = []
+        if 0 in indexes:
+            g_pooled = gy.dot(W.array).astype(gy.dtype, copy=False)
+            g_pooled *= 1.0 / self._hw
+            grads.append(chainer.Variable(xp.broadcast_to(
+                g_pooled[:, :, None, None], h.shape)))
+        if 1 in indexes:
+            grads.append(chainer.Variable(gy.T.dot(self._pooled).astype(W.dtype, copy=False)))
+        if 2 in indexes:
+            grads.append(chainer.Variable(gy.sum(axis=0)))
+        return tuple(grads)
+
+
+def pool_linear(h, W, b):
+    """Global average pooling of ``h`` (N, C, H, W) then ``x W^T + b``: (N, classes)."""
+    y, = PoolLinear().apply((h, W, b))
+    return y
 
 
 def _conv(in_channels, out_channels, ksize, stride):
-    """A bias-free, He-normal convolution with 'same' padding for odd ``ksize``."""
-    return L.Convolution2D(in_channels, out_channels, ksize, stride=stride, pad=ksize // 2,
-                           nobias=True, initialW=chainer.initializers.HeNormal())
+    """A bias-free, He-normal convolution with 'same' padding for odd ``ksize`` and a
+    C-contiguous output."""
+    return ContiguousConvolution2D(in_channels, out_channels, ksize, stride=stride,
+                                   pad=ksize // 2, nobias=True,
+                                   initialW=chainer.initializers.HeNormal())
 
 
 class PreActBlock(chainer.Chain):
@@ -46,11 +127,11 @@ class PreActBlock(chainer.Chain):
             if projection:
                 self.shortcut = _conv(in_channels, out_channels, 1, stride)
 
-    def forward(self, x):
-        h = F.relu(self.bn1(x))
+    def forward(self, x, groups=1):
+        h = batch_norm_relu(self.bn1, x, groups)
         skip = self.shortcut(h) if self.projection else x
         h = self.conv1(h)
-        h = self.conv2(F.relu(self.bn2(h)))
+        h = self.conv2(batch_norm_relu(self.bn2, h, groups))
         return h + skip
 
 
@@ -85,13 +166,18 @@ class PreActResNet(chainer.Chain):
             self.bn = L.BatchNormalization(widths[-1])
             self.fc = L.Linear(widths[-1], n_classes)
 
-    def forward(self, x):
+    #: ``forward`` takes ``groups``: independent slices of the batch (:mod:`models.batch_norm_relu`).
+    supports_batch_groups = True
+
+    def forward(self, x, groups=1):
+        """Logits of ``x``; with ``groups`` G > 1 the batch is G equal slices whose batch
+        normalisation statistics (and running-average updates) are their own, as if each slice
+        went through the network by itself, one after the other."""
         h = self.conv(x)
         for block in self.blocks:
-            h = block(h)
-        h = F.relu(self.bn(h))
-        h = F.mean(h, axis=(2, 3))
-        return self.fc(h)
+            h = block(h, groups)
+        h = batch_norm_relu(self.bn, h, groups)
+        return pool_linear(h, self.fc.W, self.fc.b)
 
 
 def preact_resnet32(n_classes=10, in_channels=3):

@@ -29,6 +29,7 @@ uint8 images of the same shape otherwise; the report says which. Nothing here as
 prints the figures, and ``--json`` writes them (atomically) with the provenance of the machine.
 """
 import argparse
+import dataclasses
 import gc
 import math
 import os
@@ -45,8 +46,9 @@ import chainer  # noqa: E402
 import numpy  # noqa: E402
 
 from datasets import cifar10  # noqa: E402
+from datasets.synthetic import load_synthetic  # noqa: E402
 from datasets.image_data import ImageData, mean_image  # noqa: E402
-from reproduce import experiment, hparams  # noqa: E402
+from reproduce import experiment, hparams, opcount  # noqa: E402
 from reproduce.provenance import provenance  # noqa: E402
 from updaters import atomic  # noqa: E402
 from updaters.extensions import AccuracyTracker  # noqa: E402
@@ -57,8 +59,9 @@ MODELS = {'resnet32': None, 'tiny': dict(hparams.DIGITS_MODEL, arch='preact_resn
 #: The timed training parts, in the order they run, with what each one is.
 TRAINING_PARTS = (
     ('step1', 'step 1 (joint optimisation, label-table store)'),
-    ('step2', 'step 2, ours (Lc + Lmix, 2 forward passes)'),
+    ('step2', 'step 2, ours (Lc + Lmix, mixed + clean batch)'),
     ('cross_entropy', 'cross-entropy baseline'),
+    ('pencil', 'PENCIL, stage 2 (label-logit step)'),
 )
 EVALUATION = 'evaluation'
 PARTS = tuple(name for name, _ in TRAINING_PARTS) + (EVALUATION,)
@@ -79,17 +82,10 @@ MIB = float(1 << 20)
 
 def random_image_data(n_train, n_val, n_test, n_classes=N_CLASSES, shape=IMAGE_SHAPE,
                       seed=RANDOM_SEED):
-    """CIFAR-10-shaped random data: uint8 images and int32 labels drawn from
-    ``numpy.random.RandomState(seed)``, the mean image of the training split, pad 4 and flips (as
-    CIFAR-10), as an :class:`~datasets.image_data.ImageData` named ``'random'``."""
-    rng = numpy.random.RandomState(seed)
-    arrays = {}
-    for split, n in (('train', n_train), ('val', n_val), ('test', n_test)):
-        arrays[split + '_x'] = rng.randint(0, 256, size=(n,) + tuple(shape), dtype=numpy.uint8)
-        arrays[split + '_y'] = rng.randint(0, n_classes, size=n).astype(numpy.int32)
-    return ImageData(name='random', mean=mean_image(arrays['train_x']), n_classes=n_classes,
-                     class_names=tuple('class{}'.format(k) for k in range(n_classes)),
-                     pad=4, flip=True, **arrays)
+    """CIFAR-10-shaped random data (:func:`datasets.synthetic.load_synthetic`), named
+    ``'random'`` here."""
+    data = load_synthetic(seed, n_train, n_val, n_test, n_classes, shape)
+    return dataclasses.replace(data, name='random')
 
 
 def _cifar10_in_dataset_root():
@@ -205,7 +201,8 @@ def run_config(args):
     batch = {'batch_size': args.batch_size}
     return experiment.RunConfig(
         dataset='cifar10', noise=NOISE, rate=RATE, device=args.device, data_dir=args.data_dir,
-        step1=dict(batch), step2=dict(batch), eval_batch_size=args.eval_batch_size,
+        step1=dict(batch), step2=dict(batch), pencil=dict(batch),
+        eval_batch_size=args.eval_batch_size,
         progress=False)
 
 
@@ -241,6 +238,12 @@ class _Part(object):
         elif name == 'cross_entropy':
             step = settings['step2']
             self.updater = experiment.cross_entropy_updater(settings, arrays, model, device)
+        elif name == 'pencil':
+            # stage 2, the costliest: the network's step and the label logits' step
+            step = dict(settings['pencil'])
+            stages = step['stages']
+            settings = dict(settings, pencil=dict(step, stages=(0,) + tuple(stages[1:])))
+            self.updater = experiment.pencil_updater(settings, arrays, model, device)
         else:
             raise ValueError('unknown part {!r}'.format(name))
         self.step = step
@@ -286,13 +289,33 @@ def _median_or_zero(values):
     return statistics.median(values) if values else 0.0
 
 
+def _single_iterations(part, device, n, report):
+    """``n`` single iterations, each timed twice from a synchronised start: until the host
+    returns (the Python work; on a GPU the kernels are queued asynchronously) and until the
+    device is done. Returns the two lists of seconds."""
+    host, total = [], []
+    for _ in range(n):
+        synchronize(device)
+        started = time.perf_counter()
+        part.iterate(1, report)
+        returned = time.perf_counter()
+        synchronize(device)
+        host.append(returned - started)
+        total.append(time.perf_counter() - started)
+    return host, total
+
+
 def measure_training(part, args, device, memory, n_train):
     """Times one training part; returns its record (see the module docstring)."""
     iterator = part.iterator
     per_epoch = iterator.iterations_per_epoch    # ceil(n_train / batch_size)
     report = not args.no_report
-    if args.warmup:
-        _timed(device, lambda: part.iterate(args.warmup, report))
+    first = _timed(device, lambda: part.iterate(1, report))    # kernels compiled here
+    if args.warmup > 1:
+        _timed(device, lambda: part.iterate(args.warmup - 1, report))
+    operations = opcount.count_iteration(lambda: part.iterate(1, report),
+                                         part.updater.get_optimizer('main'))
+    host, single = _single_iterations(part, device, args.iterations, report)
     memory.sample()
     epoch_before = iterator.epoch
     raw = []
@@ -319,6 +342,10 @@ def measure_training(part, args, device, memory, n_train):
     per_epoch_seconds = per_iteration * per_epoch + end_seconds
     return {
         'updater': type(part.updater).__name__,
+        'first_iteration_seconds': first,
+        'host_seconds_per_iteration': statistics.median(host),
+        'synchronized_seconds_per_iteration': statistics.median(single),
+        'operations': operations,
         'batch_size': args.batch_size,
         'iterations_per_epoch': per_epoch,
         'iterations_per_repeat': args.iterations,
@@ -377,8 +404,7 @@ def environment(device):
     }
 
 
-def run_benchmark(args):
-    """Runs every part; returns the result (JSON-ready dict)."""
+def _device(args):
     try:
         device = chainer.get_device(args.device)
     except (RuntimeError, ValueError) as error:
@@ -387,6 +413,64 @@ def run_benchmark(args):
         raise ValueError("device {} is neither NumPy nor CuPy: use '@numpy' or "
                          "'@cupy:<id>'".format(device))
     device.use()
+    return device
+
+
+def _start_time(args):
+    """The common start time: ``--start-at``, or the time written into ``--start-file`` once
+    every process is ready (this one says so by creating ``<start-file>.<pid>.ready``)."""
+    if not args.start_file:
+        return args.start_at or time.time()
+    with open('{}.{}.ready'.format(args.start_file, os.getpid()), 'w'):
+        pass
+    deadline = time.time() + 600
+    while time.time() < deadline:
+        try:
+            with open(args.start_file) as f:
+                return float(f.read())
+        except (OSError, ValueError):     # not written yet, or being written
+            time.sleep(0.05)
+    raise ValueError('no start time in {} after 10 minutes'.format(args.start_file))
+
+
+def run_throughput(args):
+    """One process's share of a concurrency measurement: builds the ``--throughput`` part,
+    warms up, waits for the common start time (so that every process of the measurement trains
+    at once), trains for ``--duration`` seconds and returns the images it trained per second,
+    with its peak memory."""
+    device = _device(args)
+    data, source = load_data(args)
+    config = run_config(args)
+    settings = run_settings(config, args.model)
+    memory = PeakMemory(device)
+    part = _Part(args.throughput, config, settings, data,
+                 experiment.noisy_labels(config, data), device)
+    _timed(device, lambda: part.iterate(max(1, args.warmup), not args.no_report))
+    memory.sample()
+    start_at = _start_time(args)
+    wait = start_at - time.time()
+    if wait > 0:
+        time.sleep(wait)
+    synchronize(device)
+    started = time.time()
+    iterations = 0
+    while time.time() - started < args.duration:
+        part.iterate(1, not args.no_report)
+        iterations += 1
+    synchronize(device)
+    seconds = time.time() - started
+    memory.sample()
+    return {'part': args.throughput, 'pid': os.getpid(), 'started': started,
+            'late_by_seconds': max(0.0, started - start_at),
+            'iterations': iterations, 'images': iterations * args.batch_size,
+            'seconds': seconds, 'images_per_second': iterations * args.batch_size / seconds,
+            'peak_memory': memory.record(), 'data': source['kind'],
+            'device': {'spec': str(device), 'gpu': is_gpu(device)}}
+
+
+def run_benchmark(args):
+    """Runs every part; returns the result (JSON-ready dict)."""
+    device = _device(args)
     data, source = load_data(args)
     config = run_config(args)
     settings = run_settings(config, args.model)
@@ -459,6 +543,18 @@ def _duration(seconds):
     return '{:.1f} s'.format(seconds)
 
 
+def format_operations(result):
+    """The host-side work of one iteration per part, as table lines."""
+    lines = ['{:<50} {:>22} {:>14} {:>18}'.format(
+        'work of one iteration', 'function applications', 'of them in bwd', 'update operations')]
+    for name, label in TRAINING_PARTS:
+        ops = result['parts'][name]['operations']
+        lines.append('{:<50} {:>22} {:>14} {:>18}'.format(
+            label, ops['function_applications'], ops['backward_calls'],
+            ops['update_operations']))
+    return lines
+
+
 def format_report(result):
     """The result as a readable table (str)."""
     prov, env, data, timing = (result['provenance'], result['environment'], result['data'],
@@ -490,6 +586,7 @@ def format_report(result):
     gpu = result['device']['gpu']
     header = '{:<50} {:>6} {:>8} {:>9} {:>9} {:>10}'.format(
         'part', 'batch', 'it/epoch', 'ms/iter', 's/epoch', 'images/s')
+    header += ' {:>9} {:>8}'.format('host ms', 'first s')
     if gpu:
         header += ' {:>10} {:>10}'.format('pool MiB', 'used MiB')
     lines += [header, '-' * len(header)]
@@ -503,14 +600,23 @@ def format_report(result):
         row = '{:<50} {:>6} {:>8} {:>9} {:>9.2f} {:>10.1f}'.format(
             label, part['batch_size'], iterations, ms, part['seconds_per_epoch'],
             part['images_per_second'])
+        if name == EVALUATION:
+            row += ' {:>9} {:>8}'.format('-', '-')
+        else:
+            row += ' {:>9.2f} {:>8.2f}'.format(1000 * part['host_seconds_per_iteration'],
+                                               part['first_iteration_seconds'])
         if gpu:
             peak = part['peak_memory']
             row += ' {:>10.0f} {:>10.0f}'.format(peak['pool_peak_bytes'] / MIB,
                                                  peak['device_used_peak_bytes'] / MIB)
         lines.append(row)
     step1 = result['parts']['step1']
-    lines += ['', "step 1's end-of-epoch label update: {:.2f} ms (in its s/epoch)".format(
-        1000 * step1['epoch_end_seconds'])]
+    lines += ['', 'host ms: the Python time of one iteration until the host returns (on a GPU '
+              'the kernels run asynchronously: when it is close to ms/iter, the device waits on '
+              'Python); first s: the first iteration (kernel compilation on a GPU)',
+              "step 1's end-of-epoch label update: {:.2f} ms (in its s/epoch)".format(
+                  1000 * step1['epoch_end_seconds'])]
+    lines += [''] + format_operations(result)
     crossed = {n: result['parts'][n]['epoch_ends_in_timed_iterations'] for n, _ in TRAINING_PARTS}
     if any(crossed.values()):
         lines.append('note: the timed iterations crossed an epoch end ({}): those repeats hold a '
@@ -574,6 +680,16 @@ def parser():
     p.add_argument('--no-report', action='store_true',
                    help="bare updater.update() calls, without the trainer's reporter and summary")
     p.add_argument('--json', default=None, help='also write the result to this JSON file')
+    p.add_argument('--throughput', choices=[name for name, _ in TRAINING_PARTS], default=None,
+                   help='instead: train this part for --duration seconds from --start-at and '
+                        'report images/s (one process of a concurrency measurement)')
+    p.add_argument('--start-at', type=float, default=None,
+                   help='with --throughput: the Unix time to start training at')
+    p.add_argument('--start-file', default=None,
+                   help='with --throughput: wait until this file holds the start time (each '
+                        'process creates <file>.<pid>.ready when it is ready)')
+    p.add_argument('--duration', type=float, default=10.0,
+                   help='with --throughput: seconds to train')
     return p
 
 
@@ -585,10 +701,14 @@ def main(argv=None):
     if args.data_dir and args.random_data:
         p.error('--data-dir and --random-data exclude each other')
     try:
-        result = run_benchmark(args)
+        result = run_throughput(args) if args.throughput else run_benchmark(args)
     except (ValueError, FileNotFoundError) as error:
         p.exit(2, '{}: error: {}\n'.format(p.prog, error))
-    print(format_report(result), flush=True)
+    if args.throughput:
+        print('{part}: {iterations} iterations in {seconds:.1f} s, {images_per_second:.1f} '
+              'images/s'.format(**result), flush=True)
+    else:
+        print(format_report(result), flush=True)
     if args.json:
         atomic.write_json(args.json, result)
         print('written: {}'.format(args.json))

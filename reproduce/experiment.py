@@ -43,12 +43,16 @@ from updaters.baselines import ESTIMATE_PERCENTILE, estimate_transition
 from updaters.extensions import (AccuracyTracker, DeviceSplit, LabelAccuracyReport,
                                  NonFiniteLossError, StopOnNonFinite, probabilities_of_batches)
 from updaters.feed import DeviceImageFeed, IndexIterator
+from updaters.fused_sgd import FusedMomentumSGD
 from updaters.joint import JointOptimizationUpdater
 from updaters.labels import LabelTable
 from updaters.mixup import MixupUpdater
 
 METHODS = ('cross_entropy', 'forward_t', 'tanaka', 'pencil', 'ours')
-DATASETS = ('digits', 'cifar10', 'clothing1m')
+DATASETS = ('digits', 'cifar10', 'clothing1m', 'synthetic')
+#: Data sets trained with CIFAR-10's network and settings (synthetic: CIFAR-10-shaped random
+#: images, for checks and benchmarks where CIFAR-10 is absent).
+CIFAR10_LIKE = ('cifar10', 'synthetic')
 NOISE_KINDS = ('symmetric', 'asymmetric', 'real')
 SNAPSHOT = 'snapshot.npz'
 MODEL = 'model.npz'
@@ -57,7 +61,8 @@ RESULT = 'result.json'
 CONFIG = 'config.json'
 #: RunConfig fields that do not change what a run computes (where it runs, how it reports); a
 #: run may resume with other values of these, and they are not part of its identity.
-NOT_IDENTITY = ('device', 'data_dir', 'progress', 'eval_batch_size', 'loader_threads', 'weights')
+NOT_IDENTITY = ('device', 'data_dir', 'progress', 'eval_batch_size', 'loader_threads', 'weights',
+                'tf32')
 #: Forward T's matrix, besides a .npy file: the true one of the synthetic noise (the default
 #: there), or Patrini et al.'s estimate from this run's cross-entropy network (the default on
 #: Clothing1M, which has no true one).
@@ -101,6 +106,7 @@ class RunConfig:
     step2_init: str = 'fresh'          # interpretation choice 1: 'fresh' or 'step1'
     eval_batch_size: int = None        # default: 1000 (32x32 images), 100 (Clothing1M)
     progress: bool = True
+    tf32: bool = False                 # TF32 matrix products on the GPU (CUPY_TF32); recorded
     # Clothing1M only
     weights: str = None                # ImageNet ResNet-50 .npz (models.resnet50); 'none': random
     iterations_per_epoch: int = None   # subsample: each epoch a random subset of this many batches
@@ -170,10 +176,10 @@ class RunConfig:
             row = {'mixup_alpha': step2['mixup_alpha']}
             model = {'arch': 'resnet50'}
         else:
-            row = (hparams.table1(self.noise, self.rate) if self.dataset == 'cifar10'
+            row = (hparams.table1(self.noise, self.rate) if self.dataset in CIFAR10_LIKE
                    else hparams.DIGITS_TABLE[self.noise])
             step1.update(alpha=row['alpha'], beta=row['beta'], lr=row['lr'])
-            model = ({'arch': 'preact_resnet32'} if self.dataset == 'cifar10'
+            model = ({'arch': 'preact_resnet32'} if self.dataset in CIFAR10_LIKE
                      else dict(hparams.DIGITS_MODEL, arch='preact_resnet'))
         pencil = hparams.pencil_settings(self.dataset)
         for step, overrides in ((step1, self.step1), (step2, self.step2), (pencil, self.pencil)):
@@ -356,6 +362,9 @@ def load_data(config):
     if config.dataset == 'digits':
         from datasets.digits import load_digits
         return load_digits(split_seed=config.split_seed)
+    if config.dataset == 'synthetic':
+        from datasets.synthetic import load_synthetic
+        return load_synthetic(seed=config.split_seed)
     from datasets.cifar10 import load_cifar10
     return load_cifar10(config.data_dir, split_seed=config.split_seed)
 
@@ -444,8 +453,9 @@ class HostData(object):
 class DeviceData(object):
     """The data set's arrays on the training device, and the functions that feed them."""
 
-    def __init__(self, data, labels_noisy, device, order_seed):
+    def __init__(self, data, labels_noisy, device, order_seed, iterations_per_epoch=None):
         self.device = device
+        self.iterations_per_epoch = iterations_per_epoch
         self.n_classes = data.n_classes
         self.train_x = device.send(data.train_x)
         self.clean = device.send(data.train_y)
@@ -466,7 +476,8 @@ class DeviceData(object):
         return DeviceSplit(self.train_x, self.noisy, self.preprocess)
 
     def iterator(self, batch_size):
-        return IndexIterator(len(self.train_x), batch_size, seed=self.order_seed, xp=self.device.xp)
+        return IndexIterator(len(self.train_x), batch_size, seed=self.order_seed,
+                             xp=self.device.xp, iterations_per_epoch=self.iterations_per_epoch)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -474,10 +485,11 @@ class DeviceData(object):
 
 
 def _optimizer(model, step):
-    optimizer = chainer.optimizers.MomentumSGD(lr=step['lr'], momentum=step['momentum'])
-    optimizer.setup(model)
-    optimizer.add_hook(chainer.optimizer_hooks.WeightDecay(step['weight_decay']))
-    return optimizer
+    """Momentum SGD with weight decay, as one operation over all parameters
+    (:class:`updaters.fused_sgd.FusedMomentumSGD`; the arithmetic of Chainer's MomentumSGD with
+    a WeightDecay hook)."""
+    return FusedMomentumSGD(lr=step['lr'], momentum=step['momentum'],
+                            weight_decay=step['weight_decay']).setup(model)
 
 
 def _read_json(path):
@@ -553,8 +565,16 @@ def _finish(out_dir, config, settings, step_name, step, tracker, seconds, **extr
     return result
 
 
+def use_tf32(enabled):
+    """Sets CuPy's TF32 switch for this process's float32 matrix products (CuPy reads
+    ``CUPY_TF32`` at its first product): on only when asked for, so that a run's numbers are
+    float32 ones unless ``--tf32`` says otherwise; the provenance records it."""
+    os.environ['CUPY_TF32'] = '1' if enabled else '0'
+
+
 def _setup(config, data, noisy, out_dir, init_weights=None):
     """What every part builds first: settings, device, device data, model, accuracy tracker."""
+    use_tf32(config.tf32)
     settings = config.settings()
     device = chainer.get_device(config.device)
     device.use()
@@ -562,7 +582,7 @@ def _setup(config, data, noisy, out_dir, init_weights=None):
         arrays = HostData(data, noisy, device, config.order_seed, config.iterations_per_epoch,
                           config.loader_threads)
     else:
-        arrays = DeviceData(data, noisy, device, config.order_seed)
+        arrays = DeviceData(data, noisy, device, config.order_seed, config.iterations_per_epoch)
     model = build_model(config, data, settings)
     if init_weights:
         chainer.serializers.load_npz(init_weights, model)
@@ -601,6 +621,16 @@ def cross_entropy_updater(settings, arrays, model, device, transition=None):
     return CrossEntropyUpdater(
         arrays.iterator(step['batch_size']), _optimizer(model, step), arrays.feed, arrays.noisy,
         transition=None if transition is None else device.send(transition), device=device)
+
+
+def pencil_updater(settings, arrays, model, device):
+    """PENCIL's updater with its settings (``settings['pencil']``)."""
+    from updaters.pencil import PencilUpdater
+    step = settings['pencil']
+    return PencilUpdater(
+        arrays.iterator(step['batch_size']), _optimizer(model, step), arrays.feed, arrays.noisy,
+        arrays.n_classes, step['stages'], alpha=step['alpha'], beta=step['beta'],
+        label_lr=step['label_lr'], k=step['k'], losses=step['losses'], device=device)
 
 
 def run_step1(config, data, noisy, out_dir, extra_extensions=()):
@@ -736,16 +766,13 @@ def run_cross_entropy(config, data, noisy, out_dir, extra_extensions=(), forward
 def run_pencil(config, data, noisy, out_dir, extra_extensions=()):
     """PENCIL (Yi & Wu, CVPR 2019): its three stages with its own schedule; writes its
     corrected labels (``labels.npz``) and their accuracy per epoch like step 1."""
-    from updaters.pencil import PencilLearningRate, PencilUpdater, pencil_lr_schedule
+    from updaters.pencil import PencilLearningRate, pencil_lr_schedule
     done = _read_result(out_dir)
     if done is not None:
         return done
     settings, device, arrays, model, tracker = _setup(config, data, noisy, out_dir)
     step = settings['pencil']
-    updater = PencilUpdater(
-        arrays.iterator(step['batch_size']), _optimizer(model, step), arrays.feed, arrays.noisy,
-        data.n_classes, step['stages'], alpha=step['alpha'], beta=step['beta'],
-        label_lr=step['label_lr'], k=step['k'], losses=step['losses'], device=device)
+    updater = pencil_updater(settings, arrays, model, device)
     labels_report = LabelAccuracyReport(updater.labels, arrays.noisy, arrays.clean,
                                         path=os.path.join(out_dir, 'label_accuracy.json'))
     schedule = PencilLearningRate(pencil_lr_schedule(step['stages'], step['lr'], step['lr3']))
@@ -772,7 +799,13 @@ def run(config, out_dir, methods=METHODS, extra_extensions=()):
             ', '.join(map(repr, unknown)), ', '.join(METHODS)))
     check_run_dir(out_dir, config)
     data = load_data(config)
-    noisy = noisy_labels(config, data)
+    return run_with_data(config, data, noisy_labels(config, data), out_dir, methods,
+                         extra_extensions)
+
+
+def run_with_data(config, data, noisy, out_dir, methods=METHODS, extra_extensions=()):
+    """:func:`run` on given data and noisy labels (host arrays), without claiming ``out_dir``
+    (the GPU check's parity runs train on a small data set of their own)."""
     results = {}
     ce_dir = os.path.join(out_dir, 'cross_entropy')
     estimate = 'forward_t' in methods and config.transition == 'estimate'
@@ -838,6 +871,9 @@ def _parser():
                    help='Clothing1M: train each epoch on a random subset of this many batches')
     p.add_argument('--loader-threads', type=int, default=8, help='Clothing1M: decoding threads')
     p.add_argument('--quiet', action='store_true', help='no progress bar or per-epoch table')
+    p.add_argument('--tf32', action='store_true',
+                   help='TF32 matrix products on the GPU (faster, not float32: off by default; '
+                        'recorded in the provenance)')
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument('--out', help='the run directory')
     where.add_argument('--root', help='output root: the run directory below it is named from '
@@ -860,7 +896,7 @@ def main(argv=None):
             lc_on=args.lc_on, step1_labels=args.step1_labels, step2_labels=args.step2_labels,
             step2_init=args.step2_init, eval_batch_size=args.eval_batch_size,
             weights=args.weights, iterations_per_epoch=args.iterations_per_epoch,
-            loader_threads=args.loader_threads, progress=not args.quiet,
+            loader_threads=args.loader_threads, progress=not args.quiet, tf32=args.tf32,
             **parse_settings(args.set))
         out = args.out or os.path.join(args.root, config.name())
         results = run(config, out, methods=[m for m in args.methods.split(',') if m])

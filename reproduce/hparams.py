@@ -81,14 +81,15 @@ PENCIL_CLOTHING1M = dict(stages=(5, 10, 10), lr=1.6e-3, lr3=1.6e-4, alpha=0.08, 
 def schedules(dataset):
     """Step 1's and step 2's settings on ``dataset`` (copies), before Table 1's row."""
     return tuple(dict(step) for step in {
-        'cifar10': (CIFAR10_STEP1, CIFAR10_STEP2),
+        'cifar10': (CIFAR10_STEP1, CIFAR10_STEP2), 'synthetic': (CIFAR10_STEP1, CIFAR10_STEP2),
         'clothing1m': (CLOTHING1M_STEP1, CLOTHING1M_STEP2)}.get(dataset,
                                                               (DIGITS_STEP1, DIGITS_STEP2)))
 
 
 def pencil_settings(dataset):
     """PENCIL's settings on ``dataset`` (a copy)."""
-    return dict({'cifar10': PENCIL_CIFAR10, 'clothing1m': PENCIL_CLOTHING1M}.get(
+    return dict({'cifar10': PENCIL_CIFAR10, 'synthetic': PENCIL_CIFAR10,
+                 'clothing1m': PENCIL_CLOTHING1M}.get(
         dataset, PENCIL_DIGITS))
 
 

@@ -95,6 +95,8 @@ class Unit:
         if c.data_dir:
             args += ['--data-dir', os.path.abspath(c.data_dir)]
         args += ['--out', os.path.abspath(self.run_dir)]
+        if c.tf32:
+            args.append('--tf32')
         if quiet:
             args.append('--quiet')
         return args
@@ -205,21 +207,82 @@ class Progress(object):
         self.stream.flush()
 
 
-def _child_environment(jobs, device):
+def _child_environment(jobs, device, kernel_cache=None):
+    """A run's environment: unbuffered output; on the CPU, the cores shared among the jobs; on
+    a GPU, CuPy's compiled kernels cached in ``kernel_cache`` (unless CUPY_CACHE_DIR is set) so
+    that the runs of a table compile each kernel once between them."""
     env = dict(os.environ, PYTHONUNBUFFERED='1')
     if jobs > 1 and '@numpy' in device:
         threads = str(max(1, (os.cpu_count() or 1) // jobs))
         for name in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
             env.setdefault(name, threads)
+    if kernel_cache and '@cupy' in device:
+        env.setdefault('CUPY_CACHE_DIR', kernel_cache)
     return env
 
 
-def execute(units, jobs=1, devices=None, status_every=60.0, stream=None):
+#: Device memory a CUDA context and CuPy take beside a run's arrays (an estimate).
+CONTEXT_BYTES = 512 << 20
+BENCHMARKS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          'results', 'benchmarks')
+
+
+def gpu_memory(device):
+    """(name, free bytes, total bytes) of a CuPy device spec such as '@cupy:0'."""
+    import cupy
+    index = int(device.split(':')[1]) if ':' in device else 0
+    with cupy.cuda.Device(index):
+        free, total = cupy.cuda.runtime.memGetInfo()
+        name = cupy.cuda.runtime.getDeviceProperties(index)['name']
+    return (name.decode() if isinstance(name, bytes) else name), free, total
+
+
+def recorded_run_bytes(gpu_name, folder=BENCHMARKS):
+    """Device memory one run needs on a GPU of this name, from a recorded GPU check
+    (``results/benchmarks/*.json``: the largest pool peak of a training part, plus
+    :data:`CONTEXT_BYTES`); None when no check of such a GPU is recorded."""
+    import glob
+    for path in sorted(glob.glob(os.path.join(folder, '*.json'))):
+        record = _read_json(path) or {}
+        if gpu_name not in str(record.get('device', '')):
+            continue
+        parts = ((record.get('steps') or {}).get('benchmark') or {}).get('result', {}).get(
+            'parts', {})
+        peaks = [p['peak_memory']['pool_peak_bytes'] for p in parts.values()
+                 if p.get('peak_memory')]
+        if peaks:
+            return max(peaks) + CONTEXT_BYTES
+    return None
+
+
+def check_gpu_memory(devices, per_device, query=gpu_memory, folder=BENCHMARKS):
+    """Before anything starts: refuses (ValueError, one line) ``per_device`` runs on a GPU whose
+    free memory cannot hold them by the recorded GPU check; returns notes for the GPUs that no
+    check has been recorded for (their memory is not checked)."""
+    notes = []
+    for device in sorted(set(d for d in devices if '@cupy' in d)):
+        name, free, _ = query(device)
+        need = recorded_run_bytes(name, folder)
+        if need is None:
+            notes.append('{} ({}): memory not checked, no GPU check recorded for it in {} '
+                         '(run make gpu-check there)'.format(device, name, folder))
+            continue
+        if per_device * need > free:
+            raise ValueError(
+                '{} runs on {} ({}) need about {:.1f} GiB ({:.1f} GiB each, from the recorded '
+                'GPU check), but {:.1f} GiB are free: use --per-device {} or fewer'.format(
+                    per_device, device, name, per_device * need / 2.0 ** 30, need / 2.0 ** 30,
+                    free / 2.0 ** 30, max(1, int(free // need))))
+    return notes
+
+
+def execute(units, jobs=1, devices=None, status_every=60.0, stream=None, kernel_cache=None):
     """Runs the unfinished ``units``, ``jobs`` at a time, spread over ``devices``.
 
     With one job the run's own progress bar and per-epoch table go to the terminal; with more,
     each run writes them to ``output-<methods>.txt`` in its run directory and this shows the
-    state of every running run every ``status_every`` seconds. A run that fails is reported
+    state of every running run every ``status_every`` seconds. Runs go to the device with the
+    fewest running, so ``jobs`` = k x len(devices) puts k runs on each. A run that fails is reported
     with the end of its output and the others go on; Ctrl-C stops every run (their snapshots
     stay, and the same command resumes them). Returns the list of failed units.
     """
@@ -252,7 +315,7 @@ def execute(units, jobs=1, devices=None, status_every=60.0, stream=None):
                 process = subprocess.Popen(
                     unit.command(device=device, quiet=jobs > 1), stdout=log,
                     stderr=subprocess.STDOUT if log else None,
-                    env=_child_environment(jobs, device))
+                    env=_child_environment(jobs, device, kernel_cache))
                 running[process] = (unit, device, log)
             time.sleep(0.2 if jobs == 1 else 1.0)
             changed = False

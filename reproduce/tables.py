@@ -222,6 +222,8 @@ def header_lines(table):
     if prov.get('iterations_per_epoch'):
         lines.append('SUBSAMPLED: each epoch trains on a random {} batches of the noisy set'.format(
             prov['iterations_per_epoch']))
+    if True in prov.get('tf32', []):
+        lines.append('TF32: matrix products on the GPU in TF32, not float32 (--tf32)')
     if prov.get('pretrained_weights') is False:
         lines.append('NOT PRE-TRAINED: ResNet-50 started from random weights (--weights none)')
     if prov['devices']:
@@ -362,9 +364,10 @@ def add_run_options(p, default_trials, synthetic=True):
     """The options every table and figure script shares: which runs, where, how many at once
     (``synthetic``: the data set choice of Tables 2 and 3)."""
     if synthetic:
-        p.add_argument('--dataset', choices=('cifar10', 'digits'), default='cifar10',
-                       help='cifar10 (the paper), or digits: the small real data set for a quick '
-                            'look on a CPU')
+        p.add_argument('--dataset', choices=('cifar10', 'digits', 'synthetic'), default='cifar10',
+                       help='cifar10 (the paper), digits: the small real data set for a quick '
+                            'look on a CPU, or synthetic: CIFAR-10-shaped random images, for '
+                            'pipeline checks and timing only')
         p.add_argument('--data-dir', default=None,
                        help='CIFAR-10 directory (default: download into Chainer\'s dataset root)')
     p.add_argument('--trials', type=int, default=default_trials,
@@ -378,6 +381,10 @@ def add_run_options(p, default_trials, synthetic=True):
                    help="comma-separated devices to spread the runs over, e.g. "
                         "'@cupy:0,@cupy:1' (overrides --device)")
     p.add_argument('--jobs', type=int, default=1, help='runs at once (processes)')
+    p.add_argument('--per-device', type=int, default=None,
+                   help='runs at once on each device (sets --jobs to this times the number of '
+                        'devices; the memory they need is checked first against the recorded '
+                        'GPU check, results/benchmarks/)')
     p.add_argument('--epochs-scale', type=float, default=1.0,
                    help='shorten every schedule by this factor (shown in the output)')
     p.add_argument('--out', default='runs', help='output root of the runs')
@@ -396,6 +403,13 @@ def add_run_options(p, default_trials, synthetic=True):
                    help='override one hyper-parameter of step1, step2 or pencil in every run, '
                         'e.g. pencil.label_lr=3000 (repeatable; recorded in the table)')
     p.add_argument('--mixup-weight', type=float, default=1.0)
+    p.add_argument('--tf32', action='store_true',
+                   help='TF32 matrix products on the GPU (faster, not float32: off by default; '
+                        'recorded in the table)')
+    p.add_argument('--iterations-per-epoch', type=int, default=None,
+                   help='train each epoch on a random subset of this many batches (shortened '
+                        'epochs, for checks; Clothing1M\'s noisy set is about 31k batches of '
+                        '32); recorded in the table')
     p.add_argument('--lc-on', choices=('clean', 'mixed'), default='clean')
     p.add_argument('--step2-labels', choices=('soft', 'hard'), default='soft')
     p.add_argument('--step2-init', choices=('fresh', 'step1'), default='fresh')
@@ -412,9 +426,6 @@ def parser(number, description):
         p.add_argument('--weights', required=True,
                        help="ImageNet ResNet-50 weights converted to .npz (README), or 'none' "
                             "for random initial weights (not the paper's setting)")
-        p.add_argument('--iterations-per-epoch', type=int, default=None,
-                       help='train each epoch on a random subset of this many batches (the '
-                            'full noisy set is about 31k batches of 32); recorded in the table')
         p.add_argument('--loader-threads', type=int, default=8)
     else:
         add_run_options(p, published['trials'])
@@ -439,10 +450,11 @@ def base_config(args, noise):
                 device=resolve_device(args.device), data_dir=args.data_dir,
                 epochs_scale=args.epochs_scale, mixup_weight=args.mixup_weight,
                 lc_on=args.lc_on, step2_labels=args.step2_labels, step2_init=args.step2_init,
-                transition=args.transition, **experiment.parse_settings(args.set))
+                transition=args.transition, iterations_per_epoch=args.iterations_per_epoch,
+                tf32=args.tf32,
+                **experiment.parse_settings(args.set))
     if noise == 'real':
-        base.update(weights=args.weights, iterations_per_epoch=args.iterations_per_epoch,
-                    loader_threads=args.loader_threads)
+        base.update(weights=args.weights, loader_threads=args.loader_threads)
     return base
 
 
@@ -469,7 +481,14 @@ def run_units(units, args, stream=None):
         return None
     if args.gather_only:
         return []
-    return runner.execute(units, jobs=args.jobs, devices=devices, stream=stream)
+    jobs = args.jobs
+    if args.per_device:
+        jobs = args.per_device * len(devices)
+        for note in runner.check_gpu_memory(devices, args.per_device):
+            (stream or sys.stdout).write(note + '\n')
+    return runner.execute(units, jobs=jobs, devices=devices, stream=stream,
+                          kernel_cache=os.path.join(os.path.abspath(args.out),
+                                                    '.cupy-kernel-cache'))
 
 
 def run_table(number, args, base, rates, methods, stream=None):

@@ -15,7 +15,7 @@ import pytest
 from reproduce import benchmark
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = ['--model', 'tiny', '--n-train', '256', '--n-val', '64', '--n-test', '64',
+TINY = ['--model', 'tiny', '--n-train', '512', '--n-val', '64', '--n-test', '64',
         '--batch-size', '32', '--warmup', '1', '--iterations', '2', '--repeats', '2']
 
 
@@ -62,7 +62,7 @@ def test_records_every_part_with_its_setting(tiny_run):
     assert result['data']['kind'] == 'random'
     assert 'CIFAR-10 is not' in result['data']['description']
     assert (result['data']['n_train'], result['data']['n_val'], result['data']['n_test']) == \
-        (256, 64, 64)
+        (512, 64, 64)
     assert result['data']['image_shape'] == [3, 32, 32] and result['data']['n_classes'] == 10
     assert result['device'] == {'spec': '@numpy', 'gpu': False}
     assert result['provenance']['device'].startswith('CPU')
@@ -79,11 +79,16 @@ def test_records_every_part_with_its_setting(tiny_run):
 def test_epoch_seconds_follow_from_the_raw_times(tiny_run):
     result = tiny_run[1]
     updaters = {'step1': 'JointOptimizationUpdater', 'step2': 'MixupUpdater',
-                'cross_entropy': 'CrossEntropyUpdater'}
+                'cross_entropy': 'CrossEntropyUpdater', 'pencil': 'PencilUpdater'}
     for name, updater in updaters.items():
         part = result['parts'][name]
         assert part['updater'] == updater
-        assert part['iterations_per_epoch'] == math.ceil(256 / 32)
+        assert part['iterations_per_epoch'] == math.ceil(512 / 32)
+        assert _positive(part['first_iteration_seconds'])
+        assert _positive(part['host_seconds_per_iteration'])
+        assert _positive(part['synchronized_seconds_per_iteration'])
+        assert part['operations']['update_operations'] == 2
+        assert part['operations']['function_applications'] > 0
         assert len(part['raw_seconds']) == 2 and all(map(_positive, part['raw_seconds']))
         per_iteration = statistics.median(part['raw_seconds']) / 2
         assert part['seconds_per_iteration'] == pytest.approx(per_iteration, rel=1e-12)
@@ -92,9 +97,9 @@ def test_epoch_seconds_follow_from_the_raw_times(tiny_run):
         expected = per_iteration * part['iterations_per_epoch'] + end
         assert _positive(part['seconds_per_epoch'])
         assert part['seconds_per_epoch'] == pytest.approx(expected, rel=1e-12)
-        assert part['images_per_second'] == pytest.approx(256 / expected, rel=1e-12)
+        assert part['images_per_second'] == pytest.approx(512 / expected, rel=1e-12)
         assert part['epoch_scaled_from_iterations'] is True
-        assert part['epoch_ends_in_timed_iterations'] == 0     # 1 + 2 x 2 < 8 iterations
+        assert part['epoch_ends_in_timed_iterations'] == 0     # 1 + 1 + 2 + 2 x 2 < 16
     step1 = result['parts']['step1']
     assert len(step1['epoch_end_raw_seconds']) == 2
     assert all(map(_positive, step1['epoch_end_raw_seconds']))
@@ -114,8 +119,9 @@ def test_prints_a_table_saying_what_it_measured(tiny_run):
     out = tiny_run[2]
     assert 'data      : random' in out
     assert 'SCALED from the timed iterations' in out
-    for label in ('step 1', 'step 2, ours', 'cross-entropy baseline', 'evaluation'):
+    for label in ('step 1', 'step 2, ours', 'cross-entropy baseline', 'PENCIL', 'evaluation'):
         assert label in out
+    assert 'function applications' in out and 'update operations' in out
     assert 'not recorded (CPU)' in out
 
 
@@ -158,3 +164,53 @@ def test_runs_as_a_file_and_as_a_module():
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
         assert '--iterations' in done.stdout and '--device' in done.stdout
+
+
+def test_the_papers_network_does_little_host_work_per_iteration():
+    """The work of one iteration of PreAct ResNet-32 (batch-size independent, so tiny data do):
+    step 1 at most 260 function applications, step 2 at most 400, at most two parameter-update
+    operations; Chainer's own path for the same network (two passes, per-parameter updates,
+    separate losses) needed 315, 648 and 98 x 2."""
+    args = benchmark.parser().parse_args(['--n-train', '64', '--n-val', '8', '--n-test', '8',
+                                          '--batch-size', '8', '--random-data'])
+    device = chainer.get_device('@numpy')
+    data, _ = benchmark.load_data(args)
+    config = benchmark.run_config(args)
+    settings = benchmark.run_settings(config, 'resnet32')
+    noisy = benchmark.experiment.noisy_labels(config, data)
+    limits = {'step1': 260, 'step2': 400, 'cross_entropy': 260, 'pencil': 400}
+    from reproduce import opcount
+    for name, limit in limits.items():
+        part = benchmark._Part(name, config, settings, data, noisy, device)
+        part.iterate(1)
+        counted = opcount.count_iteration(lambda: part.iterate(1),
+                                          part.updater.get_optimizer('main'))
+        assert counted['function_applications'] <= limit, (name, counted['by_function'])
+        assert counted['update_operations'] <= 2, name
+
+
+def test_a_throughput_process_waits_for_the_common_start(tmp_path, empty_dataset_root):
+    start = tmp_path / 'start'
+    result_path = tmp_path / 'k.json'
+    import threading
+    result = {}
+
+    def worker():
+        result.update(benchmark.run_throughput(benchmark.parser().parse_args(
+            TINY + ['--throughput', 'step1', '--start-file', str(start), '--duration', '0.5'])))
+    thread = threading.Thread(target=worker)
+    thread.start()
+    for _ in range(600):
+        if any(f.name.endswith('.ready') for f in tmp_path.iterdir()):
+            break
+        import time
+        time.sleep(0.1)
+    import time
+    begin = time.time() + 0.3
+    start.write_text(repr(begin))
+    thread.join(120)
+    assert result['part'] == 'step1' and result['iterations'] >= 1
+    assert result['started'] >= begin - 0.05 and result['seconds'] >= 0.5
+    assert result['images_per_second'] == pytest.approx(
+        result['iterations'] * 32 / result['seconds'])
+    assert not result_path.exists()

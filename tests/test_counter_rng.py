@@ -51,3 +51,18 @@ def test_host_beta_is_reproducible_and_has_the_beta_mean():
     # Beta(2, 2): mean 1/2, variance 1/20 (sd of the mean 0.0035)
     assert abs(numpy.mean(draws) - 0.5) < 0.015
     assert abs(numpy.var(draws) - 0.05) < 0.005
+
+
+def test_small_permutation_is_a_uniform_permutation_without_a_sort(monkeypatch):
+    monkeypatch.setattr(numpy, 'argsort', None)        # no sort may be used
+    seen = set()
+    first = []
+    for counter in range(400):
+        perm = CounterRandom(numpy, 7, 3, counter).small_permutation(4)
+        assert perm.dtype == numpy.int32 and sorted(perm.tolist()) == [0, 1, 2, 3]
+        seen.add(tuple(perm.tolist()))
+        first.append(int(perm[0]))
+    assert len(seen) == 24                               # every permutation of 4 occurs
+    assert numpy.bincount(first).min() > 70              # about 100 each
+    big = CounterRandom(numpy, 1, 3, 0).small_permutation(128)
+    assert sorted(big.tolist()) == list(range(128))

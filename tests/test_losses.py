@@ -1,9 +1,11 @@
 import chainer_compat  # noqa: F401  (must precede the first chainer import)
 import chainer
 import numpy as np
+import numpy
 import pytest
 from chainer import gradient_check
 
+from updaters import losses
 from updaters.losses import (entropy_loss, kl_loss, mixup_loss, prior_loss,
                              soft_cross_entropy)
 
@@ -157,3 +159,55 @@ def test_kl_of_matching_labels_is_zero_and_uniform_prior_loss_of_balanced_batch_
     assert abs(float(kl_loss(y, x).array)) < 1e-12
     balanced = np.array([[2., 0, 0], [0, 2., 0], [0, 0, 2.]])
     assert abs(float(prior_loss(balanced, np.full(3, 1 / 3.)).array)) < 1e-12
+
+
+@pytest.mark.parametrize('alpha, beta', [(1.2, 0.8), (0.0, 0.0), (0.8, 0.4)])
+def test_joint_loss_is_the_three_losses_in_one_node(alpha, beta):
+    """Values and gradients of the fused step-1 loss against the compositions above (float32)
+    and against central differences (float64); the stored outputs are the softmax."""
+    rs = numpy.random.RandomState(7)
+    z = (rs.normal(size=(9, 5)) * 3).astype(numpy.float32)
+    y = rs.dirichlet(numpy.ones(5) * 0.3, size=9).astype(numpy.float32)
+    y[0] = numpy.eye(5)[2]                                  # exact zeros
+    prior = numpy.full(5, 0.2, dtype=numpy.float32)
+    zv = chainer.Variable(z)
+    total, lc, lp, le, p = losses.joint_loss(zv, y, prior, alpha, beta)
+    total.backward()
+    zr = chainer.Variable(z)
+    terms = (losses.kl_loss(y, zr), losses.prior_loss(zr, prior), losses.entropy_loss(zr))
+    reference = terms[0] + alpha * terms[1] + beta * terms[2]
+    reference.backward()
+    for got, want in zip((total, lc, lp, le), (reference,) + terms):
+        assert float(got.array) == pytest.approx(float(want.array), rel=1e-5, abs=1e-6)
+    numpy.testing.assert_allclose(zv.grad, zr.grad, rtol=1e-4, atol=1e-7)
+    numpy.testing.assert_allclose(p.array, chainer.functions.softmax(z).array, rtol=1e-6)
+    z64, y64, p64 = z.astype(numpy.float64), y.astype(numpy.float64), prior.astype(numpy.float64)
+
+    def total64(zz):
+        return float(losses.joint_loss(zz, y64, p64, alpha, beta)[0].array)
+
+    numpy.testing.assert_allclose(
+        losses.joint_loss(chainer.Variable(z64), y64, p64, alpha, beta)[0].array, total64(z64))
+    zv64 = chainer.Variable(z64)
+    losses.joint_loss(zv64, y64, p64, alpha, beta)[0].backward()
+    eps, numeric = 1e-6, numpy.zeros_like(z64)
+    for i in numpy.ndindex(z64.shape):
+        up, down = z64.copy(), z64.copy()
+        up[i] += eps
+        down[i] -= eps
+        numeric[i] = (total64(up) - total64(down)) / (2 * eps)
+    numpy.testing.assert_allclose(zv64.grad, numeric, rtol=1e-6, atol=1e-9)
+
+
+def test_each_term_of_the_joint_loss_back_propagates_on_its_own():
+    rs = numpy.random.RandomState(8)
+    z = rs.normal(size=(4, 3))
+    y = rs.dirichlet(numpy.ones(3), size=4)
+    prior = numpy.full(3, 1 / 3.)
+    for k, reference in ((1, lambda v: losses.kl_loss(y, v)),
+                         (2, lambda v: losses.prior_loss(v, prior)),
+                         (3, losses.entropy_loss)):
+        zv, zr = chainer.Variable(z.copy()), chainer.Variable(z.copy())
+        losses.joint_loss(zv, y, prior, 0.5, 0.5)[k].backward()
+        reference(zr).backward()
+        numpy.testing.assert_allclose(zv.grad, zr.grad, rtol=1e-10, atol=1e-12)

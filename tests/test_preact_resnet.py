@@ -109,3 +109,83 @@ def test_the_cifar10_runs_build_the_tested_network():
         model = experiment.build_model(config, data, config.settings())
     built.assert_called_once_with(n_classes=10, in_channels=3)
     assert n_params(model) == 1861162
+
+
+def _reference_forward(model, x):
+    """The same network computed with Chainer's own convolution, mean and linear functions."""
+    def conv(link, h):
+        return F.convolution_2d(h, link.W, link.b, link.stride, link.pad)
+
+    h = conv(model.conv, x)
+    for block in model.blocks:
+        a = F.relu(block.bn1(h))
+        skip = conv(block.shortcut, a) if block.projection else h
+        a = conv(block.conv1, a)
+        h = conv(block.conv2, F.relu(block.bn2(a))) + skip
+    h = F.mean(F.relu(model.bn(h)), axis=(2, 3))
+    return model.fc(h)
+
+
+def test_contiguous_convolutions_and_the_fused_head_compute_chainers_numbers():
+    """Forward, every parameter gradient and the BN running averages are Chainer's own, up to
+    summation order (batch normalisation sums a contiguous copy instead of a strided view)."""
+    import copy
+    np.random.seed(0)
+    model = PreActResNet(2, (4, 8), 5, in_channels=3)
+    x = np.random.RandomState(1).normal(size=(6, 3, 8, 8)).astype(np.float32)
+    t = np.random.RandomState(2).randint(0, 5, size=6).astype(np.int32)
+    reference = copy.deepcopy(model)
+    for net, forward in ((model, model.forward), (reference, lambda h: _reference_forward(
+            reference, h))):
+        net.cleargrads()
+        F.softmax_cross_entropy(forward(x), t).backward()
+    np.testing.assert_allclose(model(x).array, _reference_forward(reference, x).array,
+                               rtol=1e-5, atol=1e-6)
+    for (name, p), (_, q) in zip(sorted(model.namedparams()), sorted(reference.namedparams())):
+        np.testing.assert_allclose(p.grad, q.grad, rtol=1e-4, atol=1e-6, err_msg=name)
+    np.testing.assert_allclose(model.bn.avg_mean, reference.bn.avg_mean, rtol=1e-5, atol=1e-7)
+
+
+def test_batch_normalisation_receives_c_contiguous_inputs():
+    """What every batch normalisation gets is C-contiguous (Chainer's im2col convolution returns
+    a transposed view; batch normalisation copies its incoming gradient itself)."""
+    from chainer import function_hook
+
+    class Layouts(function_hook.FunctionHook):
+        name = 'layouts'
+
+        def __init__(self):
+            self.seen = []
+
+        def forward_preprocess(self, function, in_data):
+            if function.label == 'BatchNormReLU':
+                self.seen.append(in_data[0].flags.c_contiguous)
+
+    model = PreActResNet(2, (4, 8), 5, in_channels=3)
+    x = np.random.RandomState(1).normal(size=(6, 3, 8, 8)).astype(np.float32)
+    hook = Layouts()
+    with hook:
+        F.sum(model(x)).backward()
+    assert len(hook.seen) == 1 + 2 * 4                 # final BN + 2 per block
+    assert all(hook.seen), hook.seen
+    plain = F.convolution_2d(x, model.conv.W, pad=1)
+    assert not plain.array.flags.c_contiguous          # what the layer avoids
+
+
+def test_pool_linear_is_mean_then_linear_to_the_bit():
+    from models.preact_resnet import pool_linear
+    rs = np.random.RandomState(3)
+    h = rs.normal(size=(4, 6, 5, 5)).astype(np.float32)
+    W = rs.normal(size=(3, 6)).astype(np.float32)
+    b = rs.normal(size=(3,)).astype(np.float32)
+    gy = rs.normal(size=(4, 3)).astype(np.float32)
+    outputs = []
+    for f in (lambda h, W, b: pool_linear(h, W, b),
+              lambda h, W, b: F.linear(F.mean(h, axis=(2, 3)), W, b)):
+        hv, Wv, bv = chainer.Variable(h), chainer.Variable(W), chainer.Variable(b)
+        y = f(hv, Wv, bv)
+        y.grad = gy
+        y.backward()
+        outputs.append((y.array, hv.grad, Wv.grad, bv.grad))
+    for got, want in zip(*outputs):
+        np.testing.assert_array_equal(got, want)

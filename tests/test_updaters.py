@@ -5,6 +5,7 @@ import pytest
 from numpy_reference import linear_setting, log_softmax, numeric_grad, observe
 
 from updaters.baselines import CrossEntropyUpdater
+from updaters.feed import DeviceImageFeed, IndexIterator
 from updaters.counter_rng import CounterRandom, STREAM_MIXUP
 from updaters.joint import JointOptimizationUpdater
 from updaters.labels import LabelTable
@@ -94,7 +95,7 @@ def test_mixup_step_matches_numpy(lc_on):
     # the same draws, taken independently of the updater
     rng = CounterRandom(numpy, 5, STREAM_MIXUP, 0)
     lam = rng.host_beta(2.0, 2.0)
-    partner = rng.permutation(8)
+    partner = rng.small_permutation(8)
     xb, yb = x[:8], targets[:8].astype(numpy.float64)
     x_mix = lam * xb + (1 - lam) * xb[partner]
 
@@ -219,3 +220,33 @@ def test_every_updater_tells_the_optimizer_about_new_epochs():
             updater.update()
             epochs.append((updater.epoch, optimizer.epoch))
         assert epochs == [(0, 0), (0, 0), (1, 1), (1, 1), (1, 1), (2, 2), (2, 2)], kind
+
+
+def test_step2_in_one_pass_is_the_two_passes():
+    """The mixed and the clean batch through a PreAct ResNet as one batch (batch statistics per
+    half): the losses, the updated parameters and the BN running averages of two passes."""
+    from models import PreActResNet
+    rs = numpy.random.RandomState(0)
+    images = rs.randint(0, 256, size=(16, 1, 8, 8)).astype(numpy.uint8)
+    targets = rs.dirichlet(numpy.ones(C), size=16).astype(numpy.float32)
+    runs = []
+    for single_pass in (True, False):
+        numpy.random.seed(1)
+        model = PreActResNet(1, (4, 8), C, in_channels=1)
+        optimizer = chainer.optimizers.MomentumSGD(lr=0.1)
+        optimizer.setup(model)
+        feed = DeviceImageFeed(images, lambda x, rng: x.astype(numpy.float32) / 255, seed=0)
+        updater = MixupUpdater(IndexIterator(16, 8, seed=3), optimizer, feed, targets,
+                               mixup_alpha=1.0, seed=4, single_pass=single_pass)
+        values = [observe(updater) for _ in range(3)]
+        runs.append((values, {n: p.array.copy() for n, p in model.namedparams()},
+                     model.blocks[0].bn1.avg_mean.copy(), model.bn.avg_var.copy()))
+    (v1, p1, m1, s1), (v2, p2, m2, s2) = runs
+    for a, b in zip(v1, v2):
+        assert a.keys() == b.keys() == {'main/loss', 'main/loss_c', 'main/loss_mix'}
+        for key in a:
+            assert a[key] == pytest.approx(b[key], rel=1e-5)
+    for name in p1:
+        numpy.testing.assert_allclose(p1[name], p2[name], rtol=1e-4, atol=1e-6, err_msg=name)
+    numpy.testing.assert_allclose(m1, m2, rtol=1e-5, atol=1e-7)
+    numpy.testing.assert_allclose(s1, s2, rtol=1e-5, atol=1e-7)

@@ -6,7 +6,9 @@ function of ``(seed, stream, counter, element)``: a SplitMix64-style hash of tho
 * a resumed run draws exactly what an uninterrupted one would (the counters are the epoch or the
   iteration, which Chainer's own serializers already restore; there is no generator state to save);
 * numpy and cupy give bit-identical draws, which makes CPU/GPU comparisons exact;
-* nothing is drawn on the host and copied to the device inside an iteration.
+* nothing is drawn on the host and copied to the device inside an iteration (mix-up's one
+  lambda per batch is a host float, a kernel argument), and nothing inside an iteration sorts
+  (``small_permutation``; a sort on CuPy waits for the device).
 
 ``CounterRandom(xp, seed, stream, counter)`` offers the two methods of ``RandomState`` that the
 augmentation code uses (``randint`` and ``random_sample``) plus ``permutation``; each call
@@ -98,6 +100,18 @@ class CounterRandom(object):
         """A uniformly random permutation of ``range(n)`` as an int32 array (argsort of keys)."""
         keys = random_bits(self.xp, self._next_key(), n)
         return self.xp.argsort(keys).astype(self.xp.int32)
+
+    def small_permutation(self, n):
+        """A uniformly random permutation of ``range(n)`` (int32) without a sort: the rank of
+        each of n random keys among the others (ties, which 64-bit keys make vanishingly rare,
+        broken by position). It costs n x n comparisons, so it is for a mini-batch, and it never
+        waits for the device (a sort on CuPy does)."""
+        xp = self.xp
+        keys = random_bits(xp, self._next_key(), n)
+        lower = keys[None, :] < keys[:, None]
+        tie_before = (keys[None, :] == keys[:, None]) & (
+            xp.arange(n)[None, :] < xp.arange(n)[:, None])
+        return (lower | tie_before).sum(axis=1).astype(xp.int32)
 
     def host_beta(self, a, b):
         """One Beta(a, b) draw as a Python float, computed on the host (no device round trip)."""

@@ -1,6 +1,4 @@
 """Step 1 of the method: joint optimisation of the network and the labels (Tanaka et al. 2018)."""
-import chainer.functions as F
-
 from updaters import losses
 from updaters.base import DeviceBatchUpdater
 
@@ -8,8 +6,9 @@ from updaters.base import DeviceBatchUpdater
 class JointOptimizationUpdater(DeviceBatchUpdater):
     """Trains on L = Lc + alpha Lp + beta Le against the label table, and feeds the table.
 
-    Every training forward pass stores its softmax outputs (training mode, augmented input, no
-    extra pass) in the label table; at the end of each epoch the table closes the epoch and, from
+    The loss is one function node (:func:`updaters.losses.joint_loss`: one log-softmax shared by
+    the three terms and the stored outputs). Every training forward pass stores its softmax
+    outputs (training mode, augmented input, no extra pass) in the label table; at the end of each epoch the table closes the epoch and, from
     its start epoch on, replaces the labels by the mean of its window (:mod:`updaters.labels`).
 
     Args:
@@ -43,12 +42,11 @@ class JointOptimizationUpdater(DeviceBatchUpdater):
     def update_core(self):
         indices, x = self.next_batch()
         logits = self.model(x)
-        lc = losses.kl_loss(self.label_table.targets(self.label_kind, indices), logits)
-        lp = losses.prior_loss(logits, self.prior)
-        le = losses.entropy_loss(logits)
-        loss = lc + self.alpha * lp + self.beta * le
+        loss, lc, lp, le, probs = losses.joint_loss(
+            logits, self.label_table.targets(self.label_kind, indices), self.prior, self.alpha,
+            self.beta)
         self.step(loss, loss_c=lc, loss_p=lp, loss_e=le)
-        self.label_table.store(indices, F.softmax(logits).array)
+        self.label_table.store(indices, probs.array)
         iterator = self.get_iterator('main')
         if iterator.is_new_epoch:
             self.label_table.end_epoch(iterator.epoch)

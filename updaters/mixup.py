@@ -19,16 +19,23 @@ class MixupUpdater(DeviceBatchUpdater):
             one-hot rows for hard labels).
         mixup_alpha (float): the a of Beta(a, a).
         mixup_weight (float): w, the weight of Lmix.
-        lc_on (str): 'clean' computes Lc on the augmented un-mixed batch (a second forward pass;
-            the default reading of the paper's Figure 2b), 'mixed' on the mixed batch
-            (interpretation choice 2).
+        lc_on (str): 'clean' computes Lc on the augmented un-mixed batch (the default reading
+            of the paper's Figure 2b), 'mixed' on the mixed batch (interpretation choice 2).
         seed (int): seed of the lambda and partner draws (keyed by iteration).
+        single_pass (bool): with ``lc_on='clean'``, send the mixed and the clean batch through
+            the network as one batch of twice the size, each half normalised with its own
+            batch statistics (``model(x, groups=2)``): the numbers of two passes, one pass's
+            work on the host. A model without ``groups`` takes two passes.
+
+    The loss is one function node (:func:`updaters.losses.mixup_kl_loss`); lambda is drawn on
+    the host, the partners on the device without a sort (nothing in an iteration waits for the
+    device).
     """
 
     step_name = 'step2'
 
     def __init__(self, iterator, optimizer, feed, targets, mixup_alpha, mixup_weight=1.0,
-                 lc_on='clean', seed=0, device=None):
+                 lc_on='clean', seed=0, single_pass=True, device=None):
         super(MixupUpdater, self).__init__(iterator, optimizer, feed, device=device)
         if lc_on not in ('clean', 'mixed'):
             raise ValueError("lc_on must be 'clean' or 'mixed', got {!r}".format(lc_on))
@@ -40,22 +47,33 @@ class MixupUpdater(DeviceBatchUpdater):
         self.mixup_weight = mixup_weight
         self.lc_on = lc_on
         self.seed = seed
+        self.single_pass = single_pass
+
+    def _stacks(self):
+        """Whether the mixed and the clean batch go through the network as one batch (a model
+        whose ``forward`` takes ``groups``: batch statistics per half, as two passes)."""
+        return self.single_pass and getattr(self.model, 'supports_batch_groups', False)
 
     def update_core(self):
         indices, x = self.next_batch()
         y = self.targets[indices]
         if self.mixup_weight == 0:
-            lc = losses.kl_loss(y, self.model(x))
-            self.step(lc, loss_c=lc)
+            loss, lc, _ = losses.mixup_kl_loss(self.model(x), y, None, 1.0, 0.0)
+            self.step(loss, loss_c=lc)
             return
         rng = CounterRandom(self.xp, self.seed, STREAM_MIXUP, self.iteration)
         lam = rng.host_beta(self.mixup_alpha, self.mixup_alpha)
-        partner = rng.permutation(len(indices))
-        mixed_logits = self.model(lam * x + (1 - lam) * x[partner])
-        lmix = losses.mixup_loss(y, y[partner], lam, mixed_logits)
-        if self.lc_on == 'clean':
-            lc = losses.kl_loss(y, self.model(x))
-        else:
-            lc = losses.kl_loss(y, mixed_logits)
-        loss = lc + self.mixup_weight * lmix
+        partner = rng.small_permutation(len(indices))
+        mixed = lam * x + (1 - lam) * x[partner]
+        weight = self.mixup_weight
+        if self.lc_on == 'mixed':
+            terms = losses.mixup_kl_loss(self.model(mixed), y, y[partner], lam, weight)
+        elif self._stacks():
+            stacked = self.model(self.xp.concatenate([mixed, x]), groups=2)
+            terms = losses.mixup_kl_loss(stacked, y, y[partner], lam, weight, stacked=True)
+        else:                     # the mixed pass first, as the stacked batch has it
+            mixed_logits = self.model(mixed)
+            terms = losses.mixup_kl_loss(mixed_logits, y, y[partner], lam, weight,
+                                         clean_logits=self.model(x))
+        loss, lc, lmix = terms
         self.step(loss, loss_c=lc, loss_mix=lmix)
