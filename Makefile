@@ -18,10 +18,12 @@ $(STAMP): setup.py
 	$(BIN)/python -m pip install --quiet --editable '.[test]'
 	@touch $(STAMP)
 
-# The suite, then the regression test once more under another OpenBLAS kernel (Prescott, which
-# every x86-64 CPU runs), so that every run of it checks two kernels against the recording.
+# The quick suite, then its end-to-end cases (marked slow), then the regression test once more
+# under another OpenBLAS kernel (Prescott, which every x86-64 CPU runs), so that every run of it
+# checks two kernels against the recording.
 test: install
 	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests -m slow
 	@if [ "$$(uname -m)" = x86_64 ]; then \
 	  echo 'regression test under OPENBLAS_CORETYPE=Prescott:'; \
 	  OPENBLAS_CORETYPE=Prescott $(BIN)/python -m pytest -m regression tests/test_regression.py; \

@@ -10,7 +10,7 @@ project does so in its ``__init__``). It deals with three things Chainer 7.8.1 t
 * On Python <= 3.11 the same import, and Chainer's ``pkg_resources`` import, print deprecation
   warnings that concern Chainer's own code; they are silenced for the duration of the import only.
 * Chainer compares the installed CuPy with the 7.x series it was released with and warns about
-  CuPy 13, which works (see DESIGN.md); ``CHAINER_WARN_VERSION_MISMATCH=0`` turns that warning off
+  CuPy 13, which works (README, "Supported combinations"); ``CHAINER_WARN_VERSION_MISMATCH=0`` turns that warning off
   unless the user has set the variable.
 
 Exact CPU mode (``MIXUP_EXACT_CPU=1`` in the environment): floating-point results on the CPU

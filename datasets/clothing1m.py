@@ -68,6 +68,17 @@ _LAYOUT_HELP = (
     'relative image path per line).')
 
 
+def check_files(root):
+    """FileNotFoundError, naming what is missing and the layout, unless ``root`` holds every
+    annotation file a run reads."""
+    if not os.path.isdir(root):
+        raise FileNotFoundError('Clothing1M directory {} does not exist. {}'.format(
+            root, _LAYOUT_HELP))
+    for names in SPLIT_FILES.values():
+        for name in names:
+            _annotation_path(root, name)
+
+
 def _annotation_path(root, name):
     path = os.path.join(root, name)
     if not os.path.isfile(path):

@@ -1,6 +1,6 @@
 """Pre-activation ResNet for 32x32 images (the paper's "PreAct ResNet-32").
 
-Layout (see DESIGN.md, "The network"):
+Layout (Tanaka et al.'s network; results/PROTOCOL.md):
 
 * a 3x3 convolution (stride 1, pad 1, no bias) to ``widths[0]`` channels;
 * one stage per entry of ``widths``, each of ``n_blocks`` pre-activation basic blocks
@@ -26,7 +26,6 @@ kernel launch and Python around it, without changing the arithmetic:
   (:func:`models.batch_norm_relu.batch_norm_relu`) instead of four, with Chainer's arithmetic.
 """
 import chainer
-import chainer.functions as F
 import chainer.links as L
 from chainer import function_node
 from chainer.functions.connection import convolution_2d

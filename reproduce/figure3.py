@@ -1,7 +1,7 @@
 """Figure 3 of the paper: test accuracy per epoch of step 2 at 90 % symmetric and 30 % asymmetric
 noise, one line per method (mean over trials, band from lowest to highest trial). Beside it, two
-figures the paper lacks: step 1's label accuracy per epoch for every noise setting found in the
-output root, and the confusion matrix of corrected against clean labels.
+figures the paper lacks: step 1's label accuracy per epoch for every noise setting of the planned
+runs, and the confusion matrix of corrected against clean labels.
 
     python reproduce/figure3.py                       # makes the runs it needs, or reuses them
     python reproduce/figure3.py --dataset digits --epochs-scale 0.3 --trials 1
@@ -10,8 +10,6 @@ The runs are the same as those of reproduce/table2.py and table3.py (same output
 names), so after the tables this only draws. Files: results/<dataset>[-x<scale>]/figure3.png and
 .pdf, step1_label_accuracy.png/.pdf, step1_confusion.png/.pdf.
 """
-import argparse
-import glob
 import os
 import sys
 
@@ -21,18 +19,10 @@ if __package__ in (None, ''):  # run as a file: make the repository importable
 import chainer_compat  # noqa: F401,E402  (before chainer)
 import numpy  # noqa: E402
 
-from reproduce import runner, tables  # noqa: E402
+from reproduce import aggregate, cli, experiment, options, rundir, runner, tables  # noqa: E402
+from reproduce.methods import METHODS, NAMES  # noqa: E402
 
-PANELS = (('symmetric', 0.9, '(a) {:g}% symmetric noise'),
-          ('asymmetric', 0.3, '(b) {:g}% asymmetric noise'))
-
-
-def _curve(part_dir):
-    """(epochs, test accuracy) of one part, or None when it has not evaluated yet."""
-    curves = runner._read_json(os.path.join(part_dir, 'accuracy.json'))
-    if not curves or not curves.get('epochs'):
-        return None
-    return curves['epochs'], curves['accuracy']['test']
+PANELS = (('symmetric', '(a) {:g}% symmetric noise'), ('asymmetric', '(b) {:g}% asymmetric noise'))
 
 
 def step2_panels(units_by_panel, methods):
@@ -41,27 +31,24 @@ def step2_panels(units_by_panel, methods):
     for title, units in units_by_panel:
         curves = {}
         for method in methods:
-            found = [_curve(os.path.join(u.run_dir, method)) for u in units if method in u.parts]
-            found = [c for c in found if c is not None]
+            found = aggregate.curves([u.run_dir for u in units if method in u.parts], method)
             if found:
-                curves[tables.LABELS[method]] = found
+                curves[METHODS[method].label] = found
         panels.append({'title': title, 'curves': curves})
     return panels
 
 
-def label_accuracy_series(dataset_dir):
-    """Step 1's label accuracy per epoch of every run below ``dataset_dir``, by noise setting."""
+def label_accuracy_series(units):
+    """Step 1's label accuracy per epoch of the planned runs, by noise setting."""
     series = {}
-    for path in sorted(glob.glob(os.path.join(dataset_dir, '*', 'trial*', 'step1',
-                                              'label_accuracy.json'))):
-        history = runner._read_json(path)
-        if not history or not history.get('epoch'):
+    for unit in units:
+        if 'step1' not in unit.parts:
             continue
-        setting = os.path.basename(os.path.dirname(os.path.dirname(os.path.dirname(path))))
-        series.setdefault(setting.replace('-', ' ') + '%', []).append(
-            (history['epoch'], history['accuracy']))
-    return dict(sorted(series.items(), key=lambda kv: (kv[0].split()[0],
-                                                        float(kv[0].split()[1][:-1]))))
+        c = unit.config
+        setting = '{} {:g}%'.format(c.noise, round(100 * c.rate, 4))
+        series.setdefault(setting, []).extend(aggregate.label_histories([unit.run_dir]))
+    return {k: v for k, v in sorted(series.items(), key=lambda kv: (
+        kv[0].split()[0], float(kv[0].split()[1][:-1]))) if v}
 
 
 def confusion_matrices(units_by_panel, n_classes):
@@ -72,7 +59,7 @@ def confusion_matrices(units_by_panel, n_classes):
         counts = numpy.zeros((n_classes, n_classes), dtype=numpy.int64)
         trials = 0
         for unit in units:
-            path = os.path.join(unit.run_dir, 'step1', 'labels.npz')
+            path = os.path.join(unit.run_dir, 'step1', rundir.LABELS)
             if 'step1' in unit.parts and os.path.exists(path):
                 with numpy.load(path) as f:
                     counts += plots.confusion_counts(f['clean'], f['hard'], n_classes)
@@ -83,12 +70,7 @@ def confusion_matrices(units_by_panel, n_classes):
 
 
 def parser():
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    tables.add_run_options(p, default_trials=5)
-    p.add_argument('--symmetric-rate', type=float, default=PANELS[0][1])
-    p.add_argument('--asymmetric-rate', type=float, default=PANELS[1][1])
-    return p
+    return cli.table_parser(__doc__.split('\n\n')[0], (options.TABLE, cli.FIGURE))
 
 
 def make_figures(args, stream=None):
@@ -98,7 +80,7 @@ def make_figures(args, stream=None):
     trials = list(range(args.trials))
     rates = {'symmetric': args.symmetric_rate, 'asymmetric': args.asymmetric_rate}
     by_panel, units = [], []
-    for noise, _, title in PANELS:
+    for noise, title in PANELS:
         base = tables.base_config(args, noise)
         panel_units = runner.plan(base, [rates[noise]], trials, args.methods, args.out)
         by_panel.append((title.format(100 * rates[noise]), panel_units))
@@ -106,30 +88,34 @@ def make_figures(args, stream=None):
     failed = tables.run_units(units, args, stream)
     if failed is None:
         return [], []
-    directory = tables.results_dir(args, units[0].config)
-    dataset_dir = os.path.join(args.out, units[0].config.label())
-    n_classes = 10
-    scale = '' if args.epochs_scale == 1 else ' (schedule x{:g})'.format(args.epochs_scale)
+    config = units[0].config
+    directory = tables.results_dir(args, config)
+    about = '{}{}, {} trial{}'.format(
+        config.dataset, '' if config.epochs_scale == 1 else
+        ' (schedules x{:g})'.format(config.epochs_scale), args.trials, 's' * (args.trials > 1))
     written = []
-    panels = step2_panels(by_panel, [m for m in tables.COMPUTED if m in args.methods])
+    panels = step2_panels(by_panel, [m for m in NAMES if m in args.methods])
     if any(p['curves'] for p in panels):
-        written += plots.plot_step2_curves(panels, os.path.join(directory, 'figure3'))
-    series = label_accuracy_series(dataset_dir)
+        written += plots.plot_step2_curves(
+            panels, os.path.join(directory, 'figure3'),
+            title='Figure 3: test accuracy of the second step, {}'.format(about))
+    series = label_accuracy_series(units)
     if series:
         written += plots.plot_label_accuracy(
             series, os.path.join(directory, 'step1_label_accuracy'),
-            title='Step 1: training labels equal to the clean label, {}{}'.format(
-                args.dataset, scale))
-    matrices = confusion_matrices(by_panel, n_classes)
+            title='Step 1: training labels equal to the clean label, {}'.format(about))
+    matrices = confusion_matrices(by_panel, config.spec.n_classes)
     if matrices:
-        written += plots.plot_confusion(matrices, [str(k) for k in range(n_classes)],
+        written += plots.plot_confusion(matrices, [str(k) for k in range(config.spec.n_classes)],
                                         os.path.join(directory, 'step1_confusion'))
     return written, failed
 
 
 def main(argv=None):
     args = parser().parse_args(argv)
+    args.trials = args.trials or 5
     try:
+        experiment.check_device(args.device)
         written, failed = make_figures(args)
     except (ValueError, FileNotFoundError) as error:
         sys.stderr.write('error: {}\n'.format(error))

@@ -32,7 +32,6 @@ import datetime
 import json
 import math
 import os
-import re
 import subprocess
 import sys
 import time
@@ -44,7 +43,8 @@ import chainer_compat  # noqa: F401,E402  (before chainer)
 import chainer  # noqa: E402
 import numpy  # noqa: E402
 
-from reproduce import provenance  # noqa: E402
+from reproduce import provenance, rundir  # noqa: E402
+from reproduce.gpu_report import device_slug, markdown, summary_lines  # noqa: E402,F401
 from updaters import atomic  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -93,8 +93,8 @@ def _tail(text, lines=12):
 
 
 def _cifar10_on_disk():
-    from reproduce import benchmark
-    return benchmark._cifar10_in_dataset_root()
+    from reproduce import timing
+    return timing.cifar10_in_dataset_root()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -156,21 +156,21 @@ def parity_runs(device, out, n_train, iterations):
     """Every method, a short schedule, small random CIFAR-10-shaped data, on ``device``;
     returns {part: log.json entries of its first epoch and its result}."""
     from datasets.synthetic import load_synthetic
-    from reproduce import experiment
-    config = experiment.RunConfig(dataset='synthetic', noise='symmetric', rate=0.5,
+    from reproduce import data as data_sets, experiment
+    from reproduce.config import RunConfig
+    config = RunConfig(dataset='synthetic', noise='symmetric', rate=0.5,
                                   device=device, epochs_scale=0.01, progress=False,
                                   iterations_per_epoch=iterations)
     data = load_synthetic(seed=0, n_train=n_train, n_val=64, n_test=64)
-    noisy = experiment.noisy_labels(config, data)
+    noisy = data_sets.noisy_labels(config, data)
     experiment.run_with_data(config, data, noisy, out, METHODS.split(','))
     found = {}
     for part in sorted(os.listdir(out)):
-        log_path = os.path.join(out, part, 'log.json')
+        log_path = os.path.join(out, part, rundir.LOG)
         if os.path.exists(log_path):
             with open(log_path) as f:
                 log = json.load(f)
-            with open(os.path.join(out, part, 'result.json')) as f:
-                result = json.load(f)
+            result = rundir.read_result(os.path.join(out, part))
             found[part] = {'first_epoch_loss': log[0]['main/loss'],
                            'labels': (result.get('labels') or {}).get('corrected_accuracy')}
     return found
@@ -300,71 +300,6 @@ STEPS = (('tests', step_tests), ('training', step_training), ('parity', step_par
          ('benchmark', step_benchmark), ('concurrency', step_concurrency))
 
 
-# ----------------------------------------------------------------------------------------------
-# Report
-
-
-def device_slug(description):
-    """A file name for the device: 'GPU 0 (NVIDIA H200)' -> 'nvidia-h200'."""
-    name = re.sub(r'^GPU \d+ \((.*)\)$', r'\1', description)
-    return re.sub(r'[^a-z0-9]+', '-', name.lower()).strip('-') or 'device'
-
-
-def markdown(record):
-    lines = ['# GPU acceptance check: {}'.format(record['device']), '',
-             'Measured by `reproduce/gpu_check.py{}` at commit {} on {}; {}.'.format(
-                 ' --smoke' if record['smoke'] else '', record['provenance']['commit'],
-                 record['provenance']['date'][:10], record['total_seconds_text']), '',
-             '| step | status | seconds | |', '|---|---|---|---|']
-    for name, step in record['steps'].items():
-        note = step.get('reason') or step.get('summary') or '; '.join(step.get('problems', []))
-        lines.append('| {} | {} | {:.0f} | {} |'.format(name, step['status'], step['seconds'],
-                                                        note or ''))
-    bench = record['steps']['benchmark'].get('result')
-    if bench:
-        lines += ['', '## Benchmark', '', '```', record['steps']['benchmark']['report'].rstrip(),
-                  '```']
-    levels = record['steps']['concurrency'].get('levels')
-    if levels:
-        lines += ['', '## Runs per device', '',
-                  '| processes | images/s in total | per process | device memory in use |',
-                  '|---|---|---|---|']
-        for m in levels:
-            used = m['device_used_peak_bytes']
-            lines.append('| {} | {:.0f} | {} | {} |'.format(
-                m['k'], m['images_per_second'],
-                ', '.join('{:.0f}'.format(v) for v in m['per_process']),
-                '–' if used is None else '{:.1f} GiB'.format(used / 2.0 ** 30)))
-        lines += ['', 'Recommended `--per-device`: {}'.format(
-            record['steps']['concurrency'].get('recommended_per_device'))]
-    return '\n'.join(lines) + '\n'
-
-
-def summary_lines(record, paths):
-    lines = ['GPU acceptance check on {} ({}):'.format(record['device'],
-                                                        record['total_seconds_text'])]
-    for name, step in record['steps'].items():
-        extra = step.get('reason') or step.get('summary') or step.get('problem') or ''
-        if step.get('problems'):
-            extra = '; '.join(step['problems'])
-        lines.append('  {:<12} {:<8} {:>5.0f} s  {}'.format(name, step['status'], step['seconds'],
-                                                            extra))
-    bench = record['steps']['benchmark'].get('result')
-    if bench:
-        for part, values in bench['parts'].items():
-            text = '{:.1f} s/epoch'.format(values['seconds_per_epoch'])
-            if 'operations' in values:
-                text += ', {} function applications and {} update operations per iteration'.format(
-                    values['operations']['function_applications'],
-                    values['operations']['update_operations'])
-            lines.append('    {:<14} {}'.format(part, text))
-    recommended = record['steps']['concurrency'].get('recommended_per_device')
-    if recommended:
-        lines.append('  recommended runs per device: {}'.format(recommended))
-    lines.append('written: {}'.format(', '.join(paths)))
-    return lines
-
-
 def check(args):
     device = chainer.get_device(args.device)
     gpu = device.xp is not numpy
@@ -426,7 +361,7 @@ def main(argv=None):
     if unknown:
         p.error('unknown step(s) {} in --skip: the steps are {}'.format(
             ', '.join(unknown), ', '.join(n for n, _ in STEPS)))
-    from reproduce.tables import resolve_device
+    from reproduce.experiment import resolve_device
     asked = args.device
     args.device = resolve_device(args.device)
     try:

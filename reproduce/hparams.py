@@ -2,8 +2,7 @@
 check a schedule.
 
 ``TABLE1`` is the paper's Table 1 (CIFAR-10, per noise kind and rate: alpha, beta, the step-1
-learning rate and the mix-up parameter a). The schedules are the anchors' (DESIGN.md, "The method,
-precisely"). ``DIGITS`` holds this package's own settings for the small real data set that the
+learning rate and the mix-up parameter a). The schedules are the anchors' (results/PROTOCOL.md). ``DIGITS`` holds this package's own settings for the small real data set that the
 demo and the tests use; they are not the paper's and are labelled so.
 """
 
@@ -76,21 +75,6 @@ PENCIL_DIGITS = dict(stages=(10, 20, 20), lr=0.02, lr3=0.05, alpha=0.4, beta=0.1
 PENCIL_CLOTHING1M = dict(stages=(5, 10, 10), lr=1.6e-3, lr3=1.6e-4, alpha=0.08, beta=0.8,
                          label_lr=3000.0, k=10.0, batch_size=32, momentum=0.9,
                          weight_decay=1e-4, losses='official')
-
-
-def schedules(dataset):
-    """Step 1's and step 2's settings on ``dataset`` (copies), before Table 1's row."""
-    return tuple(dict(step) for step in {
-        'cifar10': (CIFAR10_STEP1, CIFAR10_STEP2), 'synthetic': (CIFAR10_STEP1, CIFAR10_STEP2),
-        'clothing1m': (CLOTHING1M_STEP1, CLOTHING1M_STEP2)}.get(dataset,
-                                                              (DIGITS_STEP1, DIGITS_STEP2)))
-
-
-def pencil_settings(dataset):
-    """PENCIL's settings on ``dataset`` (a copy)."""
-    return dict({'cifar10': PENCIL_CIFAR10, 'synthetic': PENCIL_CIFAR10,
-                 'clothing1m': PENCIL_CLOTHING1M}.get(
-        dataset, PENCIL_DIGITS))
 
 
 def table1(kind, rate):
@@ -169,3 +153,69 @@ def check_schedule(part, step):
         if not 1 <= milestone <= epochs:
             fail('milestones must lie in [1, epochs = {}], got {}'.format(
                 epochs, list(step['milestones'])))
+
+
+# ----------------------------------------------------------------------------------------------
+# What one changed setting (--set PART.KEY=VALUE) may be
+
+#: Ranges of the settings that have one: key -> (lowest, highest, lowest included, highest
+#: included); None for an open end.
+RANGES = {
+    'epochs': (1, None, True, None), 'begin': (1, None, True, None),
+    'window': (1, None, True, None), 'batch_size': (1, None, True, None),
+    'lr': (0, None, False, None), 'lr3': (0, None, False, None),
+    'momentum': (0, 1, True, False), 'weight_decay': (0, None, True, None),
+    'lr_decay': (0, 1, False, True), 'alpha': (0, None, True, None),
+    'beta': (0, None, True, None), 'mixup_alpha': (0, None, False, None),
+    'label_lr': (0, None, False, None), 'k': (0, None, False, None),
+}
+#: Settings that take one of a few words.
+WORDS = {'losses': ('official', 'paper')}
+
+
+def _kind(default):
+    if isinstance(default, tuple):
+        return 'a list of integers'
+    if isinstance(default, str):
+        return 'a word'
+    if default is None:
+        return 'an integer or null'
+    if isinstance(default, int) and not isinstance(default, bool):
+        return 'an integer'
+    return 'a number'
+
+
+def _is_kind(value, default):
+    def integer(v):
+        return isinstance(v, int) and not isinstance(v, bool)
+    if isinstance(default, tuple):
+        return isinstance(value, (list, tuple)) and all(integer(v) for v in value)
+    if isinstance(default, str):
+        return isinstance(value, str)
+    if default is None:
+        return value is None or integer(value)
+    if integer(default):
+        return integer(value)
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_setting(key, value, default):
+    """Why ``value`` cannot replace setting ``key`` (whose default is ``default``), or None:
+    its kind must be the default's, its range :data:`RANGES`' and its word :data:`WORDS`'."""
+    import json
+    if key == 'window' and value is None:       # None: the mean of every epoch so far
+        return None
+    if not _is_kind(value, default):
+        return 'takes {}, got {}'.format(_kind(default), json.dumps(value))
+    if key in WORDS and value not in WORDS[key]:
+        return 'must be one of {}, got {!r}'.format(', '.join(WORDS[key]), value)
+    if key in RANGES and value is not None:
+        low, high, low_in, high_in = RANGES[key]
+        values = value if isinstance(value, (list, tuple)) else [value]
+        for v in values:
+            if (low is not None and (v < low or (v == low and not low_in))) or (
+                    high is not None and (v > high or (v == high and not high_in))):
+                return 'must be in {}{}, {}{}, got {}'.format(
+                    '[' if low_in else '(', low, '...' if high is None else high,
+                    ']' if high_in else ')', json.dumps(value))
+    return None

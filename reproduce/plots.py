@@ -1,10 +1,11 @@
 """Plots of measured runs: step-2 test-accuracy curves (Figure 3), step-1 label accuracy, and
 confusion matrices of the corrected labels.
 
-Every plot function writes ``<path_stem>.png`` and ``<path_stem>.pdf`` and returns those two paths.
-Each file is first rendered to a temporary file in the same folder and then moved into place with
-``os.replace``, so a reader never sees a half-written figure. Matplotlib runs on the Agg backend
-(no display needed).
+Each ``figure_*`` function returns the matplotlib figure (so that its axes, lines and labels can
+be read back), and each ``plot_*`` function draws that figure and writes it as ``<path_stem>.png``
+and ``<path_stem>.pdf``, returning those two paths. Each file is written atomically
+(:mod:`updaters.atomic`), so a reader never sees a half-written figure. Matplotlib runs on the Agg
+backend (no display needed).
 
 Accuracies come in as fractions in [0, 1] (as the run files store them) and are plotted in %.
 A curve is a pair ``(epochs, accuracies)`` of equal-length sequences; several trials of one
@@ -12,13 +13,14 @@ method are drawn as their mean with a shaded band from their minimum to their ma
 have different lengths (a run still going): they are averaged over their common prefix of epochs.
 """
 import os
-import tempfile
 
 import matplotlib
 
 matplotlib.use('Agg')  # before pyplot is imported: no display is needed or used
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy  # noqa: E402
+
+from updaters import atomic  # noqa: E402
 
 FORMATS = ('png', 'pdf')
 DPI = 150
@@ -41,23 +43,14 @@ def _stem(path_stem):
 def _save(fig, path_stem):
     """Write ``fig`` as PNG and PDF beside each other, each atomically; close it; return paths."""
     stem = _stem(path_stem)
-    directory = os.path.dirname(os.path.abspath(stem))
-    os.makedirs(directory, exist_ok=True)
     written = []
     try:
         for fmt in FORMATS:
             path = '{}.{}'.format(stem, fmt)
-            fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix='.tmp',
-                                       dir=directory)
-            os.close(fd)
-            try:
+            with atomic.atomic_path(path) as tmp:
                 # no creation date in the PDF, so that the same data gives the same file
                 metadata = {'CreationDate': None} if fmt == 'pdf' else None
                 fig.savefig(tmp, format=fmt, dpi=DPI, bbox_inches='tight', metadata=metadata)
-                os.replace(tmp, path)
-            finally:
-                if os.path.exists(tmp):
-                    os.remove(tmp)
             written.append(path)
     finally:
         plt.close(fig)
@@ -115,14 +108,18 @@ def _draw_curves(ax, curves, colors):
         ax.legend(fontsize='small')
 
 
-def plot_step2_curves(panels, path_stem):
+def plot_step2_curves(panels, path_stem, title=None):
+    """:func:`figure_step2_curves` written as PNG and PDF; returns the two paths."""
+    return _save(figure_step2_curves(panels, title), path_stem)
+
+
+def figure_step2_curves(panels, title=None):
     """Test accuracy (%) per epoch of the second step, one subplot per panel (as Figure 3).
 
     ``panels``: list of ``{"title": str, "curves": {method_label: [(epochs, test_accuracy), ...
     one per trial]}}`` with accuracies in [0, 1]. Each method is one line, the mean over its trials
     (over their common prefix), with a band from the minimum to the maximum when there is more than
-    one trial. A method keeps its colour across panels. Writes ``path_stem``.png/.pdf and returns
-    the two paths."""
+    one trial. A method keeps its colour across panels; ``title`` goes above the panels."""
     if not panels:
         raise ValueError('no panels to plot')
     fig, axes = plt.subplots(1, len(panels), figsize=(5.0 * len(panels), 3.8), squeeze=False)
@@ -131,16 +128,22 @@ def plot_step2_curves(panels, path_stem):
         _draw_curves(ax, panel['curves'], colors)
         ax.set_title(panel.get('title', ''))
         ax.set_ylabel('test accuracy (%)')
+    if title:
+        fig.suptitle(title, fontsize='medium')
     fig.tight_layout()
-    return _save(fig, path_stem)
+    return fig
 
 
 def plot_label_accuracy(series, path_stem, title=None):
+    """:func:`figure_label_accuracy` written as PNG and PDF; returns the two paths."""
+    return _save(figure_label_accuracy(series, title), path_stem)
+
+
+def figure_label_accuracy(series, title=None):
     """Accuracy (%) of the corrected labels against the clean labels per epoch of the first step.
 
     ``series``: ``{setting_label: [(epochs, accuracy), ... one per trial]}`` with accuracies in
-    [0, 1]; one line (mean over trials, min-max band) per setting. Writes ``path_stem``.png/.pdf
-    and returns the two paths."""
+    [0, 1]; one line (mean over trials, min-max band) per setting."""
     if not series:
         raise ValueError('no series to plot')
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
@@ -149,7 +152,7 @@ def plot_label_accuracy(series, path_stem, title=None):
     if title:
         ax.set_title(title)
     fig.tight_layout()
-    return _save(fig, path_stem)
+    return fig
 
 
 def confusion_counts(clean, corrected, n_classes):
@@ -181,11 +184,16 @@ def _row_percent(counts):
 
 
 def plot_confusion(matrices, class_names, path_stem):
+    """:func:`figure_confusion` written as PNG and PDF; returns the two paths."""
+    return _save(figure_confusion(matrices, class_names), path_stem)
+
+
+def figure_confusion(matrices, class_names):
     """Row-normalised confusion matrices side by side, the percentage written in every cell.
 
     ``matrices``: list of ``(title, counts)`` with ``counts`` a ``c x c`` array, rows = clean label,
     columns = corrected label (e.g. from :func:`confusion_counts`); ``class_names`` the ``c`` class
-    names. Writes ``path_stem``.png/.pdf and returns the two paths."""
+    names."""
     if not matrices:
         raise ValueError('no matrices to plot')
     c = len(class_names)
@@ -215,4 +223,4 @@ def plot_confusion(matrices, class_names, path_stem):
             ax.set_ylabel('clean label')
         ax.set_title(title)
     fig.colorbar(image, ax=list(axes[0]), shrink=0.8, label='% of the clean class')
-    return _save(fig, path_stem)
+    return fig

@@ -1,32 +1,29 @@
 """Many runs of :mod:`reproduce.experiment`: planning them, running them a few at a time, and
 showing where the whole table stands.
 
-A :class:`Unit` is one self-contained command: the step-1 chain of one (noise, rate, trial) (step 1,
-then the ``tanaka`` and ``ours`` forks of step 2), or one baseline (cross entropy, Forward T, PENCIL;
-cross entropy then Forward T when Forward T estimates its matrix from it). Units never depend
+A :class:`Unit` is one self-contained command: the methods of one (noise, rate, trial) that must
+share a process (the step-1 chain: step 1, then the ``tanaka`` and ``ours`` forks of step 2;
+cross entropy then Forward T when Forward T estimates its matrix from it), or one baseline. Units never depend
 on each other, so they can run in any order, side by side, or on other machines
 (``--print-commands``); each writes only below its own run directory, and the same command run
 again skips what is finished and resumes what is not.
 """
 import dataclasses
-import json
 import os
 import shlex
 import subprocess
 import sys
 import time
 
-from reproduce import experiment
-
-#: The methods that fork their step 2 from one step-1 run, in the order they run.
-CHAIN = ('tanaka', 'ours')
+from reproduce import experiment, methods as methods_lib, rundir
+from reproduce.config import RunConfig
 
 
 @dataclasses.dataclass
 class Unit:
     """One command: ``methods`` of one run configuration, in ``root/<config.name()>``."""
 
-    config: experiment.RunConfig
+    config: RunConfig
     methods: tuple
     root: str
 
@@ -37,22 +34,18 @@ class Unit:
     @property
     def label(self):
         c = self.config
-        return '{} {:g}% trial {} [{}]'.format(c.noise, 100 * c.rate, c.trial, '+'.join(self.methods))
+        setting = c.noise if c.spec.real_noise else '{} {:g}%'.format(c.noise, 100 * c.rate)
+        return '{} trial {} [{}]'.format(setting, c.trial, '+'.join(self.methods))
 
     @property
     def parts(self):
-        """The part directories this unit fills, in the order it runs them (with the part its
-        methods need first: step 1 for the chain, the cross-entropy network for an estimated
-        Forward T matrix)."""
-        if self.methods[0] in CHAIN:
-            return ('step1',) + tuple(self.methods)
-        if self.methods == ('forward_t',) and estimates_transition(self.config):
-            return ('cross_entropy', 'forward_t')
-        return tuple(self.methods)
+        """The part directories this unit fills, in the order it runs them (with the parts its
+        methods need first)."""
+        return methods_lib.parts_of(self.methods, self.config)
 
     @property
     def log_path(self):
-        return os.path.join(self.run_dir, 'output-{}.txt'.format('+'.join(self.methods)))
+        return rundir.output_path(self.run_dir, self.methods)
 
     def epochs(self):
         """Epochs this unit trains in all, by part."""
@@ -62,88 +55,37 @@ class Unit:
 
     def epochs_done(self):
         """Epochs finished so far, by part (from each part's result or per-epoch log)."""
-        done = {}
-        for part in self.parts:
-            part_dir = os.path.join(self.run_dir, part)
-            result = _read_json(os.path.join(part_dir, experiment.RESULT))
-            if result is not None:
-                done[part] = result['epochs']
-                continue
-            log = _read_json(os.path.join(part_dir, 'log.json')) or []
-            done[part] = int(log[-1]['epoch']) if log else 0
-        return done
+        return {part: rundir.epochs_done(os.path.join(self.run_dir, part)) for part in self.parts}
 
     def finished(self):
-        return all(os.path.exists(os.path.join(self.run_dir, p, experiment.RESULT))
-                   for p in self.parts)
+        return all(rundir.finished(os.path.join(self.run_dir, p)) for p in self.parts)
 
     def command(self, device=None, quiet=False, python=None):
         """The command line (a list) that runs this unit from any directory."""
-        c = self.config
-        args = [python or sys.executable, '-m', 'reproduce.experiment',
-                '--dataset', c.dataset, '--noise', c.noise, '--rate', repr(c.rate),
-                '--trial', str(c.trial), '--methods', ','.join(self.methods),
-                '--device', device or c.device, '--epochs-scale', repr(c.epochs_scale),
-                '--mixup-weight', repr(c.mixup_weight), '--lc-on', c.lc_on,
-                '--transition', c.transition if c.transition in experiment.TRANSITIONS
-                else os.path.abspath(c.transition),
-                '--step1-labels', c.step1_labels, '--step2-labels', c.step2_labels,
-                '--step2-init', c.step2_init]
-        args += experiment.settings_options(c)
-        for name, value in experiment.extra_command_options(c):
-            args += [name, value]
-        if c.data_dir:
-            args += ['--data-dir', os.path.abspath(c.data_dir)]
-        args += ['--out', os.path.abspath(self.run_dir)]
-        if c.tf32:
-            args.append('--tf32')
-        if quiet:
-            args.append('--quiet')
-        return args
-
-
-def _read_json(path):
-    """The JSON in ``path``, or None when it is missing or being replaced."""
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
-
-
-def estimates_transition(config):
-    """Whether Forward T estimates its matrix from the cross-entropy network (which then trains
-    in the same unit, before it)."""
-    return config.transition == 'estimate'
+        overrides = {'progress': not quiet}
+        if device:
+            overrides['device'] = device
+        return [python or sys.executable, '-m', 'reproduce.experiment'] + \
+            experiment.command_line(self.config, self.methods, os.path.abspath(self.run_dir),
+                                    overrides)
 
 
 def plan(base, rates, trials, methods, root):
-    """The units of a table: for every trial (outer) and rate, the step-1 chain (when ``tanaka``
-    or ``ours`` is asked for) and every other method asked for, each its own unit; Forward T
-    with an estimated matrix shares one unit with the cross-entropy baseline it needs.
+    """The units of a table: for every trial (outer) and rate, the methods asked for in groups
+    that must share a process (:func:`reproduce.methods.groups_of`: the step-1 chain of Tanaka
+    et al. and ours; Forward T with the cross-entropy network it estimates its matrix from),
+    each its own unit.
 
     ``base`` holds the RunConfig fields shared by all runs (dataset, noise, device, ...). Trials
     go outermost so that a table filled part-way has every cell with the same number of trials.
     """
-    unknown = [m for m in methods if m not in experiment.METHODS]
-    if unknown:
-        raise ValueError('unknown method(s) {}: choose from {}'.format(
-            ', '.join(map(repr, unknown)), ', '.join(experiment.METHODS)))
-    chain = tuple(m for m in CHAIN if m in methods)
+    methods_lib.check_methods(methods)
     units = []
     for trial in trials:
         for rate in rates:
-            config = experiment.RunConfig(rate=rate, trial=trial, **base)
-            if chain:
-                units.append(Unit(config, chain, root))
-            groups = [(m,) for m in experiment.METHODS if m in methods and m not in CHAIN]
-            if ('forward_t',) in groups and estimates_transition(config):
-                groups.remove(('forward_t',))
-                if ('cross_entropy',) in groups:
-                    groups[groups.index(('cross_entropy',))] = ('cross_entropy', 'forward_t')
-                else:   # the unit trains the cross-entropy network all the same
-                    groups.insert(0, ('forward_t',))
-            units += [Unit(config, group, root) for group in groups]
+            config = RunConfig(rate=rate, trial=trial, **base)
+            units += [Unit(config, group, root) for group in methods_lib.groups_of(methods,
+                                                                                    config)]
     return units
 
 
@@ -243,7 +185,7 @@ def recorded_run_bytes(gpu_name, folder=BENCHMARKS):
     :data:`CONTEXT_BYTES`); None when no check of such a GPU is recorded."""
     import glob
     for path in sorted(glob.glob(os.path.join(folder, '*.json'))):
-        record = _read_json(path) or {}
+        record = rundir.read_json(path) or {}
         if gpu_name not in str(record.get('device', '')):
             continue
         parts = ((record.get('steps') or {}).get('benchmark') or {}).get('result', {}).get(

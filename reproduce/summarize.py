@@ -1,96 +1,66 @@
-"""Gather finished runs into mean/std per (data set, noise, rate, method), as JSON and Markdown.
+"""Gather finished runs into mean/std per (data set, noise, rate) and method, as JSON and Markdown.
 
     python -m reproduce.summarize RUN_DIR [RUN_DIR ...] --name NAME
 
-reads every ``<run>/<part>/result.json`` made by :mod:`reproduce.experiment` and writes
-``results/recorded/NAME.json`` (every run's numbers with its provenance, and the aggregates) and
-``NAME.md`` (the table). Only finished parts are read; nothing is recomputed.
+reads every finished part of the run directories made by :mod:`reproduce.experiment` (through
+:mod:`reproduce.aggregate`, as the tables do) and writes ``results/recorded/NAME.json`` (every
+run's numbers with its provenance, and the aggregates) and ``NAME.md``. Only finished parts are
+read; nothing is recomputed. Every method of :mod:`reproduce.methods` has its columns.
 """
 import argparse
-import collections
-import json
 import os
 import sys
 
-import numpy
+if __package__ in (None, ''):  # run as a file: make the repository importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from updaters import atomic
+import chainer_compat  # noqa: F401,E402
 
-PARTS = ('cross_entropy', 'tanaka', 'ours')
+from reproduce import aggregate  # noqa: E402
+from reproduce.aggregate import KINDS, stats  # noqa: E402
+from reproduce.methods import NAMES as METHODS  # noqa: E402
+from updaters import atomic  # noqa: E402
+
 _HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def read_run(run_dir):
-    """{part: result dict} of the finished parts of one run directory."""
-    found = {}
-    for part in PARTS + ('step1',):
-        path = os.path.join(run_dir, part, 'result.json')
-        if os.path.exists(path):
-            with open(path) as f:
-                found[part] = json.load(f)
-    if not found:
-        raise FileNotFoundError('{} holds no finished run (no */result.json)'.format(run_dir))
-    return found
-
-
-def _key(result):
-    c = result['config']
-    return c['dataset'], c['noise'], c['rate']
-
-
 def summarize(run_dirs):
-    """Per setting and method: mean and std over trials of best/last test accuracy (and, for
-    step 1, of the label accuracy before and after correction)."""
-    cells = collections.defaultdict(lambda: collections.defaultdict(list))
-    runs = []
-    for run_dir in run_dirs:
-        parts = read_run(run_dir)
-        runs.append({'run': os.path.basename(os.path.normpath(run_dir)),
-                     'parts': {p: brief(r) for p, r in parts.items()}})
-        for part, result in parts.items():
-            cell = cells[_key(result)]
-            if part == 'step1':
-                cell['labels_noisy'].append(result['labels']['noisy_accuracy'])
-                cell['labels_corrected'].append(result['labels']['corrected_accuracy'])
-            else:
-                cell[part + '/best'].append(result['best_test'])
-                cell[part + '/last'].append(result['last_test'])
-    table = []
-    for (dataset, kind, rate), cell in sorted(cells.items()):
-        row = {'dataset': dataset, 'noise': kind, 'rate': rate}
-        for name, values in sorted(cell.items()):
-            row[name] = {'mean': float(numpy.mean(values)), 'std': float(numpy.std(values)),
-                         'n': len(values), 'values': values}
-        table.append(row)
-    return {'cells': table, 'runs': runs}
-
-
-def brief(result):
-    """The numbers and provenance of one part's ``result.json`` that tables and summaries keep."""
-    entry = {k: result[k] for k in ('best_test', 'last_test', 'epochs', 'train_seconds')}
-    entry['best_epoch'] = result['accuracy']['best']['epoch']
-    entry['seeds'] = {k: v for k, v in result['config'].items() if k.endswith('_seed')}
-    entry['provenance'] = result['provenance']
-    if 'labels' in result:
-        entry['labels'] = result['labels']
-    return entry
+    """Per (data set, noise, rate): per method the statistics (percent) of best and last test
+    accuracy over trials, and step 1's label accuracy before and after correction."""
+    found = aggregate.gather(aggregate.runs_of_directories(run_dirs))
+    rows = []
+    for key in found.keys():
+        dataset, noise, rate = key
+        row = {'dataset': dataset, 'noise': noise, 'rate': rate}
+        for method in METHODS:
+            for kind in KINDS:
+                values = found.cells.get((method, key), {}).get(kind, [])
+                if values:
+                    row['{}/{}'.format(method, kind)] = stats(values)
+        labels = found.labels.get(key)
+        if labels:
+            row['labels_noisy'] = stats(labels['noisy'])
+            row['labels_corrected'] = stats(labels['corrected'])
+        rows.append(row)
+    return {'cells': rows, 'runs': found.parts, 'unit': 'percent',
+            'std': 'sample standard deviation over trials (ddof 1)'}
 
 
 def markdown(summary):
     def cell(row, name):
         v = row.get(name)
-        return '–' if v is None else '{:.2f} ± {:.2f}'.format(100 * v['mean'], 100 * v['std'])
+        return '–' if v is None else '{:.2f} ± {:.2f} ({})'.format(v['mean'], v['std'], v['n'])
 
-    lines = ['| data | noise | rate | trials | labels noisy → corrected | '
-             + ' | '.join('{} best | {} last'.format(p, p) for p in PARTS) + ' |',
-             '| --- ' * (5 + 2 * len(PARTS)) + '|']
+    methods = [m for m in METHODS if any('{}/best'.format(m) in r for r in summary['cells'])]
+    lines = ['| data | noise | rate | labels noisy → corrected | '
+             + ' | '.join('{} best | {} last'.format(m, m) for m in methods) + ' |',
+             '| --- ' * (4 + 2 * len(methods)) + '|']
     for row in summary['cells']:
-        n = max(v['n'] for k, v in row.items() if isinstance(v, dict))
-        lines.append('| {} | {} | {:.0%} | {} | {} → {} | {} |'.format(
-            row['dataset'], row['noise'], row['rate'], n, cell(row, 'labels_noisy'),
+        lines.append('| {} | {} | {:g}% | {} → {} | {} |'.format(
+            row['dataset'], row['noise'], 100 * row['rate'], cell(row, 'labels_noisy'),
             cell(row, 'labels_corrected'),
-            ' | '.join('{} | {}'.format(cell(row, p + '/best'), cell(row, p + '/last'))
-                       for p in PARTS)))
+            ' | '.join('{} | {}'.format(cell(row, m + '/best'), cell(row, m + '/last'))
+                       for m in methods)))
     return '\n'.join(lines) + '\n'
 
 
@@ -107,8 +77,8 @@ def main(argv=None):
     atomic.write_json(os.path.join(args.dest, args.name + '.json'), summary)
     text = markdown(summary)
     atomic.write_text(os.path.join(args.dest, args.name + '.md'),
-                      'Test accuracy in % (mean ± std over trials); label accuracy of the '
-                      'training labels before and after step 1.\n\n' + text)
+                      'Test accuracy in % (mean ± sample std over trials, count); label accuracy '
+                      'of the training labels before and after step 1.\n\n' + text)
     print(text)
 
 

@@ -5,6 +5,7 @@ import chainer_compat  # noqa: F401  (before any chainer import)
 
 def pytest_configure(config):
     config.addinivalue_line('markers', 'gpu: needs CuPy and a GPU (skipped without them)')
-    config.addinivalue_line('markers', 'slow: longer end-to-end runs')
+    config.addinivalue_line('markers', 'slow: end-to-end runs, left out of a plain `pytest tests` '
+                                       '(pytest.ini); make test runs them with -m slow')
     config.addinivalue_line('markers', 'regression: compares a trained configuration with '
                                        'recorded numbers (make test runs it under two kernels)')

@@ -126,9 +126,9 @@ def test_prints_a_table_saying_what_it_measured(tiny_run):
 
 
 @pytest.mark.parametrize('options, message', [
-    (['--iterations', '-1'], '--iterations: must be at least 1, got -1'),
-    (['--repeats', '0'], '--repeats: must be at least 1, got 0'),
-    (['--warmup', 'x'], "--warmup: expected an integer, got 'x'"),
+    (['--iterations', '-1'], 'argument --iterations: must be at least 1, got -1 (see --help)'),
+    (['--repeats', '0'], 'argument --repeats: must be at least 1, got 0'),
+    (['--warmup', 'x'], "argument --warmup: takes an integer, got 'x'"),
     (['--model', 'vgg16'], "--model: invalid choice: 'vgg16'"),
     (['--device', '@nowhere'], "cannot use device '@nowhere'"),
 ])
@@ -177,11 +177,11 @@ def test_the_papers_network_does_little_host_work_per_iteration():
     data, _ = benchmark.load_data(args)
     config = benchmark.run_config(args)
     settings = benchmark.run_settings(config, 'resnet32')
-    noisy = benchmark.experiment.noisy_labels(config, data)
+    noisy = benchmark.data_sets.noisy_labels(config, data)
     limits = {'step1': 260, 'step2': 400, 'cross_entropy': 260, 'pencil': 400}
     from reproduce import opcount
     for name, limit in limits.items():
-        part = benchmark._Part(name, config, settings, data, noisy, device)
+        part = benchmark.TimedPart(name, config, settings, data, noisy, device)
         part.iterate(1)
         counted = opcount.count_iteration(lambda: part.iterate(1),
                                           part.updater.get_optimizer('main'))

@@ -8,17 +8,23 @@ import textwrap
 import numpy
 import pytest
 
-from reproduce import experiment
+from updaters.extensions import NonFiniteLossError
 
-TINY = dict(step1={'epochs': 4, 'begin': 2, 'window': 2}, step2={'epochs': 3, 'milestones': (2,)})
+from reproduce import config as config_lib, experiment, rundir
+
+TINY = {'step1': {'epochs': 4, 'begin': 2, 'window': 2}, 'step2': {'epochs': 3, 'milestones': (2,)}}
 #: The method and its baselines of issue 3 (PENCIL and Forward T are tested in test_tables.py).
 PARTS = ('cross_entropy', 'tanaka', 'ours')
 
 
-def tiny_config(**overrides):
-    settings = dict(dataset='digits', noise='symmetric', rate=0.4, progress=False, **TINY)
-    settings.update(overrides)
-    return experiment.RunConfig(**settings)
+def tiny_config(settings=None, **changes):
+    merged = {part: dict(values) for part, values in TINY.items()}
+    for part, values in (settings or {}).items():
+        merged.setdefault(part, {}).update(values)
+    fields = dict(dataset='digits', noise='symmetric', rate=0.4, progress=False,
+                  overrides=merged)
+    fields.update(changes)
+    return experiment.RunConfig(**fields)
 
 
 def read(path):
@@ -48,7 +54,7 @@ def test_every_part_writes_its_files_and_numbers(finished):
         prov = result['provenance']
         assert prov['device'].startswith('CPU') and prov['versions']['chainer'] == '7.8.1'
         assert {'commit', 'date'} <= set(prov)
-        assert os.path.exists(os.path.join(out, part, experiment.SNAPSHOT))
+        assert os.path.exists(os.path.join(out, part, rundir.SNAPSHOT))
         assert os.path.exists(os.path.join(out, part, 'log.json'))
     labels = numpy.load(os.path.join(out, 'step1', 'labels.npz'))
     assert labels['soft'].shape == (len(labels['noisy']), 10)
@@ -91,13 +97,14 @@ KILLER = textwrap.dedent('''
             os._exit(9)  # a hard kill: no clean-up, no error handlers
 
     config = experiment.RunConfig(dataset='digits', noise='asymmetric', rate=0.4, progress=False,
-                                  step1={'epochs': 4, 'begin': 2, 'window': 2},
-                                  step2={'epochs': 3, 'milestones': (2,)})
+                                  overrides={'step1': {'epochs': 4, 'begin': 2, 'window': 2},
+                                             'step2': {'epochs': 3, 'milestones': (2,)}})
     experiment.run(config, sys.argv[1], methods=['ours'],
                    extra_extensions=[] if sys.argv[2] == 'none' else [kill])
 ''')
 
 
+@pytest.mark.slow
 def test_killed_mid_epoch_then_restarted_reaches_the_same_numbers(tmp_path):
     script = tmp_path / 'job.py'
     script.write_text(KILLER)
@@ -124,27 +131,30 @@ def test_killed_mid_epoch_then_restarted_reaches_the_same_numbers(tmp_path):
     a = numpy.load(tmp_path / 'reference' / 'step1' / 'labels.npz')
     b = numpy.load(interrupted / 'step1' / 'labels.npz')
     assert numpy.array_equal(a['soft'], b['soft'])
-    left = [p for p in interrupted.rglob('*') if p.name.startswith('.') or 'tmp' in p.name]
+    left = [p for p in interrupted.rglob('*')
+            if (p.name.startswith('.') or 'tmp' in p.name) and p.name != rundir.LOCK]
     assert not left
 
 
 @pytest.mark.filterwarnings('ignore::RuntimeWarning')  # numpy on the NaN batch itself
 def test_nan_stops_with_a_message_and_keeps_the_last_good_snapshot(tmp_path):
-    config = tiny_config(step2={'epochs': 3, 'lr': 1e30, 'milestones': (2,)})
-    with pytest.raises(experiment.NonFiniteLossError, match=r'cross_entropy: .*epoch 1, iteration'):
+    config = tiny_config({'step2': {'epochs': 3, 'lr': 1e30, 'milestones': (2,)}})
+    with pytest.raises(NonFiniteLossError, match=r'cross_entropy: .*epoch 1, iteration'):
         experiment.run(config, str(tmp_path), methods=['cross_entropy'])
-    assert not os.path.exists(tmp_path / 'cross_entropy' / experiment.SNAPSHOT)
+    assert not os.path.exists(tmp_path / 'cross_entropy' / rundir.SNAPSHOT)
     assert not os.path.exists(tmp_path / 'cross_entropy' / 'result.json')
 
 
 @pytest.mark.parametrize('overrides, message', [
     (dict(rate=1.0), 'outside'),
     (dict(rate=-0.1), 'outside'),
-    (dict(dataset='mnist'), 'unknown dataset'),
-    (dict(noise='pairflip'), 'unknown noise'),
-    (dict(lc_on='both'), 'unknown lc_on'),
-    (dict(step1={'lr': 0.1, 'learning_rate': 0.1}), 'unknown step1 setting.*learning_rate'),
-    (dict(pencil={'label_rate': 1}), 'unknown pencil setting.*label_rate.*label_lr'),
+    (dict(dataset='mnist'), "unknown data set 'mnist'"),
+    (dict(noise='pairflip'), '--noise must be one of symmetric, asymmetric, real'),
+    (dict(noise='real'), 'digits takes symmetric or asymmetric noise'),
+    (dict(lc_on='both'), '--lc-on must be one of clean, mixed'),
+    (dict(settings={'step1': {'lr': 0.1, 'learning_rate': 0.1}}),
+     'unknown step1 setting.*learning_rate'),
+    (dict(settings={'pencil': {'label_rate': 1}}), 'unknown pencil setting.*label_rate.*label_lr'),
 ])
 def test_bad_configurations_are_refused(overrides, message):
     with pytest.raises(ValueError, match=message):
@@ -152,32 +162,57 @@ def test_bad_configurations_are_refused(overrides, message):
 
 
 def test_settings_given_on_the_command_line_reach_the_run_and_its_command():
-    overrides = experiment.parse_settings(['pencil.stages=[2,3,4]', 'step1.lr=0.05',
-                                           'pencil.label_lr=300'])
-    assert overrides == {'step1': {'lr': 0.05}, 'step2': {},
-                         'pencil': {'stages': [2, 3, 4], 'label_lr': 300}}
-    config = experiment.RunConfig(dataset='digits', **overrides)
+    argv = ['--dataset', 'digits', '--out', 'x', '--set', 'pencil.stages=[2,3,4]',
+            '--set', 'step1.lr=0.05', '--set', 'pencil.label_lr=300']
+    config, _, _ = experiment.parse(argv)
+    assert config.overrides == {'step1': {'lr': 0.05},
+                                'pencil': {'stages': [2, 3, 4], 'label_lr': 300}}
     settings = config.settings()
     assert settings['pencil']['stages'] == (2, 3, 4) and settings['pencil']['epochs'] == 9
     assert settings['pencil']['label_lr'] == 300 and settings['step1']['lr'] == 0.05
     assert settings['step1']['epochs'] == 40         # the other entries are left as they were
-    options = experiment.settings_options(config)
-    assert options[::2] == ['--set'] * 3
-    assert experiment.parse_settings(options[1::2]) == overrides
-    for bad, message in (('pencil.lr', '<part>.<key>=<value>'), ('step3.lr=1', 'part one of')):
-        with pytest.raises(ValueError, match=message):
-            experiment.parse_settings([bad])
+    words = config.command_line()
+    given = [words[i + 1] for i, w in enumerate(words) if w == '--set']
+    assert given == ['step1.lr=0.05', 'pencil.label_lr=300', 'pencil.stages=[2, 3, 4]']
+    for bad in ('pencil.lr', 'step3.lr=1'):
+        with pytest.raises(SystemExit):
+            experiment.parse(['--out', 'x', '--set', bad])
     for bad, message in (('step1.lr=fast', 'step1.lr takes a number, got "fast"'),
                          ('step1.epochs=2.5', 'takes an integer'),
+                         ('step1.epochs=-5', r'must be in \[1'),
+                         ('step1.lr=0', r'must be in \(0'),
                          ('step2.milestones=[1.5]', 'a list of integers'),
-                         ('pencil.losses=torch', 'pencil.losses must be one of official, paper')):
+                         ('pencil.losses=torch', 'must be one of official, paper')):
         with pytest.raises(ValueError, match=message):
-            experiment.RunConfig(dataset='digits', **experiment.parse_settings([bad]))
-    paper = experiment.RunConfig(dataset='digits', **experiment.parse_settings(
-        ['pencil.losses=paper']))
+            experiment.parse(['--dataset', 'digits', '--out', 'x', '--set', bad])
+    paper, _, _ = experiment.parse(['--dataset', 'digits', '--out', 'x', '--set',
+                                    'pencil.losses=paper'])
     assert paper.settings()['pencil']['losses'] == 'paper'
-    assert experiment.settings_options(paper) == ['--set', 'pencil.losses="paper"']
     assert paper.identity()['pencil'] == {'losses': 'paper'}
+
+
+def test_every_option_of_a_run_survives_its_command_line():
+    """A configuration with every option changed from its default, through its command line
+    and back, is the same configuration (the runner's commands and --print-commands are made
+    this way)."""
+    from reproduce import cli, options
+    changed = experiment.RunConfig(
+        dataset='digits', noise='asymmetric', rate=0.3, trial=2, noise_seed=7, split_seed=8,
+        init_seed=9, order_seed=10, mixup_seed=11, device='@numpy', data_dir='/data/here',
+        epochs_scale=0.5, overrides={'step1': {'lr': 0.05}, 'pencil': {'losses': 'paper'}},
+        transition='estimate', mixup_weight=0.5, lc_on='mixed', step1_labels='hard',
+        step2_labels='hard', step2_init='step1', eval_batch_size=64, progress=False, tf32=True,
+        weights='none', iterations_per_epoch=3, loader_threads=2)
+    defaults = experiment.RunConfig()
+    for field in options.declared(experiment.RunConfig):
+        assert getattr(changed, field.name) != getattr(defaults, field.name), field.name
+    words = experiment.command_line(changed, ['ours', 'pencil'], '/runs/x')
+    config, methods, out = experiment.parse(words)
+    assert config == changed and methods == ['ours', 'pencil'] and out == '/runs/x'
+    assert experiment.command_line(config, methods, out) == words
+    assert config_lib.from_values(options.values(
+        experiment.parser().parse_args(words), experiment.RunConfig, options.RUN)) == changed
+    assert cli.Selection().methods == list(experiment.METHODS)
 
 
 def test_unknown_method_is_refused(tmp_path):
@@ -186,10 +221,16 @@ def test_unknown_method_is_refused(tmp_path):
 
 
 def test_command_line_reports_errors_in_one_line(tmp_path):
-    out = subprocess.run([sys.executable, '-m', 'reproduce.experiment', '--rate', '1.5',
+    out = subprocess.run([sys.executable, '-m', 'reproduce.experiment', '--rate', '150',
                           '--out', str(tmp_path)], capture_output=True, text=True)
-    assert out.returncode != 0
-    assert out.stderr.strip() == 'error: noise rate 1.5 is outside [0, 1)'
+    assert out.returncode == 2
+    assert out.stderr.strip() == ('experiment.py: error: argument --rate: 150 is outside [0, 1) '
+                                  '(or [0, 100) in percent) (see --help)')
+    out = subprocess.run([sys.executable, '-m', 'reproduce.experiment', '--rate', '0.2',
+                          '--out', str(tmp_path)], capture_output=True, text=True)
+    assert out.returncode == 1 and out.stderr.count('\n') == 1
+    assert out.stderr.startswith('error: the paper gives no hyper-parameters for symmetric '
+                                 'noise at rate 0.2')
 
 
 def test_summarize_gathers_runs_with_their_provenance(finished, tmp_path):
@@ -198,24 +239,42 @@ def test_summarize_gathers_runs_with_their_provenance(finished, tmp_path):
     summary = summarize.summarize([out, out])
     (row,) = summary['cells']
     assert (row['dataset'], row['noise'], row['rate']) == ('digits', 'symmetric', 0.4)
-    assert row['ours/best']['values'] == [results['ours']['best_test']] * 2
+    assert row['ours/best']['values'] == [100 * results['ours']['best_test']] * 2
     assert row['ours/best']['std'] == 0 and row['ours/best']['n'] == 2
     assert row['labels_corrected']['mean'] == pytest.approx(
-        results['step1']['labels']['corrected_accuracy'])
-    assert summary['runs'][0]['parts']['tanaka']['provenance']['versions']['chainer'] == '7.8.1'
+        100 * results['step1']['labels']['corrected_accuracy'])
+    tanaka = [p for p in summary['runs'] if p['part'] == 'tanaka'][0]
+    assert tanaka['provenance']['versions']['chainer'] == '7.8.1'
     summarize.main([out, '--name', 'x', '--dest', str(tmp_path)])
-    assert '| digits | symmetric | 40% | 1 |' in (tmp_path / 'x.md').read_text()
+    text = (tmp_path / 'x.md').read_text()
+    assert '| digits | symmetric | 40% |' in text and 'pencil best' not in text
+    assert 'cross_entropy best' in text and 'ours last' in text
     with pytest.raises(SystemExit, match='no finished run'):
         summarize.main([str(tmp_path / 'empty'), '--name', 'y', '--dest', str(tmp_path)])
 
 
 def test_a_run_directory_from_before_a_new_setting_is_still_accepted(tmp_path):
     config = tiny_config()
-    experiment.check_run_dir(str(tmp_path), config)
-    path = tmp_path / experiment.CONFIG
+    rundir.claim(str(tmp_path), config.identity(), config_lib.defaults_identity())
+    path = tmp_path / rundir.CONFIG
     recorded = read(str(path))
     del recorded['pencil']          # made before RunConfig had the field: it means the default
     path.write_text(json.dumps(recorded))
-    experiment.check_run_dir(str(tmp_path), config)
-    with pytest.raises(experiment.SettingsMismatchError, match='pencil'):
-        experiment.check_run_dir(str(tmp_path), tiny_config(pencil={'label_lr': 1.0}))
+    rundir.claim(str(tmp_path), config.identity(), config_lib.defaults_identity())
+    with pytest.raises(rundir.SettingsMismatchError, match='pencil'):
+        rundir.claim(str(tmp_path), tiny_config({'pencil': {'label_lr': 1.0}}).identity(),
+                     config_lib.defaults_identity())
+
+
+def test_a_part_being_trained_by_another_process_is_refused(tmp_path):
+    """The part's lock: a second process asked to train the same part is refused in one line
+    and leaves the part alone."""
+    config = tiny_config()
+    rundir.claim(str(tmp_path), config.identity(), config_lib.defaults_identity())
+    with rundir.locked(str(tmp_path / 'cross_entropy')):
+        done = subprocess.run(
+            [sys.executable, '-m', 'reproduce.experiment'] + experiment.command_line(
+                config, ['cross_entropy'], str(tmp_path)), capture_output=True, text=True)
+    assert done.returncode == 1 and done.stderr.count('\n') == 1
+    assert 'cross_entropy is being trained by process {}'.format(os.getpid()) in done.stderr
+    assert not os.path.exists(tmp_path / 'cross_entropy' / rundir.SNAPSHOT)

@@ -8,7 +8,7 @@ import chainer
 import numpy
 import pytest
 
-from reproduce import experiment, runner
+from reproduce import experiment, runner, training
 from updaters.baselines import ESTIMATE_FLOOR, estimate_transition
 
 
@@ -103,7 +103,7 @@ def test_an_estimated_forward_t_shares_a_unit_with_its_cross_entropy_network():
 def test_forward_t_trains_with_the_matrix_estimated_from_the_cross_entropy_network(tmp_path):
     config = experiment.RunConfig(dataset='digits', noise='asymmetric', rate=0.4, progress=False,
                                   transition='estimate',
-                                  step2={'epochs': 2, 'milestones': (1,)})
+                                  overrides={'step2': {'epochs': 2, 'milestones': (1,)}})
     out = str(tmp_path / 'run')
     results = experiment.run(config, out, methods=('forward_t',))
     assert set(results) == {'cross_entropy', 'forward_t'}   # the network the estimate needs
@@ -115,8 +115,8 @@ def test_forward_t_trains_with_the_matrix_estimated_from_the_cross_entropy_netwo
     numpy.testing.assert_allclose(result['transition']['matrix'], saved)
 
     # the estimate again, from the saved network's outputs on the un-augmented training images
-    data = experiment.load_data(config)
-    model = experiment.build_model(config, data, config.settings())
+    data = config.spec.load(config)
+    model = training.build_model(config, data, config.settings())
     chainer.serializers.load_npz(os.path.join(out, 'cross_entropy', 'model.npz'), model)
     x = data.train_x.astype(numpy.float32) / 255 - data.mean   # scaled to [0, 1], mean image off
     with chainer.using_config('train', False), chainer.no_backprop_mode():
@@ -135,7 +135,7 @@ def test_forward_t_trains_with_the_matrix_estimated_from_the_cross_entropy_netwo
 
 def test_a_missing_network_is_named(tmp_path):
     config = experiment.RunConfig(dataset='digits', progress=False, transition='estimate',
-                                  step2={'epochs': 1, 'milestones': (1,)})
+                                  overrides={'step2': {'epochs': 1, 'milestones': (1,)}})
     out = tmp_path / 'run'
     experiment.run(config, str(out), methods=('cross_entropy',))
     os.remove(out / 'cross_entropy' / 'model.npz')

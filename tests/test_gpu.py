@@ -1,15 +1,14 @@
-"""The same computations on two backends must agree: numpy vs cupy (on a GPU), and numpy vs numpy.
+"""The same computations on numpy and on cupy (a GPU) must agree.
 
 Every check is a helper ``_check_*(a, b)`` that takes two :class:`Backend` objects, builds the same
 inputs on both (host arrays copied to each backend's device), runs the code under test on each and
-compares the results on the host. Each test is parametrised over the pair of backends through the
-``backends`` fixture:
-
-* ``numpy-numpy`` runs everywhere, so the test logic itself (set-up, the calls, the comparisons) is
-  exercised on a machine without a GPU;
-* ``numpy-cupy`` is marked ``gpu`` and is skipped, with the reason, when CuPy is not installed or no
-  CUDA device can be used. Where CuPy and a GPU are present but Chainer cannot use CuPy, it fails
-  (that is a broken installation, not a missing GPU).
+compares the results on the host. Each test gets the pair (numpy, cupy) through the ``backends``
+fixture, marked ``gpu``: it is skipped, with the reason, when CuPy is not installed or no CUDA
+device can be used, and fails where CuPy and a GPU are present but Chainer cannot use CuPy (a
+broken installation, not a missing GPU). (A numpy-vs-numpy half used to run everywhere; it
+compared a computation with itself, so it could not fail, and is gone. What these tests check on
+the CPU is checked against numpy references in the other test modules; the GPU acceptance check,
+``make gpu-check``, runs this module first.)
 
 All data are float32 (labels int32, images uint8). Tolerances are stated in each docstring; integer
 results (random draws, indices, hard labels, counts) must be identical.
@@ -31,6 +30,7 @@ from updaters.counter_rng import (CounterRandom, STREAM_AUGMENT, STREAM_MIXUP, S
                                   random_bits, uniform)
 from updaters.extensions import LabelAccuracyReport, accuracy
 from updaters.feed import DeviceImageFeed, IndexIterator
+from updaters.fused_sgd import FusedMomentumSGD
 from updaters.joint import JointOptimizationUpdater
 from updaters.labels import LabelTable
 from updaters.mixup import MixupUpdater
@@ -86,10 +86,7 @@ def host(a):
     return numpy.array(chainer.backend.CpuDevice().send(a), copy=True)
 
 
-PAIRS = [
-    pytest.param('numpy', id='numpy-numpy'),
-    pytest.param('cupy', id='numpy-cupy', marks=pytest.mark.gpu),
-]
+PAIRS = [pytest.param('cupy', id='numpy-cupy', marks=pytest.mark.gpu)]
 
 
 @pytest.fixture(params=PAIRS)
@@ -214,6 +211,57 @@ def _check_counter_random(a, b):
         numpy.testing.assert_array_equal(numpy.sort(perm), numpy.arange(257))
 
 
+def _check_fused_functions(a, b):
+    from models.batch_norm_relu import batch_norm_relu
+    from models.preact_resnet import pool_linear
+    rs = numpy.random.RandomState(11)
+    x = rs.normal(size=(8, 3, 5, 5)).astype(numpy.float32)
+    gy = rs.normal(size=x.shape).astype(numpy.float32)
+    logits = (rs.normal(size=(8, C)) * 2).astype(numpy.float32)
+    y = rs.dirichlet(numpy.ones(C), size=8).astype(numpy.float32)
+    weights = rs.normal(size=(C, 3)).astype(numpy.float32)
+    results = []
+    for be in (a, b):
+        out = {}
+        for groups in (1, 2):
+            bn = L.BatchNormalization(3)
+            bn.to_device(be.device)
+            xv = chainer.Variable(be.send(x))
+            h = batch_norm_relu(bn, xv, groups)
+            h.grad = be.send(gy)
+            h.backward()
+            out['bn{}'.format(groups)] = [host(h), host(xv.grad), host(bn.gamma.grad),
+                                          host(bn.avg_mean), host(bn.avg_var)]
+        W = chainer.Variable(be.send(weights))
+        bias = chainer.Variable(be.send(numpy.zeros(C, numpy.float32)))
+        xv = chainer.Variable(be.send(x))
+        z = pool_linear(xv, W, bias)
+        chainer.functions.sum(z * z).backward()
+        out['pool'] = [host(z), host(xv.grad), host(W.grad)]
+        zv = chainer.Variable(be.send(logits))
+        prior = be.send(numpy.full(C, 1.0 / C, numpy.float32))
+        total = losses.joint_loss(zv, be.send(y), prior, 1.2, 0.8)[0]
+        total.backward()
+        out['joint'] = [host(total), host(zv.grad)]
+        zv = chainer.Variable(be.send(numpy.concatenate([logits, logits[::-1]])))
+        total = losses.mixup_kl_loss(zv, be.send(y), be.send(y[::-1]), 0.3, 1.0,
+                                     stacked=True)[0]
+        total.backward()
+        out['mixup'] = [host(total), host(zv.grad)]
+        results.append(out)
+    for key in results[0]:
+        for k, (got, want) in enumerate(zip(results[1][key], results[0][key])):
+            numpy.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6,
+                                          err_msg='{} [{}]'.format(key, k))
+
+
+def test_fused_functions_agree(backends):
+    """The fused nodes the runs use (batch normalisation + ReLU with one and two groups,
+    pooling + linear, step 1's and step 2's losses): values, gradients and running averages
+    rtol 1e-5 atol 1e-6."""
+    _check_fused_functions(*backends)
+
+
 def test_counter_random_draws_are_identical(backends):
     """random_sample, randint, permutation, host_beta (and random_bits, uniform) of CounterRandom
     give bit-identical results (exact equality, same dtype and shape) for several
@@ -323,10 +371,8 @@ def _clone_to(model, backend, seed=0):
 
 
 def _optimizer(model, lr=0.05):
-    optimizer = chainer.optimizers.MomentumSGD(lr=lr, momentum=0.9)
-    optimizer.setup(model)
-    optimizer.add_hook(chainer.optimizer_hooks.WeightDecay(1e-4))
-    return optimizer
+    """The runs' optimizer: momentum SGD + weight decay fused over one buffer."""
+    return FusedMomentumSGD(lr=lr, momentum=0.9, weight_decay=1e-4).setup(model)
 
 
 def _grads(model):

@@ -12,6 +12,7 @@ from reproduce import gpu_check, runner
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+@pytest.mark.slow
 def test_the_smoke_version_runs_every_step_it_can_on_the_cpu(tmp_path):
     done = subprocess.run(
         [sys.executable, os.path.join(ROOT, 'reproduce', 'gpu_check.py'), '--smoke', '--device',

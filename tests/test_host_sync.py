@@ -149,13 +149,14 @@ def build(kind):
         return JointOptimizationUpdater(iterator, optimizer, feed, table, 1.2, 0.8)
     if kind == 'step2':
         targets = on_device(rs.dirichlet(numpy.ones(C), size=N).astype(numpy.float32))
-        return MixupUpdater(iterator, optimizer, feed, targets, mixup_alpha=2.0)
+        return MixupUpdater(iterator, optimizer, feed, targets, mixup_alpha=2.0, mixup_weight=1.0)
     if kind == 'cross_entropy':
         return CrossEntropyUpdater(iterator, optimizer, feed, noisy)
     if kind == 'forward_t':
         transition = on_device(numpy.full((C, C), 0.1, numpy.float32) + 0.6 * numpy.eye(C))
         return CrossEntropyUpdater(iterator, optimizer, feed, noisy, transition=transition)
-    updater = PencilUpdater(iterator, optimizer, feed, noisy, C, (0, 2, 1))
+    updater = PencilUpdater(iterator, optimizer, feed, noisy, C, (0, 2, 1), alpha=0.4, beta=0.1,
+                            label_lr=600.0, k=10.0)
     updater.labels.logits = on_device(updater.labels.logits)
     return updater
 

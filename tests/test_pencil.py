@@ -57,7 +57,8 @@ def stage2_loss(z, label_logits, noisy, alpha=ALPHA, beta=BETA, variant='officia
 def setting(stages, batch=N, seed=0, losses='official'):
     model, optimizer, feed, iterator, features = linear_setting(N, D, C, seed=seed, batch=batch)
     noisy = numpy.random.RandomState(seed + 1).randint(0, C, size=N).astype(numpy.int32)
-    updater = PencilUpdater(iterator, optimizer, feed, noisy, C, stages, losses=losses)
+    updater = PencilUpdater(iterator, optimizer, feed, noisy, C, stages, alpha=ALPHA, beta=BETA,
+                            label_lr=LABEL_LR, k=K, losses=losses)
     return updater, model, noisy, features
 
 
@@ -252,7 +253,7 @@ def test_label_accuracy_report_reads_the_updaters_labels():
 
 
 def test_lr_schedule():
-    schedule = pencil_lr_schedule((2, 3, 6))
+    schedule = pencil_lr_schedule((2, 3, 6), lr=0.06, lr3=0.2)
     expected = [0.06] * 5 + [0.2] * 2 + [0.02] * 2 + [0.002] * 2
     assert [schedule(e) for e in range(11)] == pytest.approx(expected)
     assert schedule(20) == pytest.approx(0.002)

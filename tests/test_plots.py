@@ -1,4 +1,5 @@
-"""reproduce.plots: files are written atomically as PNG + PDF; confusion counts are right."""
+"""reproduce.plots: what each figure shows (axes, lines, bands, labels, titles, read back from the
+matplotlib figure), files written atomically as PNG + PDF, and the confusion counts."""
 import os
 
 import numpy
@@ -33,6 +34,23 @@ def test_step2_curves_with_unequal_trials(tmp_path):
          'curves': {'Our method': [(epochs[:1], [0.9])],       # one point only
                     'Cross Entropy': [([], [])]}},              # nothing yet: omitted
     ]
+    fig = plots.figure_step2_curves(panels, title='Figure 3, digits, 2 trials')
+    left, right = fig.axes
+    assert fig._suptitle.get_text() == 'Figure 3, digits, 2 trials'
+    assert left.get_title() == 'CIFAR-10, 90% symmetric' and left.get_xlabel() == 'epoch'
+    assert left.get_ylabel() == 'test accuracy (%)'
+    labels = [line.get_label() for line in left.get_lines()]
+    assert labels == ['Our method (mean of 2)', 'Tanaka et al. [6]']
+    mean = left.get_lines()[0]
+    assert len(mean.get_xdata()) == 80                   # the trials' common prefix
+    numpy.testing.assert_allclose(mean.get_ydata(), 100 * numpy.mean(
+        [panels[0]['curves']['Our method'][0][1][:80],
+         panels[0]['curves']['Our method'][1][1]], axis=0))
+    assert len(left.collections) == 1                    # one min-max band: the 2-trial method
+    assert [line.get_label() for line in right.get_lines()] == ['Our method']  # CE omitted
+    assert right.get_lines()[0].get_marker() == 'o'      # a single point is drawn as a marker
+    colours = {line.get_label(): line.get_color() for ax in fig.axes for line in ax.get_lines()}
+    assert colours['Our method (mean of 2)'] == colours['Our method']   # kept across panels
     paths = plots.plot_step2_curves(panels, str(tmp_path / 'figure3'))
     _check_written(paths, str(tmp_path), 'figure3')
 
@@ -56,6 +74,13 @@ def test_label_accuracy_plot(tmp_path):
     series = {'sym 50%': [(epochs, numpy.linspace(0.5, 0.9, 70)),
                           (epochs, numpy.linspace(0.5, 0.88, 70))],
               'asym 40%': [(epochs[:30], numpy.linspace(0.6, 0.8, 30))]}
+    fig = plots.figure_label_accuracy(series, title='step 1')
+    (ax,) = fig.axes
+    assert ax.get_title() == 'step 1' and ax.get_ylabel() == 'label accuracy (%)'
+    assert [line.get_label() for line in ax.get_lines()] == ['sym 50% (mean of 2)', 'asym 40%']
+    assert ax.get_lines()[0].get_ydata()[-1] == pytest.approx(89.0)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        'sym 50% (mean of 2)', 'asym 40%']
     out = tmp_path / 'sub'   # the folder is created
     paths = plots.plot_label_accuracy(series, str(out / 'labels.png'), title='step 1')
     _check_written(paths, str(out), 'labels')
@@ -91,8 +116,16 @@ def test_confusion_plot(tmp_path):
     noisy = numpy.where(rng.uniform(size=2000) < 0.4, rng.randint(0, 10, 2000), clean)
     counts = plots.confusion_counts(clean, noisy, 10)
     counts[4] = 0  # an empty row is drawn as zeros, not NaN
-    paths = plots.plot_confusion([('noisy', counts), ('corrected', plots.confusion_counts(
-        clean, clean, 10))], names, str(tmp_path / 'confusion'))
+    matrices = [('noisy', counts), ('corrected', plots.confusion_counts(clean, clean, 10))]
+    fig = plots.figure_confusion(matrices, names)
+    noisy_ax, corrected_ax = fig.axes[:2]
+    assert noisy_ax.get_title() == 'noisy' and noisy_ax.get_ylabel() == 'clean label'
+    assert [t.get_text() for t in noisy_ax.get_xticklabels()] == names
+    image = noisy_ax.get_images()[0].get_array()
+    numpy.testing.assert_allclose(image, plots._row_percent(counts))
+    assert numpy.diag(corrected_ax.get_images()[0].get_array()).min() == 100.0
+    assert len(noisy_ax.texts) == 100                    # the percentage in every cell
+    paths = plots.plot_confusion(matrices, names, str(tmp_path / 'confusion'))
     _check_written(paths, str(tmp_path), 'confusion')
     percent = plots._row_percent(counts)
     numpy.testing.assert_allclose(percent[numpy.arange(10) != 4].sum(axis=1), 100.0)

@@ -50,6 +50,7 @@ def recorded_value(recorded, spread_cell):
     return regression.cells_of(recorded)[key]['mean']
 
 
+@pytest.mark.slow
 @pytest.mark.regression
 def test_the_configuration_reproduces_the_recorded_numbers(tmp_path):
     """The regression test proper; make test runs it under two OpenBLAS kernels."""
@@ -105,6 +106,7 @@ def _no_mixup(monkeypatch):
     monkeypatch.setattr(MixupUpdater, '__init__', init)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('breakage, sharpest', [
     (_never_update_labels, ('step1', 'label_accuracy', 0.5)),
     (_no_mixup, ('ours', 'final_loss', 0.5)),
@@ -134,6 +136,7 @@ def _exact_cpu_run(tmp_path, name, kernel):
     return read(os.path.join(res, 'table2.json'))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not {'avx2', 'fma'} <= chainer_compat.cpu_flags(),
                     reason='exact CPU mode needs an x86-64 CPU with AVX2 and FMA')
 def test_exact_cpu_mode_gives_the_same_bits_whatever_kernel_the_machine_picks(tmp_path):

@@ -40,12 +40,12 @@ def test_the_paper_schedule_is_unchanged_at_scale_one():
 
 
 @pytest.mark.parametrize('overrides, message', [
-    (dict(step1={'begin': 0}), r'begin \(the 1-based epoch'),
-    (dict(step1={'begin': 41}), r'\[1, epochs = 40\]'),
-    (dict(step1={'window': 16}), r'window .* \[1, begin = 15\]'),
-    (dict(step1={'epochs': -5}), 'epochs must be at least 1'),
-    (dict(step2={'milestones': [31]}), 'milestones must lie in'),
-    (dict(pencil={'stages': [0, 0, 0]}), 'at least one epoch'),
+    (dict(overrides={'step1': {'begin': 0}}), r'--set step1.begin must be in \[1, \.\.\.'),
+    (dict(overrides={'step1': {'begin': 41}}), r'\[1, epochs = 40\]'),
+    (dict(overrides={'step1': {'window': 16}}), r'window .* \[1, begin = 15\]'),
+    (dict(overrides={'step1': {'epochs': -5}}), r'--set step1.epochs must be in \[1'),
+    (dict(overrides={'step2': {'milestones': [31]}}), 'milestones must lie in'),
+    (dict(overrides={'pencil': {'stages': [0, 0, 0]}}), 'at least one epoch'),
 ])
 def test_settings_that_cannot_run_as_meant_are_refused(overrides, message):
     with pytest.raises(ValueError, match=message):

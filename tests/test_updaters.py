@@ -127,9 +127,9 @@ def test_mixup_rejects_bad_arguments():
     model, optimizer, feed, iterator, _ = setting()
     targets = numpy.zeros((N, C), dtype=numpy.float32)
     with pytest.raises(ValueError):
-        MixupUpdater(iterator, optimizer, feed, targets, 1.0, lc_on='both')
+        MixupUpdater(iterator, optimizer, feed, targets, 1.0, 1.0, lc_on='both')
     with pytest.raises(ValueError):
-        MixupUpdater(iterator, optimizer, feed, targets, 0.0)
+        MixupUpdater(iterator, optimizer, feed, targets, 0.0, 1.0)
 
 
 def test_cross_entropy_step_matches_numpy():
@@ -207,9 +207,10 @@ def test_every_updater_tells_the_optimizer_about_new_epochs():
                                             LabelTable(noisy, C, window=1, begin=1), 0.5, 0.5)
         if kind == 'mixup':
             return MixupUpdater(iterator, optimizer, feed, numpy.eye(C, dtype=numpy.float32)[noisy],
-                                mixup_alpha=1.0)
+                                mixup_alpha=1.0, mixup_weight=1.0)
         if kind == 'pencil':
-            return PencilUpdater(iterator, optimizer, feed, noisy, C, (1, 1, 1))
+            return PencilUpdater(iterator, optimizer, feed, noisy, C, (1, 1, 1), alpha=0.4,
+                                 beta=0.1, label_lr=600.0, k=10.0)
         return CrossEntropyUpdater(iterator, optimizer, feed, noisy)
 
     for kind in ('joint', 'mixup', 'pencil', 'cross_entropy'):
@@ -237,7 +238,8 @@ def test_step2_in_one_pass_is_the_two_passes():
         optimizer.setup(model)
         feed = DeviceImageFeed(images, lambda x, rng: x.astype(numpy.float32) / 255, seed=0)
         updater = MixupUpdater(IndexIterator(16, 8, seed=3), optimizer, feed, targets,
-                               mixup_alpha=1.0, seed=4, single_pass=single_pass)
+                               mixup_alpha=1.0, mixup_weight=1.0, seed=4,
+                               single_pass=single_pass)
         values = [observe(updater) for _ in range(3)]
         runs.append((values, {n: p.array.copy() for n, p in model.namedparams()},
                      model.blocks[0].bn1.avg_mean.copy(), model.bn.avg_var.copy()))

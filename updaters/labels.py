@@ -49,7 +49,7 @@ class LabelTable(object):
     window keeps its current Y.
     """
 
-    def __init__(self, noisy_labels, n_classes, window=10, begin=70, device=None):
+    def __init__(self, noisy_labels, n_classes, window, begin, device=None):
         if window is not None and int(window) < 1:
             raise ValueError('window must be a positive int or None')
         if int(begin) < 1:

@@ -34,7 +34,7 @@ class MixupUpdater(DeviceBatchUpdater):
 
     step_name = 'step2'
 
-    def __init__(self, iterator, optimizer, feed, targets, mixup_alpha, mixup_weight=1.0,
+    def __init__(self, iterator, optimizer, feed, targets, mixup_alpha, mixup_weight,
                  lc_on='clean', seed=0, single_pass=True, device=None):
         super(MixupUpdater, self).__init__(iterator, optimizer, feed, device=device)
         if lc_on not in ('clean', 'mixed'):

@@ -93,7 +93,7 @@ class PencilLabels(object):
     :class:`updaters.extensions.LabelAccuracyReport` takes this object as its table.
     """
 
-    def __init__(self, noisy_labels, n_classes, k=10.):
+    def __init__(self, noisy_labels, n_classes, k):
         self.n_classes = int(n_classes)
         self.k = float(k)
         self.device = chainer.backend.get_device_from_array(noisy_labels)
@@ -151,8 +151,8 @@ class PencilUpdater(DeviceBatchUpdater):
 
     step_name = 'pencil'
 
-    def __init__(self, iterator, optimizer, feed, noisy_labels, n_classes, stages, alpha=0.4,
-                 beta=0.1, label_lr=600., k=10., losses='official', device=None):
+    def __init__(self, iterator, optimizer, feed, noisy_labels, n_classes, stages, alpha, beta,
+                 label_lr, k, losses='official', device=None):
         super(PencilUpdater, self).__init__(iterator, optimizer, feed, device=device)
         stages = tuple(int(s) for s in stages)
         if len(stages) != 3 or min(stages) < 0:
@@ -219,7 +219,7 @@ class PencilUpdater(DeviceBatchUpdater):
         self.labels.save(path, **extra)
 
 
-def pencil_lr_schedule(stages, lr=0.06, lr3=0.2):
+def pencil_lr_schedule(stages, lr, lr3):
     """PENCIL's learning rate as a function of the 0-based epoch.
 
     Stages 1 and 2 (epochs < s1 + s2) use ``lr``; stage 3 uses ``lr3``, divided by 10 after one

@@ -1,0 +1,142 @@
+"""The one aggregator of finished runs: every part's ``result.json`` into per-cell lists of
+numbers, for the tables (:mod:`reproduce.tables`), the figures (:mod:`reproduce.figure3`) and
+the summaries of arbitrary run directories (:mod:`reproduce.summarize`).
+
+Numbers are in percent (test accuracies, label accuracies) or in loss units (the final
+training loss); a cell's statistics are the mean, the sample standard deviation (ddof 1, the
+convention papers use; 0 for one trial) and the count over trials.
+"""
+import collections
+import dataclasses
+import os
+
+import numpy
+
+from reproduce import methods as methods_lib, rundir
+
+KINDS = ('best', 'last')
+
+
+def stats(values):
+    """Mean, sample standard deviation (ddof 1; 0 for one value), count and the values."""
+    if not values:
+        return {'mean': None, 'std': None, 'n': 0, 'values': []}
+    std = float(numpy.std(values, ddof=1)) if len(values) > 1 else 0.0
+    return {'mean': float(numpy.mean(values)), 'std': std, 'n': len(values),
+            'values': [float(v) for v in values]}
+
+
+def brief(result):
+    """The numbers and provenance of one part's ``result.json`` that tables and summaries keep."""
+    entry = {k: result[k] for k in ('best_test', 'last_test', 'epochs', 'train_seconds')}
+    entry['best_epoch'] = result['accuracy']['best']['epoch']
+    entry['seeds'] = {k: v for k, v in result['config'].items() if k.endswith('_seed')}
+    entry['provenance'] = result['provenance']
+    if 'labels' in result:
+        entry['labels'] = result['labels']
+    return entry
+
+
+@dataclasses.dataclass
+class Run:
+    """One run directory to gather: its parts and the key its numbers go under (a noise rate
+    for a table; (data set, noise, rate) for a summary)."""
+
+    run_dir: str
+    parts: tuple
+    key: object
+    name: str
+    trial: int
+
+
+@dataclasses.dataclass
+class Gathered:
+    """Finished numbers by cell: ``cells[(method, key)][kind]``, ``labels[key]['noisy' or
+    'corrected']`` (step 1), ``signals[(part, quantity, key)]`` (final_loss, label_accuracy),
+    and a brief of every finished part (``parts``)."""
+
+    cells: dict = dataclasses.field(default_factory=dict)
+    labels: dict = dataclasses.field(default_factory=dict)
+    signals: dict = dataclasses.field(default_factory=dict)
+    parts: list = dataclasses.field(default_factory=list)
+
+    def keys(self):
+        return sorted({k for _, k in self.cells} | set(self.labels),
+                      key=lambda k: k if isinstance(k, tuple) else (k,))
+
+
+def gather(runs):
+    """Every finished part of ``runs`` (:class:`Run`) into a :class:`Gathered`."""
+    found = Gathered()
+    for run in runs:
+        for part in run.parts:
+            result = rundir.read_result(os.path.join(run.run_dir, part))
+            if result is None:
+                continue
+            key = run.key
+            found.parts.append(dict(brief(result), run=run.name, part=part, trial=run.trial))
+            if result.get('final_loss') is not None:
+                found.signals.setdefault((part, 'final_loss', key), []).append(
+                    result['final_loss'])
+            if 'labels' in result:
+                found.signals.setdefault((part, 'label_accuracy', key), []).append(
+                    100 * result['labels']['corrected_accuracy'])
+            if part in methods_lib.PREREQUISITES:
+                entry = found.labels.setdefault(key, {'noisy': [], 'corrected': []})
+                entry['noisy'].append(100 * result['labels']['noisy_accuracy'])
+                entry['corrected'].append(100 * result['labels']['corrected_accuracy'])
+                continue
+            cell = found.cells.setdefault((part, key), {'best': [], 'last': []})
+            cell['best'].append(100 * result['best_test'])
+            cell['last'].append(100 * result['last_test'])
+    return found
+
+
+def runs_of_units(units):
+    """The :class:`Run` of every unit of a table plan (key: the noise rate)."""
+    return [Run(u.run_dir, u.parts, u.config.rate, u.config.name(), u.config.trial)
+            for u in units]
+
+
+def runs_of_directories(run_dirs):
+    """The :class:`Run` of arbitrary run directories (key: (data set, noise, rate), read from
+    their parts' results); FileNotFoundError for a directory without a finished part."""
+    runs = []
+    for run_dir in run_dirs:
+        parts = [p for p in methods_lib.PARTS if rundir.finished(os.path.join(run_dir, p))]
+        if not parts:
+            raise FileNotFoundError('{} holds no finished run (no */{})'.format(
+                run_dir, rundir.RESULT))
+        config = rundir.read_result(os.path.join(run_dir, parts[0]))['config']
+        runs.append(Run(run_dir, tuple(parts), (config['dataset'], config['noise'],
+                                                config['rate']),
+                        os.path.basename(os.path.normpath(run_dir)), config['trial']))
+    return runs
+
+
+def curves(run_dirs, part, split='test'):
+    """Per run directory, ``(epochs, accuracies)`` of ``part`` on ``split`` (runs that have not
+    evaluated yet are left out)."""
+    found = []
+    for run_dir in run_dirs:
+        record = rundir.read_json(os.path.join(run_dir, part, rundir.ACCURACY))
+        if record and record.get('epochs'):
+            found.append((record['epochs'], record['accuracy'][split]))
+    return found
+
+
+def label_histories(run_dirs, part='step1'):
+    """Per run directory, ``(epochs, label accuracy)`` of ``part`` per epoch."""
+    found = []
+    for run_dir in run_dirs:
+        history = rundir.read_json(os.path.join(run_dir, part, rundir.LABEL_ACCURACY))
+        if history and history.get('epoch'):
+            found.append((history['epoch'], history['accuracy']))
+    return found
+
+
+def by_key(items):
+    grouped = collections.OrderedDict()
+    for key, value in items:
+        grouped.setdefault(key, []).append(value)
+    return grouped

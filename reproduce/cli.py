@@ -1,0 +1,122 @@
+"""The options of the scripts beside a run's configuration (:class:`reproduce.config.RunConfig`),
+declared once (:mod:`reproduce.options`), and the parsers built from them.
+
+Commands: ``run`` (``python -m reproduce.experiment``: one run), ``table`` (every table script and
+``figure3.py``), ``rates`` (Tables 2 and 3), ``check`` (the table scripts' regression check),
+``figure`` (``figure3.py``).
+"""
+import dataclasses
+import os
+
+from reproduce import options
+from reproduce.config import RunConfig, parse_rate
+from reproduce.data import DATA_SETS
+from reproduce.methods import NAMES as METHODS
+from reproduce.options import RUN, TABLE, option
+
+RATES, CHECK, FIGURE = 'rates', 'check', 'figure'
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def parse_methods(text):
+    chosen = options.words(text)
+    unknown = [m for m in chosen if m not in METHODS]
+    if unknown:
+        raise ValueError('unknown method(s) {}: this code computes {}'.format(
+            ', '.join(unknown), ', '.join(METHODS)))
+    return chosen
+
+
+def parse_rates(text):
+    rates = []
+    for word in options.words(text):
+        rate = parse_rate(word)
+        if rate not in rates:
+            rates.append(rate)
+    return rates
+
+
+def parse_devices(text):
+    return options.words(text)
+
+
+@dataclasses.dataclass
+class Selection:
+    """Which methods run."""
+
+    methods: list = option(list(METHODS), 'comma-separated methods: ' + ', '.join(METHODS),
+                           commands=(RUN, TABLE), parse=parse_methods,
+                           render=options.render_words, default_text='all')
+
+
+@dataclasses.dataclass
+class RunPlace:
+    """Where a single run goes."""
+
+    out: str = option(None, 'the run directory', commands=(RUN,), render=os.path.abspath)
+    root: str = option(None, 'an output root: the run directory below it is named from the '
+                       'settings (<dataset>[-x<scale>]/<noise>-<rate>/trial<k>)', commands=(RUN,),
+                       render=os.path.abspath)
+
+
+@dataclasses.dataclass
+class TableOptions:
+    """What the table and figure scripts run, where, and how many at once."""
+
+    trials: int = option(None, 'trials 0..N-1 (every seed of trial k is k)', commands=(TABLE,),
+                         parse=options.integer(1), default_text="the paper's: 5 (Table 4: 1)")
+    rates: list = option(None, 'comma-separated noise rates (0.5 or 50 both mean 50 %)',
+                         commands=(RATES,), parse=parse_rates, render=options.render_words,
+                         default_text="the paper's")
+    jobs: int = option(1, 'runs at once (processes)', commands=(TABLE,),
+                       parse=options.integer(1))
+    per_device: int = option(None, 'runs at once on each device (sets --jobs to this times the '
+                             'number of devices; their memory is checked first against the '
+                             'recorded GPU check, results/benchmarks/)', commands=(TABLE,),
+                             parse=options.integer(1))
+    devices: list = option(None, "comma-separated devices to spread the runs over, e.g. "
+                           "'@cupy:0,@cupy:1' (replaces --device)", commands=(TABLE,),
+                           parse=parse_devices, render=options.render_words)
+    out: str = option('runs', 'the output root of the runs', commands=(TABLE,))
+    results: str = option(None, 'where tables and figures go', commands=(TABLE,),
+                          default_text='results/<dataset>[-x<scale>]')
+    print_commands: bool = option(False, 'print one command per unfinished run (for a job '
+                                  'array) and stop; run this script again afterwards with '
+                                  '--gather-only to make the table', commands=(TABLE,),
+                                  store_true=True)
+    gather_only: bool = option(False, 'run nothing: use the runs finished so far',
+                               commands=(TABLE,), store_true=True)
+    check: str = option(None, 'compare with a recorded table JSON; exit 1 listing every cell '
+                        'that moved by more than its tolerance', commands=(CHECK,),
+                        metavar='FILE')
+    tolerance: float = option(None, 'allowed difference of the accuracy cells in percentage '
+                              'points', commands=(CHECK,), parse=options.number,
+                              check=options.positive,
+                              default_text='per cell: the largest of 1 point, 3 standard errors '
+                                           'of the trial spread and 1.5 x the recorded spread '
+                                           'across CPU numerics settings; README, "Regression '
+                                           'checks"')
+    symmetric_rate: float = option(0.9, 'noise rate of the symmetric panel', commands=(FIGURE,),
+                                   parse=parse_rate, render=repr)
+    asymmetric_rate: float = option(0.3, 'noise rate of the asymmetric panel',
+                                    commands=(FIGURE,), parse=parse_rate, render=repr)
+
+
+def table_parser(description, commands, table=None, epilog=None):
+    """The parser of a table script (``table``: 2, 3 or 4) or of figure3 (None): the run options
+    the tables offer and the table options of ``commands``."""
+    p = options.Parser(description=description, epilog=epilog,
+                       formatter_class=options.HelpFormatter)
+    datasets = [name for name, spec in DATA_SETS.items()
+                if table in spec.tables or (table is None and 2 in spec.tables)]
+    skip = {'dataset'} if len(datasets) == 1 else set()
+    required = tuple(spec_need for name in datasets for spec_need in DATA_SETS[name].needs) \
+        if len(datasets) == 1 else ()
+    options.add_options(p, RunConfig, TABLE, only=[f.name for f in options.declared(
+        RunConfig, TABLE) if f.name not in skip], required=required,
+        choices={'dataset': tuple(datasets)})
+    options.add_options(p, Selection, TABLE)
+    for command in commands:
+        options.add_options(p, TableOptions, command)
+    p.set_defaults(dataset=datasets[0])
+    return p

@@ -1,0 +1,262 @@
+"""Command-line options declared once, as dataclass fields, and everything generated from them.
+
+An option is a field made with :func:`option`: its default, its help, how its text is read
+(``parse``) and written (``render``), its allowed values (``choices``) or range (``check``), and
+the commands that offer it (``commands``: 'run' for a single run, 'table' for the table and figure
+scripts, 'benchmark'). From the declarations come
+
+* the argparse options of each command (:func:`add_options`), with the default stated once in
+  every help text;
+* the values of parsed arguments (:func:`values`);
+* a command line that gives a configuration back (:func:`command_line`), for the runner's child
+  processes and ``--print-commands``;
+* the type and range checks (:func:`check_fields`), run on every configuration however it was
+  made (command line or Python).
+
+To add an option, add one field with :func:`option` to the dataclass it belongs to
+(:class:`reproduce.config.RunConfig` for what decides or places a run, the table scripts' and the
+benchmark's own dataclasses for theirs).
+"""
+import argparse
+import dataclasses
+import sys
+
+RUN, TABLE, BENCHMARK = 'run', 'table', 'benchmark'
+
+
+def option(default, help, *, commands=(RUN, TABLE), parse=None, render=None, choices=None,
+           check=None, flag=None, default_text=None, metavar=None, identity=True,
+           store_true=False, inverse=None, repeat=False):
+    """A dataclass field declaring one command-line option.
+
+    Args:
+        default: its value when not given (a list or dict default is copied per instance).
+        help: what it is, without its default (added from ``default`` / ``default_text``).
+        commands: the commands that offer it.
+        parse: text -> value (argparse ``type``); raises ValueError with a message.
+        render: value -> text, the inverse of ``parse`` (default ``str``).
+        choices: allowed values (checked on every configuration).
+        check: value -> error message or None (ranges; checked on every configuration).
+        flag: the option string (default ``--`` + the field name with dashes).
+        default_text: how the help states the default, where the value alone would not say it.
+        identity: whether the value decides what a run computes (part of its identity).
+        store_true: a switch (no value); with ``inverse`` the switch sets the field False
+            (``--quiet`` for ``progress``).
+        repeat: given several times, the values collected in a list.
+    """
+    factory = None
+    if isinstance(default, (list, dict)):
+        value, default = default, dataclasses.MISSING
+        factory = (lambda v=value: type(v)(v))
+    metadata = dict(help=help, commands=tuple(commands), parse=parse, render=render or str,
+                    choices=tuple(choices) if choices else None, check=check, flag=flag,
+                    default_text=default_text, metavar=metavar, identity=identity,
+                    store_true=store_true, inverse=inverse, repeat=repeat)
+    if factory is not None:
+        return dataclasses.field(default_factory=factory, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def declared(cls, command=None):
+    """The option fields of dataclass ``cls`` (offered by ``command``, if given)."""
+    return [f for f in dataclasses.fields(cls) if 'help' in f.metadata and
+            (command is None or command in f.metadata['commands'])]
+
+
+def declared_field(cls, name):
+    """The option field ``name`` of dataclass ``cls``."""
+    return next(f for f in declared(cls) if f.name == name)
+
+
+def flag_of(field):
+    meta = field.metadata
+    if meta['inverse']:
+        return meta['inverse']
+    return meta['flag'] or '--' + field.name.replace('_', '-')
+
+
+def _default_of(field):
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    return field.default_factory()
+
+
+def _default_text(field):
+    meta = field.metadata
+    if meta['default_text']:
+        return meta['default_text']
+    value = _default_of(field)
+    if meta['store_true']:
+        return None
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple, dict)) and not value:
+        return None
+    if isinstance(value, (list, tuple)):
+        return ','.join(map(str, value))
+    return meta['render'](value)
+
+
+def _help(field):
+    text = field.metadata['help']
+    default = _default_text(field)
+    text = text if default is None else '{} (default: {})'.format(text, default)
+    return text.replace('%', '%%')            # argparse formats help texts with %
+
+
+def _argparse_type(field):
+    parse = field.metadata['parse']
+    if parse is None:
+        return None
+    def convert(text):
+        try:
+            return parse(text)
+        except ValueError as error:     # argparse says 'argument <flag>: ' before it
+            raise argparse.ArgumentTypeError(str(error))
+    convert.__name__ = field.name
+    return convert
+
+
+def add_options(parser, cls, command, only=None, required=(), choices=None):
+    """Adds the options of ``cls`` that ``command`` offers to ``parser`` (``only``: a subset of
+    field names; ``required``: names that must be given; ``choices``: narrower choices per
+    name)."""
+    for field in declared(cls, command):
+        if only is not None and field.name not in only:
+            continue
+        meta = field.metadata
+        kwargs = dict(dest=field.name, help=_help(field))
+        if meta['store_true']:
+            kwargs.update(action='store_false' if meta['inverse'] else 'store_true',
+                          default=_default_of(field))
+        else:
+            kwargs.update(default=None if meta['repeat'] else _default_of(field),
+                          type=_argparse_type(field))
+            if meta['repeat']:
+                kwargs['action'] = 'append'
+            if meta['metavar']:
+                kwargs['metavar'] = meta['metavar']
+            allowed = (choices or {}).get(field.name) or meta['choices']
+            if allowed and meta['parse'] is None:
+                kwargs['choices'] = allowed
+            if field.name in required:
+                kwargs.update(required=True, default=None)
+        parser.add_argument(flag_of(field), **kwargs)
+
+
+def values(args, cls, command, only=None):
+    """``{field: value}`` of the options of ``cls`` that ``command`` offers, from parsed
+    ``args``."""
+    found = {}
+    for field in declared(cls, command):
+        if only is not None and field.name not in only:
+            continue
+        value = getattr(args, field.name)
+        if field.metadata['repeat'] and value is None:
+            value = _default_of(field)
+        found[field.name] = value
+    return found
+
+
+def command_line(instance, command, skip=(), overrides=None):
+    """The options that give ``instance`` back on ``command``'s command line, as a list of
+    strings (every value, default or not: the command does not depend on the defaults of the
+    version that reads it); ``overrides`` replaces values (``{name: value}``)."""
+    words = []
+    overrides = overrides or {}
+    for field in declared(type(instance), command):
+        if field.name in skip:
+            continue
+        value = overrides.get(field.name, getattr(instance, field.name))
+        meta = field.metadata
+        if meta['store_true']:
+            if bool(value) != bool(_default_of(field)):
+                words.append(flag_of(field))
+            continue
+        if value is None:
+            continue
+        rendered = meta['render'](value)
+        if meta['repeat']:
+            for item in rendered:
+                words += [flag_of(field), item]
+        else:
+            words += [flag_of(field), rendered]
+    return words
+
+
+def check_fields(instance):
+    """Every declared field's choices and range, on a configuration however it was made;
+    ValueError naming the option."""
+    for field in declared(type(instance)):
+        value = getattr(instance, field.name)
+        meta = field.metadata
+        if value is None:
+            continue
+        if meta['choices'] and value not in meta['choices']:
+            raise ValueError('{} must be one of {}, got {!r}'.format(
+                flag_of(field), ', '.join(map(str, meta['choices'])), value))
+        if meta['check']:
+            problem = meta['check'](value)
+            if problem:
+                raise ValueError('{} {}'.format(flag_of(field), problem))
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading values
+
+
+def integer(minimum=None):
+    """A parse function for integers of at least ``minimum``."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError('takes an integer, got {!r}'.format(text))
+        problem = at_least(minimum)(value) if minimum is not None else None
+        if problem:
+            raise ValueError(problem)
+        return value
+    return parse
+
+
+def number(text):
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError('takes a number, got {!r}'.format(text))
+
+
+def at_least(minimum):
+    def check(value):
+        if value < minimum:
+            return 'must be at least {}, got {}'.format(minimum, value)
+    return check
+
+
+def positive(value):
+    if not value > 0:
+        return 'must be positive, got {}'.format(value)
+
+
+def words(text):
+    """Comma-separated words, duplicates dropped (first kept); an empty list is refused."""
+    items = [w.strip() for w in text.split(',') if w.strip()]
+    if not items:
+        raise ValueError('takes a comma-separated list, got {!r}'.format(text))
+    return list(dict.fromkeys(items))
+
+
+def render_words(items):
+    return ','.join(map(str, items))
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line and a hint, not the whole usage block."""
+
+    def error(self, message):
+        sys.stderr.write('{}: error: {} (see --help)\n'.format(self.prog, message))
+        sys.exit(2)
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    pass

@@ -1,0 +1,142 @@
+"""A run directory: every file name in it, reading and writing its results, the identity check
+that keeps one directory to one setting, and the lock that keeps one process training a part.
+
+Layout of ``<runs root>/<dataset>[-x<scale>][-i<iterations>]/<noise>-<rate>/trial<k>/``::
+
+    config.json                 the settings that decide the run's numbers (its identity)
+    output-<methods>.txt        a run's terminal output when the runner runs several at once
+    <part>/                     step1, tanaka, ours, cross_entropy, forward_t, pencil
+        .lock                                     held (flock) by the process training the part
+        log.json accuracy.json snapshot.npz      per epoch (written atomically)
+        labels.npz label_accuracy.json           parts that correct labels
+        model.npz                                 step1 and cross_entropy: the final network
+        transition.npy                            forward_t with an estimated matrix
+        result.json                               written last: the part is finished
+"""
+import contextlib
+import dataclasses
+import errno
+import json
+import os
+
+from updaters import atomic
+
+CONFIG = 'config.json'
+LOCK = '.lock'
+RESULT = 'result.json'
+SNAPSHOT = 'snapshot.npz'
+LOG = 'log.json'
+ACCURACY = 'accuracy.json'
+LABELS = 'labels.npz'
+LABEL_ACCURACY = 'label_accuracy.json'
+MODEL = 'model.npz'
+TRANSITION = 'transition.npy'
+
+
+class SettingsMismatchError(ValueError):
+    """An output directory already holds a run made with other settings."""
+
+
+class RunDirectoryBusy(RuntimeError):
+    """Another process is training in the run directory."""
+
+
+def read_json(path):
+    """The JSON in ``path``, or None when it is missing or being replaced."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def read_result(part_dir):
+    """A part's ``result.json`` (None: the part has not finished)."""
+    return read_json(os.path.join(part_dir, RESULT))
+
+
+def finished(part_dir):
+    return os.path.exists(os.path.join(part_dir, RESULT))
+
+
+def epochs_done(part_dir):
+    """Epochs a part has finished: from its result, else from its per-epoch log."""
+    result = read_result(part_dir)
+    if result is not None:
+        return result['epochs']
+    log = read_json(os.path.join(part_dir, LOG)) or []
+    return int(log[-1]['epoch']) if log else 0
+
+
+def final_loss(part_dir):
+    """The mean training loss of a part's last epoch, from its log (None if absent)."""
+    log = read_json(os.path.join(part_dir, LOG)) or []
+    return log[-1].get('main/loss') if log else None
+
+
+def output_path(run_dir, methods):
+    return os.path.join(run_dir, 'output-{}.txt'.format('+'.join(methods)))
+
+
+def check_identity(run_dir, identity, defaults):
+    """Refuses (:class:`SettingsMismatchError`, nothing touched) a run directory whose
+    ``config.json`` names other settings than ``identity``; a field missing there (added to
+    the configuration after the run was made) counts as its value in ``defaults``. Returns
+    whether the directory holds a configuration already."""
+    recorded = read_json(os.path.join(run_dir, CONFIG))
+    if recorded is None:
+        return False
+    differ = sorted(k for k in set(recorded) | set(identity)
+                    if recorded.get(k, defaults.get(k)) != identity.get(k, defaults.get(k)))
+    if differ:
+        raise SettingsMismatchError(
+            '{} holds a run made with other settings ({}); nothing was changed there: use '
+            'another --out, or delete that directory to start it again'.format(
+                run_dir, ', '.join('{} {} there, {} now'.format(
+                    k, json.dumps(recorded.get(k)), json.dumps(identity.get(k)))
+                    for k in differ)))
+    return True
+
+
+def claim(run_dir, identity, defaults):
+    """Claims ``run_dir`` for a configuration: checks an existing ``config.json``
+    (:func:`check_identity`) or writes one."""
+    if not check_identity(run_dir, identity, defaults):
+        atomic.write_json(os.path.join(run_dir, CONFIG), identity)
+
+
+@contextlib.contextmanager
+def locked(part_dir):
+    """Holds a part's lock while it trains: a second process that tries to train the same part
+    is refused (:class:`RunDirectoryBusy`) instead of interleaving its snapshots with the first
+    one's. The lock dies with its process (flock), so a killed run leaves nothing to clean
+    up."""
+    run_dir = part_dir
+    import fcntl
+    os.makedirs(run_dir, exist_ok=True)
+    path = os.path.join(run_dir, LOCK)
+    with open(path, 'a+') as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            if error.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            handle.seek(0)
+            holder = handle.read().strip() or 'another process'
+            raise RunDirectoryBusy('{} is being trained by {}; wait for it to finish, or '
+                                   'stop it first'.format(run_dir, holder))
+        handle.seek(0)
+        handle.truncate()
+        handle.write('process {}'.format(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def as_json(value):
+    """``value`` as JSON-ready data (tuples become lists), for identities and results."""
+    if dataclasses.is_dataclass(value):
+        value = dataclasses.asdict(value)
+    return json.loads(json.dumps(value))
