@@ -39,8 +39,8 @@ META_FILE = 'batches.meta'
 FILES = TRAIN_FILES + (TEST_FILE, META_FILE)
 IMAGE_SHAPE = (3, 32, 32)
 
-_FIX = ('delete it and run load_cifar10(data_dir=None) to download the data again, or extract '
-        'a fresh copy of ' + URL)
+_FIX = ('delete it and let the data set download again (no --data-dir; data_dir=None in Python), '
+        'or extract a fresh copy of ' + URL)
 
 
 def file_md5(path):
@@ -79,9 +79,9 @@ def verify_files(folder, md5sums=None):
         path = os.path.join(folder, name)
         if not os.path.isfile(path):
             raise FileNotFoundError(
-                'CIFAR-10 file {} is missing. Pass data_dir=None to download the data set into '
-                '{}, or download {} yourself and pass the folder it extracts to (the one that '
-                'holds {}/ or that folder itself)'.format(
+                'CIFAR-10 file {} is missing: leave out --data-dir (data_dir=None in Python) to '
+                'download the data set into {}, or download {} yourself and give the folder it '
+                'extracts to with --data-dir (the one that holds {}/, or that folder itself)'.format(
                     path, chainer.dataset.download.get_dataset_directory('cifar10', False), URL,
                     FOLDER))
         expected = md5sums.get(name)
@@ -169,7 +169,14 @@ def download():
     print('CIFAR-10: downloading {} (about 163 MB) with Chainer\'s downloader into its cache '
           '{}'.format(URL, os.path.join(chainer.dataset.download.get_dataset_root(),
                                         '_dl_cache')), flush=True)
-    archive = chainer.dataset.download.cached_download(URL)
+    try:
+        archive = chainer.dataset.download.cached_download(URL)
+    except (OSError, ValueError) as error:       # no network, a proxy, a full disk, ...
+        reason = getattr(error, 'reason', None) or error
+        raise FileNotFoundError(
+            'CIFAR-10 is not in {} and could not be downloaded from {} ({}): download it where '
+            'there is a network and put {}/ there, or give the folder that holds it with '
+            '--data-dir (data_dir= in Python)'.format(root, URL, reason, FOLDER))
     got = file_md5(archive)
     if got != ARCHIVE_MD5:
         raise ValueError('the downloaded CIFAR-10 archive {} is truncated or corrupt: MD5 {} '

@@ -20,6 +20,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def parse_methods(text):
     chosen = options.words(text)
+    if not chosen:
+        raise ValueError('takes at least one method')
     unknown = [m for m in chosen if m not in METHODS]
     if unknown:
         raise ValueError('unknown method(s) {}: this code computes {}'.format(
@@ -28,11 +30,11 @@ def parse_methods(text):
 
 
 def parse_rates(text):
-    rates = []
-    for word in options.words(text):
-        rate = parse_rate(word)
-        if rate not in rates:
-            rates.append(rate)
+    """Comma-separated noise rates; a rate given twice (0.5 and 50) is merged, noted."""
+    items = [w.strip() for w in text.split(',') if w.strip()]
+    if not items:
+        raise ValueError('takes comma-separated noise rates, got {!r}'.format(text))
+    rates = options.merged([parse_rate(w) for w in items])
     return rates
 
 

@@ -166,6 +166,10 @@ class RunConfig:
             raise ValueError('--rate {} is outside [0, 1)'.format(self.rate))
         if spec.real_noise and self.rate != 0:
             raise ValueError('{} takes no noise rate (its noise is real)'.format(self.dataset))
+        if self.transition not in TRANSITIONS and not (
+                str(self.transition).endswith('.npy') and os.path.isfile(self.transition)):
+            raise ValueError('--transition takes true, estimate or an existing .npy file, got '
+                             '{!r}'.format(self.transition))
         if self.transition == 'true' and spec.real_noise:
             raise ValueError('{} has no true noise transition matrix: Forward T takes '
                              '--transition estimate (the default there) or an estimated matrix '

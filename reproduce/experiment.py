@@ -13,6 +13,7 @@ others from their last snapshot.
 """
 import dataclasses
 import os
+import shlex
 import signal
 import sys
 
@@ -62,8 +63,10 @@ def run(config, out_dir, methods=METHODS, extra_extensions=()):
     beside it: the runner runs a run's units in parallel)."""
     methods_lib.check_methods(methods)
     config = dataclasses.replace(config, device=resolve_device(config.device))
-    rundir.claim(out_dir, config.identity(), config_lib.defaults_identity())
+    rundir.check_identity(out_dir, config.identity(), config_lib.defaults_identity())
+    config.spec.check_inputs(config)              # every check before the first file
     data = config.spec.load(config)
+    rundir.claim(out_dir, config.identity(), config_lib.defaults_identity())
     return run_with_data(config, data, data_sets.noisy_labels(config, data), out_dir,
                          methods, extra_extensions)
 
@@ -114,23 +117,33 @@ def _stop(signum, frame):
 
 
 def main(argv=None):
+    """Exit status: 0 done, 1 the run failed (its snapshots kept), 2 bad input (nothing was
+    created), 130 interrupted (snapshots kept; the message says how to resume)."""
+    from reproduce import preflight
     try:
         config, methods, out = parse(argv)
         check_device(config.device)
+        preflight.folder(out, '--out')
     except ValueError as error:
-        sys.exit('error: {}'.format(error))
+        sys.stderr.write('error: {}\n'.format(error))
+        sys.exit(2)
     signal.signal(signal.SIGTERM, _stop)      # the runner stops a run this way: keep snapshots
     try:
         results = run(config, out, methods=methods)
-    except (ValueError, FileNotFoundError, NonFiniteLossError, rundir.RunDirectoryBusy,
-            OSError) as error:
+    except (ValueError, FileNotFoundError) as error:
+        sys.stderr.write('error: {}\n'.format(error))   # nothing was trained: bad input
+        sys.exit(2)
+    except (NonFiniteLossError, rundir.RunDirectoryBusy) as error:
         # one line, what is wrong and what to do; finished parts and snapshots stay on disk
         sys.exit('error: {}'.format(error))
+    except OSError as error:
+        sys.exit('error: {}'.format(preflight.describe(error)))
     except KeyboardInterrupt:
-        sys.stderr.write('\ninterrupted: every finished epoch is in its snapshot under {}; the '
-                         'same command resumes from there:\n  {}\n'.format(
-                             out, ' '.join([sys.executable, '-m', 'reproduce.experiment'] +
-                                           command_line(config, methods, out))))
+        sys.stderr.write('\ninterrupted: every finished epoch is in its snapshot under {}; this '
+                         'command resumes from there:\n  {}\n'.format(
+                             out, ' '.join(shlex.quote(w) for w in [
+                                 sys.executable, os.path.abspath(__file__)] +
+                                 command_line(config, methods, out))))
         sys.exit(130)
     for part, result in results.items():
         line = '{:>14}: best {:.4f}  last {:.4f}'.format(part, result['best_test'],

@@ -19,7 +19,7 @@ if __package__ in (None, ''):  # run as a file: make the repository importable
 import chainer_compat  # noqa: F401,E402  (before chainer)
 import numpy  # noqa: E402
 
-from reproduce import aggregate, cli, experiment, options, rundir, runner, tables  # noqa: E402
+from reproduce import aggregate, cli, options, preflight, rundir, runner, tables  # noqa: E402
 from reproduce.methods import METHODS, NAMES  # noqa: E402
 
 PANELS = (('symmetric', '(a) {:g}% symmetric noise'), ('asymmetric', '(b) {:g}% asymmetric noise'))
@@ -114,12 +114,17 @@ def make_figures(args, stream=None):
 def main(argv=None):
     args = parser().parse_args(argv)
     args.trials = args.trials or 5
+    for note in options.merge_notes(args, ('methods', 'devices')):
+        sys.stderr.write(note + '\n')
     try:
-        experiment.check_device(args.device)
+        tables.check_places(args)
         written, failed = make_figures(args)
     except (ValueError, FileNotFoundError) as error:
         sys.stderr.write('error: {}\n'.format(error))
         return 2
+    except OSError as error:
+        sys.stderr.write('error: {}\n'.format(preflight.describe(error)))
+        return 1
     except KeyboardInterrupt:
         return 130
     if args.print_commands:

@@ -27,7 +27,6 @@ provenance of the machine, and prints a summary. ``--smoke`` runs the same steps
 networks and data (the CPU version in the test suite; steps 1 and 3 need a GPU and are skipped on
 the CPU, with the reason).
 """
-import argparse
 import datetime
 import json
 import math
@@ -43,7 +42,7 @@ import chainer_compat  # noqa: F401,E402  (before chainer)
 import chainer  # noqa: E402
 import numpy  # noqa: E402
 
-from reproduce import provenance, rundir  # noqa: E402
+from reproduce import options, provenance, rundir  # noqa: E402
 from reproduce.gpu_report import device_slug, markdown, summary_lines  # noqa: E402,F401
 from updaters import atomic  # noqa: E402
 
@@ -338,7 +337,7 @@ def check(args):
 
 
 def parser():
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p = options.Parser(description=__doc__.split('\n\n')[0])
     p.add_argument('--device', default='auto',
                    help="'@cupy:0', '@numpy', or auto: the first GPU CuPy sees (default: auto)")
     p.add_argument('--out', default=os.path.join(ROOT, 'runs', 'gpu_check'),

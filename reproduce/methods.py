@@ -37,6 +37,14 @@ class Context:
     def part_dir(self, part):
         return os.path.join(self.run_dir, part)
 
+    def setup(self, part, init_weights=None):
+        """The part's :class:`reproduce.training.Part`, named for messages as the user knows
+        it (step 1 by the methods that need it)."""
+        built = training.setup(self.config, self.data, self.noisy, self.part_dir(part),
+                               init_weights)
+        built.title = describe_part(part, self.config)
+        return built
+
 
 def _noisy_accuracy(noisy, clean):
     """Share of noisy labels equal to the clean one (where a clean one is known: -1 is none)."""
@@ -56,7 +64,7 @@ def _label_summary(context, report):
 
 def run_step1(context):
     """Step 1: trains the label-correction network, writes ``labels.npz`` and the network."""
-    part = training.setup(context.config, context.data, context.noisy, context.part_dir('step1'))
+    part = context.setup('step1')
     step = part.settings['step1']
     updater = training.step1_updater(context.config, part.settings, part.arrays, part.model,
                                      part.device)
@@ -90,7 +98,7 @@ def _run_step2(context, name, mixup_weight):
     step1_dir = context.part_dir('step1')
     targets = corrected_labels(step1_dir, config.step2_labels)
     init = os.path.join(step1_dir, rundir.MODEL) if config.step2_init == 'step1' else None
-    part = training.setup(config, context.data, context.noisy, context.part_dir(name), init)
+    part = context.setup(name, init)
     step = part.settings['step2']
     updater = training.step2_updater(config, part.settings, part.arrays, part.model,
                                      part.device, targets, mixup_weight)
@@ -157,7 +165,7 @@ def _run_cross_entropy(context, name, forward):
     # a given matrix is read (and a bad file refused) before anything is built
     transition = (given_transition(config, context.data.n_classes)
                   if forward and not estimate else None)
-    part = training.setup(config, context.data, context.noisy, context.part_dir(name))
+    part = context.setup(name)
     if estimate:
         transition = estimated_transition(context, part,
                                           os.path.join(part.out_dir, rundir.TRANSITION))
@@ -190,8 +198,7 @@ def run_pencil(context):
     """PENCIL (Yi & Wu, CVPR 2019): its three stages with its own schedule; writes its
     corrected labels (``labels.npz``) and their accuracy per epoch like step 1."""
     from updaters.pencil import PencilLearningRate, pencil_lr_schedule
-    part = training.setup(context.config, context.data, context.noisy,
-                          context.part_dir('pencil'))
+    part = context.setup('pencil')
     step = part.settings['pencil']
     updater = training.pencil_updater(part.settings, part.arrays, part.model, part.device)
     report = LabelAccuracyReport(updater.labels, part.arrays.noisy, part.arrays.clean,
@@ -234,6 +241,12 @@ NAMES = tuple(METHODS)
 PREREQUISITES = {'step1': run_step1}
 #: Every part, in the order of the tables' provenance and regression signals.
 PARTS = ('step1',) + NAMES
+
+
+def describe_part(part, config):
+    """A part as the user knows it: a method's name, or step 1 by the methods that need it."""
+    needed_by = [m for m in NAMES if part != m and part in METHODS[m].needs(config)]
+    return part if not needed_by else '{} (for {})'.format(part, ' and '.join(needed_by))
 
 
 def check_methods(methods):

@@ -238,12 +238,44 @@ def positive(value):
         return 'must be positive, got {}'.format(value)
 
 
+class Merged(list):
+    """A list whose repeated entries were merged; ``repeated`` names them (for a note)."""
+
+    repeated = ()
+
+
+def merged(items, key=lambda item: item):
+    """``items`` with repeats dropped (the first kept), as a :class:`Merged` list."""
+    kept, seen, repeated = Merged(), {}, []
+    for item in items:
+        k = key(item)
+        if k in seen:
+            repeated.append(item)
+        else:
+            seen[k] = item
+            kept.append(item)
+    kept.repeated = tuple(repeated)
+    return kept
+
+
 def words(text):
-    """Comma-separated words, duplicates dropped (first kept); an empty list is refused."""
+    """Comma-separated words, repeats merged (:class:`Merged`); an empty list is refused."""
     items = [w.strip() for w in text.split(',') if w.strip()]
     if not items:
         raise ValueError('takes a comma-separated list, got {!r}'.format(text))
-    return list(dict.fromkeys(items))
+    return merged(items)
+
+
+def merge_notes(args, names):
+    """One note per list option of ``args`` (``names``) that had repeats, for the user."""
+    notes = []
+    for name in names:
+        value = getattr(args, name, None)
+        if getattr(value, 'repeated', ()):
+            notes.append('note: --{} {} repeated an entry; each is counted once: {}'.format(
+                name.replace('_', '-'), ','.join(map(str, value.repeated)),
+                ','.join(map(str, value))))
+    return notes
 
 
 def render_words(items):

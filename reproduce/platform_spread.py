@@ -28,7 +28,7 @@ if __package__ in (None, ''):  # run as a file: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import chainer_compat  # noqa: E402  (before chainer)
-from reproduce import provenance, regression  # noqa: E402
+from reproduce import options, provenance, regression  # noqa: E402
 from updaters import atomic  # noqa: E402
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -148,7 +148,7 @@ def record(number, name, table_args, work, dest, flags=None):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p = options.Parser(description=__doc__.split('\n\n')[0])
     p.add_argument('--table', type=int, choices=(2, 3, 4), required=True)
     p.add_argument('--name', required=True, help='file name (no extension) under --dest')
     p.add_argument('--dest', default=os.path.join(_ROOT, 'results', 'recorded'))

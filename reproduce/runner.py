@@ -18,6 +18,9 @@ import time
 from reproduce import experiment, methods as methods_lib, rundir
 from reproduce.config import RunConfig
 
+#: The single-run command, by its path (it runs from any directory, environment active or not).
+EXPERIMENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'experiment.py')
+
 
 @dataclasses.dataclass
 class Unit:
@@ -60,14 +63,14 @@ class Unit:
     def finished(self):
         return all(rundir.finished(os.path.join(self.run_dir, p)) for p in self.parts)
 
-    def command(self, device=None, quiet=False, python=None):
-        """The command line (a list) that runs this unit from any directory."""
+    def command(self, device=None, quiet=False):
+        """The command line (a list) that runs this unit as printed, from any directory: this
+        environment's interpreter and the absolute path of ``reproduce/experiment.py``."""
         overrides = {'progress': not quiet}
         if device:
             overrides['device'] = device
-        return [python or sys.executable, '-m', 'reproduce.experiment'] + \
-            experiment.command_line(self.config, self.methods, os.path.abspath(self.run_dir),
-                                    overrides)
+        return [sys.executable, EXPERIMENT] + experiment.command_line(
+            self.config, self.methods, os.path.abspath(self.run_dir), overrides)
 
 
 def plan(base, rates, trials, methods, root):
@@ -94,8 +97,8 @@ def print_commands(units, device=None, stream=None):
     stream = stream or sys.stdout
     todo = [u for u in units if not u.finished()]
     for unit in todo:
-        stream.write(' '.join(shlex.quote(a) for a in
-                              unit.command(device=device, quiet=True, python='python')) + '\n')
+        stream.write(' '.join(shlex.quote(a) for a in unit.command(device=device, quiet=True))
+                     + '\n')
     if len(todo) < len(units):
         sys.stderr.write('# {} of {} runs are finished already and were left out\n'.format(
             len(units) - len(todo), len(units)))
@@ -249,13 +252,20 @@ def execute(units, jobs=1, devices=None, status_every=60.0, stream=None, kernel_
                     load[d] += 1
                 device = min(devices, key=lambda d: load[d])
                 os.makedirs(unit.run_dir, exist_ok=True)
-                log = open(unit.log_path, 'a') if jobs > 1 else None
+                command = unit.command(device=device, quiet=jobs > 1)
+                log = None
+                if jobs > 1:      # one file per unit, appended to: each attempt says so first
+                    log = open(unit.log_path, 'a')
+                    log.write('\n=== attempt started {} on {}: {}\n'.format(
+                        time.strftime('%Y-%m-%d %H:%M:%S'), device,
+                        ' '.join(shlex.quote(a) for a in command)))
+                    log.flush()
                 if jobs == 1:
                     progress.show(n_done, 1, len(failed))
                     stream.write('--- {} on {} in {}\n'.format(unit.label, device, unit.run_dir))
                     stream.flush()
                 process = subprocess.Popen(
-                    unit.command(device=device, quiet=jobs > 1), stdout=log,
+                    command, stdout=log,
                     stderr=subprocess.STDOUT if log else None,
                     env=_child_environment(jobs, device, kernel_cache))
                 running[process] = (unit, device, log)
@@ -280,8 +290,9 @@ def execute(units, jobs=1, devices=None, status_every=60.0, stream=None, kernel_
             process.terminate()
         for process in running:
             process.wait()
-        stream.write('\ninterrupted: {} running run(s) stopped; their snapshots are kept and the '
-                     'same command resumes them\n'.format(len(running)))
+        stream.write('\ninterrupted: {} running run(s) stopped ({}); every finished epoch is '
+                     'kept in its snapshot, and the same command resumes them\n'.format(
+                         len(running), '; '.join(u.label for u, _, _ in running.values())))
         raise
     if jobs == 1:
         progress.show(n_done, 0, len(failed))

@@ -7,7 +7,6 @@ reads every finished part of the run directories made by :mod:`reproduce.experim
 run's numbers with its provenance, and the aggregates) and ``NAME.md``. Only finished parts are
 read; nothing is recomputed. Every method of :mod:`reproduce.methods` has its columns.
 """
-import argparse
 import os
 import sys
 
@@ -16,7 +15,7 @@ if __package__ in (None, ''):  # run as a file: make the repository importable
 
 import chainer_compat  # noqa: F401,E402
 
-from reproduce import aggregate  # noqa: E402
+from reproduce import aggregate, options  # noqa: E402
 from reproduce.aggregate import KINDS, stats  # noqa: E402
 from reproduce.methods import NAMES as METHODS  # noqa: E402
 from updaters import atomic  # noqa: E402
@@ -65,7 +64,7 @@ def markdown(summary):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p = options.Parser(description=__doc__.split('\n\n')[0])
     p.add_argument('runs', nargs='+', help='run directories made by reproduce.experiment')
     p.add_argument('--name', required=True, help='file name (without extension) under --dest')
     p.add_argument('--dest', default=os.path.join(_HERE, 'results', 'recorded'))

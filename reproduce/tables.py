@@ -12,8 +12,8 @@ import json
 import os
 import sys
 
-from reproduce import aggregate, cli, config as config_lib, experiment, options, paper
-from reproduce import provenance, regression, runner
+from reproduce import aggregate, cli, config as config_lib, options, paper, preflight
+from reproduce import provenance, regression, rundir, runner
 from reproduce.aggregate import KINDS, stats
 from reproduce.config import RunConfig
 from reproduce.methods import METHODS, NAMES as COMPUTED, PARTS
@@ -143,6 +143,31 @@ def write(table, directory, name):
     return json_path, md_path
 
 
+def finished_cells(table):
+    """How many computed cells of a table hold a number."""
+    return sum(1 for row in (table or {}).get('rows', []) if row.get('status') == 'computed'
+               for kind in KINDS for cell in row.get(kind, []) if cell.get('mean') is not None)
+
+
+def write_safely(table, directory, name, stream):
+    """Writes the table unless that would lose numbers: nothing when no cell is finished; beside
+    the file on disk (``<name>.partial``) when that file holds more finished cells than this
+    table. Says what it did; returns the paths written."""
+    count = finished_cells(table)
+    if count == 0:
+        stream.write('nothing written: no run has finished yet\n')
+        return []
+    on_disk = rundir.read_json(os.path.join(directory, name + '.json'))
+    if finished_cells(on_disk) > count:
+        paths = write(table, directory, name + '.partial')
+        stream.write('{} holds {} finished cells, this table {}: it was kept, and this table was '
+                     'written beside it as {}\n'.format(
+                         os.path.relpath(os.path.join(directory, name + '.json')),
+                         finished_cells(on_disk), count, os.path.basename(paths[0])))
+        return list(paths)
+    return list(write(table, directory, name))
+
+
 # ----------------------------------------------------------------------------------------------
 # Running
 
@@ -168,16 +193,16 @@ def run_units(units, args, stream=None):
     then print the commands (returns None) or run what is unfinished unless gathering only
     (returns the failed units)."""
     for unit in units:
-        experiment.rundir.check_identity(unit.run_dir, unit.config.identity(),
-                                         config_lib.defaults_identity())
-    if not args.gather_only:
-        units[0].config.spec.check_inputs(units[0].config)
+        rundir.check_identity(unit.run_dir, unit.config.identity(),
+                              config_lib.defaults_identity())
     devices = args.devices or [units[0].config.device]
-    if args.print_commands:
+    if args.print_commands:      # planning needs neither the data nor a device
         runner.print_commands(units, device=devices[0])
         return None
     if args.gather_only:
         return []
+    preflight.devices(devices)
+    units[0].config.spec.check_inputs(units[0].config)
     jobs = args.jobs
     if args.per_device:
         jobs = args.per_device * len(devices)
@@ -203,9 +228,16 @@ def run_table(number, args, base, rates, methods, stream=None):
         return 0
     config = RunConfig(rate=rates[0], **base)
     table = build(number, units, rates, trials, methods, config)
-    stream.write('\n' + format_terminal(table))
-    paths = write(table, results_dir(args, config), 'table{}'.format(number))
-    stream.write('\nwritten: {}\n'.format(', '.join(os.path.relpath(p) for p in paths)))
+    missing = [u for u in units if not u.finished()]
+    if finished_cells(table):
+        stream.write('\n' + format_terminal(table))
+    if missing:
+        stream.write('{} of {} planned runs are not finished ({}); their cells show –\n'.format(
+            len(missing), len(units), '; '.join(u.label for u in missing[:4]) +
+            ('; ...' if len(missing) > 4 else '')))
+    paths = write_safely(table, results_dir(args, config), 'table{}'.format(number), stream)
+    if paths:
+        stream.write('written: {}\n'.format(', '.join(os.path.relpath(p) for p in paths)))
     status = 0
     if failed:
         stream.write('{} run(s) failed: {}; run the same command again to resume them\n'.format(
@@ -225,20 +257,33 @@ def parser(number):
     return cli.table_parser(published['title'], commands, table=number)
 
 
+def check_places(args):
+    """The runs root and the results folder, before anything is created."""
+    preflight.folder(args.out, '--out')
+    if args.results:
+        preflight.folder(args.results, '--results')
+
+
 def main(number, argv=None):
     """The command line of ``reproduce/table<number>.py`` (2: symmetric, 3: asymmetric,
-    4: Clothing1M)."""
+    4: Clothing1M). Exit status: 0 done, 1 a run failed or the check found moved cells, 2 bad
+    input (nothing ran), 130 interrupted."""
     published = paper.load_paper_table(number)
     args = parser(number).parse_args(argv)
     args.trials = args.trials or published['trials'] or 1
     rates = getattr(args, 'rates', None) or published['rates'] or [0.0]
+    for note in options.merge_notes(args, ('rates', 'methods', 'devices')):
+        sys.stderr.write(note + '\n')
     try:
+        check_places(args)
         base = base_config(args, NOISE[number])
-        experiment.check_device(base['device'])
         status = run_table(number, args, base, rates, args.methods)
     except (ValueError, FileNotFoundError) as error:
         sys.stderr.write('error: {}\n'.format(error))
         return 2
+    except OSError as error:
+        sys.stderr.write('error: {}\n'.format(preflight.describe(error)))
+        return 1
     except KeyboardInterrupt:
         return 130
     return status

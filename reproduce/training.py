@@ -192,6 +192,7 @@ class Part:
     arrays: object
     model: object
     tracker: object
+    title: str = None       # how messages name the part ('step1 (for tanaka and ours)')
 
 
 def setup(config, data, noisy, out_dir, init_weights=None):
@@ -244,8 +245,8 @@ def train(part, updater, epochs, extra_extensions=(), milestones=None, lr_decay=
         # before trainer.run: ExponentialShift.initialize would otherwise set the lr first
         chainer.serializers.load_npz(snapshot, trainer)
         if config.progress:
-            print('{}: resuming from epoch {} ({})'.format(updater.step_name, updater.epoch,
-                                                           snapshot))
+            print('{}: resuming after epoch {} of {} ({})'.format(
+                part.title or os.path.basename(out_dir), updater.epoch, epochs, snapshot))
     started = time.time()
     trainer.run(show_loop_exception_msg=False)
     return time.time() - started

@@ -228,7 +228,7 @@ def test_command_line_reports_errors_in_one_line(tmp_path):
                                   '(or [0, 100) in percent) (see --help)')
     out = subprocess.run([sys.executable, '-m', 'reproduce.experiment', '--rate', '0.2',
                           '--out', str(tmp_path)], capture_output=True, text=True)
-    assert out.returncode == 1 and out.stderr.count('\n') == 1
+    assert out.returncode == 2 and out.stderr.count('\n') == 1
     assert out.stderr.startswith('error: the paper gives no hyper-parameters for symmetric '
                                  'noise at rate 0.2')
 

@@ -74,7 +74,7 @@ def test_estimate_floors_rounded_zeros_and_refuses_bad_input():
         estimate_transition(numpy.zeros((0, 3), numpy.float32))
 
 
-def test_transition_defaults_and_refusals():
+def test_transition_defaults_and_refusals(tmp_path):
     assert experiment.RunConfig(dataset='digits').transition == 'true'
     config = experiment.RunConfig(dataset='clothing1m', noise='real', rate=0.0, data_dir='d',
                                   weights='none')
@@ -82,7 +82,9 @@ def test_transition_defaults_and_refusals():
     with pytest.raises(ValueError, match='no true noise transition matrix'):
         experiment.RunConfig(dataset='clothing1m', noise='real', rate=0.0, data_dir='d',
                              weights='none', transition='true')
-    assert experiment.RunConfig(transition='/a/b/t.npy').identity()['transition'] == 't.npy'
+    given = tmp_path / 't.npy'
+    numpy.save(str(given), numpy.eye(10))
+    assert experiment.RunConfig(transition=str(given)).identity()['transition'] == 't.npy'
     assert experiment.RunConfig(transition='estimate').identity()['transition'] == 'estimate'
 
 

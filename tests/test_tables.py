@@ -36,8 +36,10 @@ def tables_done(tmp_path_factory):
         + ['--rates', '30', '--print-commands'], capture_output=True, text=True, check=True)
     commands = [shlex.split(line) for line in listing.stdout.splitlines()]
     for command in commands:
-        assert command[0] == 'python'
-        subprocess.run([sys.executable] + command[1:], check=True, capture_output=True)
+        assert command[:2] == [sys.executable, runner.EXPERIMENT]
+        # as printed, from another folder, the environment not activated
+        subprocess.run(command, check=True, capture_output=True, cwd=str(base),
+                       env={k: v for k, v in os.environ.items() if k != 'VIRTUAL_ENV'})
     status3 = tables.main(3, common + ['--rates', '0.3', '--gather-only'])
     return {'out': out, 'res': res, 'common': common, 'status': (status2, status3),
             'commands': commands}
@@ -181,8 +183,9 @@ def test_bad_input_gives_one_clear_line(tmp_path, capsys):
     assert "invalid choice: 'mnist'" in capsys.readouterr().err
     # a CIFAR-10 directory without the files
     status = tables.main(2, ['--data-dir', str(tmp_path), '--rates', '0.5', '--trials', '1',
-                             '--out', str(tmp_path / 'runs'), '--print-commands'])
+                             '--out', str(tmp_path / 'runs')])
     assert status == 2 and 'CIFAR-10 file' in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / 'runs')               # nothing was created
 
 
 @pytest.mark.slow
@@ -206,14 +209,15 @@ def test_plan_and_commands_cover_each_setting_once():
         (1, 0.4, ('ours',)), (1, 0.4, ('cross_entropy',))]
     assert units[0].parts == ('step1', 'ours') and units[1].parts == ('cross_entropy',)
     assert units[2].run_dir == os.path.join('root', 'digits-x0.5', 'asymmetric-40', 'trial0')
-    command = units[0].command(device='@cupy:1', quiet=True, python='python')
-    config, methods, out = experiment.parse(command[3:])
+    command = units[0].command(device='@cupy:1', quiet=True)
+    config, methods, out = experiment.parse(command[2:])
+    assert command[:2] == [sys.executable, runner.EXPERIMENT]
     assert config == dataclasses.replace(units[0].config, device='@cupy:1', progress=False)
     assert methods == ['ours'] and out == os.path.abspath(units[0].run_dir)
     changed = runner.plan(dict(base, overrides={'pencil': {'label_lr': 300},
                                                 'step2': {'milestones': [5]}}),
                           [0.1], [0], ('pencil',), 'root')[0]
-    config, _, _ = experiment.parse(changed.command()[3:])
+    config, _, _ = experiment.parse(changed.command()[2:])
     assert config.overrides == {'step2': {'milestones': [5]}, 'pencil': {'label_lr': 300}}
     with pytest.raises(ValueError, match='unknown method'):
         runner.plan(base, [0.1], [0], ('forward',), 'root')
@@ -226,9 +230,9 @@ def test_forward_t_uses_the_true_matrix_or_a_checked_estimate(tables_done, tmp_p
     expected = noise_lib.transition_matrix('symmetric', 0.9, 10)
     numpy.testing.assert_allclose(result['transition']['matrix'], expected, rtol=1e-6)
     assert result['transition']['source'] == 'true' and result['part'] == 'forward_t'
-    config = experiment.RunConfig(dataset='digits', transition=str(tmp_path / 'missing.npy'))
-    with pytest.raises(FileNotFoundError, match='missing.npy'):
-        methods.given_transition(config, 10)
+    with pytest.raises(ValueError, match="--transition takes true, estimate or an existing .npy "
+                                         "file, got '.*missing.npy'"):
+        experiment.RunConfig(dataset='digits', transition=str(tmp_path / 'missing.npy'))
     bad = tmp_path / 'bad.npy'
     numpy.save(str(bad), numpy.ones((10, 10)))
     with pytest.raises(ValueError, match='rows summing to 1'):

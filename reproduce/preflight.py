@@ -1,0 +1,39 @@
+"""Checks made before anything starts or is written: a bad device, an output folder that cannot
+be one, and file-system errors turned into one line naming the path and the cause."""
+import errno
+import os
+
+from reproduce import experiment
+
+
+def devices(names):
+    """Refuses, with one line, any device Chainer cannot use."""
+    for name in names:
+        experiment.check_device(name)
+
+
+def folder(path, option):
+    """Refuses, with one line (ValueError), a path that is a file or lies inside one, or whose
+    nearest existing folder cannot be written to. Creates nothing."""
+    path = os.path.abspath(path)
+    probe = path
+    while not os.path.exists(probe):
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    if not os.path.isdir(probe):
+        where = 'is a file' if probe == path else 'lies inside the file {}'.format(probe)
+        raise ValueError('{} {} cannot be a folder: it {}'.format(option, path, where))
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ValueError('{} {} cannot be written: {} is not writable (choose another '
+                         '{})'.format(option, path, probe, option))
+
+
+def describe(error):
+    """One line for a file-system error: the path and the cause."""
+    path = error.filename or ''
+    cause = error.strerror or str(error)
+    if error.errno == errno.ENOSPC:
+        cause += ': free some space; what was already computed is kept'
+    return '{}: {}'.format(path, cause) if path else cause
