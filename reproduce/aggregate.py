@@ -17,13 +17,21 @@ from reproduce import methods as methods_lib, rundir
 KINDS = ('best', 'last')
 
 
-def stats(values):
-    """Mean, sample standard deviation (ddof 1; 0 for one value), count and the values."""
+#: How a cell's spread is computed, as captions and JSON state it.
+STD_CONVENTION = 'sample standard deviation over trials (ddof 1; 0 for one trial)'
+
+
+def stats(values, trials=None):
+    """Mean, sample standard deviation (ddof 1; 0 for one value), count, the values and the
+    trials (seeds) they come from, in the same order."""
+    trials = [int(t) for t in trials] if trials is not None else None
+    if trials is not None and len(trials) != len(values):
+        raise ValueError('{} values but {} trials'.format(len(values), len(trials)))
     if not values:
-        return {'mean': None, 'std': None, 'n': 0, 'values': []}
+        return {'mean': None, 'std': None, 'n': 0, 'values': [], 'trials': []}
     std = float(numpy.std(values, ddof=1)) if len(values) > 1 else 0.0
     return {'mean': float(numpy.mean(values)), 'std': std, 'n': len(values),
-            'values': [float(v) for v in values]}
+            'values': [float(v) for v in values], 'trials': trials}
 
 
 def brief(result):
@@ -53,12 +61,30 @@ class Run:
 class Gathered:
     """Finished numbers by cell: ``cells[(method, key)][kind]``, ``labels[key]['noisy' or
     'corrected']`` (step 1), ``signals[(part, quantity, key)]`` (final_loss, label_accuracy),
-    and a brief of every finished part (``parts``)."""
+    each list with the trials its numbers come from beside it (``cells[...]['trials']``,
+    ``labels[key]['trials']``, ``signal_trials[(part, quantity, key)]``), and a brief of every
+    finished part (``parts``)."""
 
     cells: dict = dataclasses.field(default_factory=dict)
     labels: dict = dataclasses.field(default_factory=dict)
     signals: dict = dataclasses.field(default_factory=dict)
+    signal_trials: dict = dataclasses.field(default_factory=dict)
     parts: list = dataclasses.field(default_factory=list)
+
+    def cell(self, method, key, kind):
+        """:func:`stats` of one table cell (empty when nothing finished)."""
+        cell = self.cells.get((method, key), {})
+        return stats(cell.get(kind, []), cell.get('trials', []))
+
+    def label_cell(self, key, which):
+        """:func:`stats` of step 1's label accuracy (``noisy`` or ``corrected``) at ``key``."""
+        entry = self.labels.get(key, {})
+        return stats(entry.get(which, []), entry.get('trials', []))
+
+    def signal(self, part, quantity, key):
+        """:func:`stats` of one signal cell."""
+        k = (part, quantity, key)
+        return stats(self.signals.get(k, []), self.signal_trials.get(k, []))
 
     def keys(self):
         return sorted({k for _, k in self.cells} | set(self.labels),
@@ -75,20 +101,24 @@ def gather(runs):
                 continue
             key = run.key
             found.parts.append(dict(brief(result), run=run.name, part=part, trial=run.trial))
+            signals = {}
             if result.get('final_loss') is not None:
-                found.signals.setdefault((part, 'final_loss', key), []).append(
-                    result['final_loss'])
+                signals['final_loss'] = result['final_loss']
             if 'labels' in result:
-                found.signals.setdefault((part, 'label_accuracy', key), []).append(
-                    100 * result['labels']['corrected_accuracy'])
+                signals['label_accuracy'] = 100 * result['labels']['corrected_accuracy']
+            for quantity, value in signals.items():
+                found.signals.setdefault((part, quantity, key), []).append(value)
+                found.signal_trials.setdefault((part, quantity, key), []).append(run.trial)
             if part in methods_lib.PREREQUISITES:
-                entry = found.labels.setdefault(key, {'noisy': [], 'corrected': []})
+                entry = found.labels.setdefault(key, {'noisy': [], 'corrected': [], 'trials': []})
                 entry['noisy'].append(100 * result['labels']['noisy_accuracy'])
                 entry['corrected'].append(100 * result['labels']['corrected_accuracy'])
+                entry['trials'].append(run.trial)
                 continue
-            cell = found.cells.setdefault((part, key), {'best': [], 'last': []})
+            cell = found.cells.setdefault((part, key), {'best': [], 'last': [], 'trials': []})
             cell['best'].append(100 * result['best_test'])
             cell['last'].append(100 * result['last_test'])
+            cell['trials'].append(run.trial)
     return found
 
 

@@ -86,6 +86,10 @@ class TableOptions:
                                   'array) and stop; run this script again afterwards with '
                                   '--gather-only to make the table', commands=(TABLE,),
                                   store_true=True)
+    plan: bool = option(False, 'print the plan (runs, epochs, their split over the devices and '
+                        'an estimated wall time from recorded measurements) and stop; every '
+                        'table script prints it before it starts anyway', commands=(TABLE,),
+                        store_true=True)
     gather_only: bool = option(False, 'run nothing: use the runs finished so far',
                                commands=(TABLE,), store_true=True)
     check: str = option(None, 'compare with a recorded table JSON; exit 1 listing every cell '

@@ -19,8 +19,9 @@ if __package__ in (None, ''):  # run as a file: make the repository importable
 import chainer_compat  # noqa: F401,E402  (before chainer)
 import numpy  # noqa: E402
 
-from reproduce import aggregate, cli, options, preflight, rundir, runner, tables  # noqa: E402
+from reproduce import aggregate, cli, options, preflight, report, rundir, runner, tables  # noqa: E402,E501
 from reproduce.methods import METHODS, NAMES  # noqa: E402
+from reproduce.table_format import trials_text  # noqa: E402
 
 PANELS = (('symmetric', '(a) {:g}% symmetric noise'), ('asymmetric', '(b) {:g}% asymmetric noise'))
 
@@ -90,9 +91,9 @@ def make_figures(args, stream=None):
         return [], []
     config = units[0].config
     directory = tables.results_dir(args, config)
-    about = '{}{}, {} trial{}'.format(
-        config.dataset, '' if config.epochs_scale == 1 else
-        ' (schedules x{:g})'.format(config.epochs_scale), args.trials, 's' * (args.trials > 1))
+    about = '{}, {}, {}'.format(
+        config.dataset, "the paper's schedule" if config.epochs_scale == 1 else
+        'schedules x{:g}'.format(config.epochs_scale), trials_text(trials))
     written = []
     panels = step2_panels(by_panel, [m for m in NAMES if m in args.methods])
     if any(p['curves'] for p in panels):
@@ -106,8 +107,12 @@ def make_figures(args, stream=None):
             title='Step 1: training labels equal to the clean label, {}'.format(about))
     matrices = confusion_matrices(by_panel, config.spec.n_classes)
     if matrices:
-        written += plots.plot_confusion(matrices, [str(k) for k in range(config.spec.n_classes)],
-                                        os.path.join(directory, 'step1_confusion'))
+        written += plots.plot_confusion(
+            matrices, [str(k) for k in range(config.spec.n_classes)],
+            os.path.join(directory, 'step1_confusion'),
+            title='Step 1: corrected against clean training labels, {}'.format(about))
+    if written:
+        written.append(report.write_report(directory))
     return written, failed
 
 
@@ -127,7 +132,7 @@ def main(argv=None):
         return 1
     except KeyboardInterrupt:
         return 130
-    if args.print_commands:
+    if args.print_commands or args.plan:
         return 0
     if written:
         sys.stdout.write('figures written: {}\n'.format(', '.join(os.path.relpath(p)

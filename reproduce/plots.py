@@ -183,31 +183,31 @@ def _row_percent(counts):
     return 100.0 * numpy.divide(counts, totals, out=numpy.zeros_like(counts), where=totals > 0)
 
 
-def plot_confusion(matrices, class_names, path_stem):
+def plot_confusion(matrices, class_names, path_stem, title=None):
     """:func:`figure_confusion` written as PNG and PDF; returns the two paths."""
-    return _save(figure_confusion(matrices, class_names), path_stem)
+    return _save(figure_confusion(matrices, class_names, title), path_stem)
 
 
-def figure_confusion(matrices, class_names):
+def figure_confusion(matrices, class_names, title=None):
     """Row-normalised confusion matrices side by side, the percentage written in every cell.
 
     ``matrices``: list of ``(title, counts)`` with ``counts`` a ``c x c`` array, rows = clean label,
     columns = corrected label (e.g. from :func:`confusion_counts`); ``class_names`` the ``c`` class
-    names."""
+    names; ``title`` goes above them."""
     if not matrices:
         raise ValueError('no matrices to plot')
     c = len(class_names)
     checked = []
-    for title, counts in matrices:
+    for panel, counts in matrices:
         counts = _to_numpy(counts)
         if counts.shape != (c, c):
             raise ValueError('{!r}: expected a {}x{} matrix, got shape {}'.format(
-                title, c, c, counts.shape))
-        checked.append((title, _row_percent(counts)))
+                panel, c, c, counts.shape))
+        checked.append((panel, _row_percent(counts)))
     fig, axes = plt.subplots(1, len(checked), figsize=(4.8 * len(checked) + 0.8, 4.6),
                              squeeze=False, layout='constrained')
     image = None
-    for k, (ax, (title, percent)) in enumerate(zip(axes[0], checked)):
+    for k, (ax, (panel, percent)) in enumerate(zip(axes[0], checked)):
         image = ax.imshow(percent, cmap='Blues', vmin=0.0, vmax=100.0)
         fontsize = 6 if c <= 10 else 4
         for i in range(c):
@@ -221,6 +221,89 @@ def figure_confusion(matrices, class_names):
         ax.set_xlabel('corrected label')
         if k == 0:
             ax.set_ylabel('clean label')
-        ax.set_title(title)
+        ax.set_title(panel)
     fig.colorbar(image, ax=list(axes[0]), shrink=0.8, label='% of the clean class')
+    if title:
+        fig.suptitle(title, fontsize='medium')
+    return fig
+
+
+#: A method keeps its colour in every figure (the order of the paper's rows).
+METHOD_COLORS = {m: 'C{}'.format(k) for k, m in enumerate(
+    ('cross_entropy', 'forward_t', 'cnn_crf', 'tanaka', 'pencil', 'ours'))}
+#: How far apart the methods are drawn at one noise rate (share of the rates' span).
+DODGE = 0.012
+KIND_TITLES = {'best': 'best (test accuracy at the best validation epoch)',
+               'last': 'last (test accuracy after the last epoch)'}
+
+
+def table_about(table):
+    """'digits, symmetric noise, schedules x0.2, 5 trials (seeds 0, 1, 2, 3, 4)': what a table's
+    figure shows, for its title."""
+    from reproduce.table_format import trials_text
+    prov = table['provenance']
+    scale = prov['epochs_scale']
+    return '{}, {} noise, {}, {}'.format(
+        table['dataset'], table['noise'],
+        "the paper's schedule" if scale == 1 else 'schedules x{:g}'.format(scale),
+        trials_text(prov['trials_requested']))
+
+
+def plot_accuracy_vs_noise(table, path_stem):
+    """:func:`figure_accuracy_vs_noise` written as PNG and PDF; returns the two paths."""
+    return _save(figure_accuracy_vs_noise(table), path_stem)
+
+
+def figure_accuracy_vs_noise(table):
+    """Test accuracy (%) against noise rate (%) of a table (:func:`reproduce.tables.build`):
+    two panels (best, last), one line per measured method with error bars of its sample standard
+    deviation over trials, the paper's numbers as hollow markers of the method's colour (labelled
+    "<method> (paper)"); the methods are set a little apart at each rate (:data:`DODGE`) so that
+    their error bars stay visible. Tables without noise rates (Clothing1M) are refused
+    (ValueError)."""
+    if table['noise'] == 'real':
+        raise ValueError('Table {} has no noise rates to plot against'.format(table['table']))
+    rates = 100.0 * numpy.asarray(table['rates'], dtype=numpy.float64)
+    drawn = [row for row in table['rows'] if any(
+        c['mean'] is not None or c['paper'] is not None for k in ('best', 'last') for c in row[k])]
+    # each method a little to the side, so that error bars at one rate do not hide each other
+    span = float(rates.max() - rates.min()) or 10.0
+    offsets = {row['method']: (k - (len(drawn) - 1) / 2.0) * DODGE * span
+               for k, row in enumerate(drawn)}
+    fig, axes = plt.subplots(1, 2, figsize=(10.5, 4.2), sharey=True, squeeze=False)
+    for ax, kind in zip(axes[0], ('best', 'last')):
+        for row in drawn:
+            color = METHOD_COLORS.get(row['method'], 'k')
+            cells = row[kind]
+            shifted = rates + offsets[row['method']]
+            measured = [(r, c['mean'], c['std'] or 0.0) for r, c in zip(shifted, cells)
+                        if c['mean'] is not None]
+            if measured:
+                x, y, err = map(numpy.asarray, zip(*measured))
+                ax.errorbar(x, y, yerr=err, color=color, marker='o', markersize=4, capsize=3,
+                            linewidth=1.2, label=row['label'])
+            published = [(r, c['paper']) for r, c in zip(shifted, cells)
+                         if c['paper'] is not None]
+            if published:
+                x, y = map(numpy.asarray, zip(*published))
+                ax.plot(x, y, linestyle='none', marker='o', markersize=7, markerfacecolor='none',
+                        markeredgecolor=color, color=color, label=row['label'] + ' (paper)')
+        ax.set_title(KIND_TITLES[kind], fontsize='medium')
+        ax.set_xlabel('noise rate (%)')
+        ax.set_xticks(rates)
+        ax.grid(True, alpha=0.3)
+    axes[0][0].set_ylabel('test accuracy (%)')
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    order = sorted(range(len(labels)), key=lambda k: (
+        [r['label'] for r in drawn].index(labels[k].replace(' (paper)', '')),
+        labels[k].endswith('(paper)')))
+    handles, labels = [handles[k] for k in order], [labels[k] for k in order]
+    if handles:
+        fig.legend(handles, labels, loc='center left', bbox_to_anchor=(1.0, 0.5),
+                   fontsize='small')
+    fig.suptitle('Table {}: test accuracy against noise rate; {}'.format(
+        table['table'], table_about(table)), fontsize='medium')
+    fig.text(0.5, -0.02, 'lines: this code, mean with error bars of the sample std (ddof 1) over '
+             'trials; hollow markers: the paper\'s numbers', ha='center', fontsize='small')
+    fig.tight_layout()
     return fig

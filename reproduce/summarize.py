@@ -16,7 +16,7 @@ if __package__ in (None, ''):  # run as a file: make the repository importable
 import chainer_compat  # noqa: F401,E402
 
 from reproduce import aggregate, options  # noqa: E402
-from reproduce.aggregate import KINDS, stats  # noqa: E402
+from reproduce.aggregate import KINDS  # noqa: E402
 from reproduce.methods import NAMES as METHODS  # noqa: E402
 from updaters import atomic  # noqa: E402
 
@@ -33,16 +33,15 @@ def summarize(run_dirs):
         row = {'dataset': dataset, 'noise': noise, 'rate': rate}
         for method in METHODS:
             for kind in KINDS:
-                values = found.cells.get((method, key), {}).get(kind, [])
-                if values:
-                    row['{}/{}'.format(method, kind)] = stats(values)
-        labels = found.labels.get(key)
-        if labels:
-            row['labels_noisy'] = stats(labels['noisy'])
-            row['labels_corrected'] = stats(labels['corrected'])
+                cell = found.cell(method, key, kind)
+                if cell['n']:
+                    row['{}/{}'.format(method, kind)] = cell
+        if key in found.labels:
+            row['labels_noisy'] = found.label_cell(key, 'noisy')
+            row['labels_corrected'] = found.label_cell(key, 'corrected')
         rows.append(row)
     return {'cells': rows, 'runs': found.parts, 'unit': 'percent',
-            'std': 'sample standard deviation over trials (ddof 1)'}
+            'std': aggregate.STD_CONVENTION}
 
 
 def markdown(summary):

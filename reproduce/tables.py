@@ -12,8 +12,8 @@ import json
 import os
 import sys
 
-from reproduce import aggregate, cli, config as config_lib, options, paper, preflight
-from reproduce import provenance, regression, rundir, runner
+from reproduce import aggregate, cli, config as config_lib, options, paper, plan, preflight
+from reproduce import provenance, regression, rundir, runner, significance, table_export
 from reproduce.aggregate import KINDS, stats
 from reproduce.config import RunConfig
 from reproduce.methods import METHODS, NAMES as COMPUTED, PARTS
@@ -25,6 +25,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROW_ORDER = ('cross_entropy', 'forward_t', 'cnn_crf', 'tanaka', 'pencil', 'ours')
 #: The noise kind of each table.
 NOISE = {2: 'symmetric', 3: 'asymmetric', 4: 'real'}
+#: The name suffix of a table that was not written over a fuller one.
+PARTIAL = '.partial'
 
 
 # ----------------------------------------------------------------------------------------------
@@ -58,6 +60,7 @@ def _provenance(parts, config, trials):
         'trials_requested': list(trials),
         'seeds': 'every seed (noise, split, init, order, mix-up) equals the trial number',
         'train_hours': sum(p['train_seconds'] for p in parts) / 3600,
+        'table_commit': provenance.git_commit(),
         'table_written': datetime.datetime.now(datetime.timezone.utc).isoformat(
             timespec='seconds'),
     }
@@ -108,13 +111,13 @@ def build(number, units, rates, trials, methods, base_config):
                 cell['paper'] = (paper.paper_cell(published, method, _paper_rate(rate, published),
                                                   kind) if compare else None)
                 cell['paper_decimals'] = row.get('decimals', 2)
-                cell.update(stats(found.cells.get((method, rate), {}).get(kind, []))
-                            if status == 'computed' else stats([]))
+                cell.update(found.cell(method, rate, kind) if status == 'computed'
+                            else stats([]))
                 cell['diff'] = (cell['mean'] - cell['paper']
                                 if cell['mean'] is not None and cell['paper'] is not None else None)
                 entry[kind].append(cell)
         rows.append(entry)
-    labels, signals = found.labels, found.signals
+    compare_with_ours(rows)
     return {
         'table': number, 'title': published['title'], 'dataset': base_config.dataset,
         'noise': base_config.noise, 'rates': list(rates), 'unit': 'percent',
@@ -122,25 +125,50 @@ def build(number, units, rates, trials, methods, base_config):
         'settings': {k: v for k, v in base_config.identity().items()
                      if k not in ('rate', 'trial') and not k.endswith('_seed')},
         'rows': rows,
-        'labels': [{'rate': r, 'noisy': stats(labels.get(r, {}).get('noisy', [])),
-                    'corrected': stats(labels.get(r, {}).get('corrected', []))} for r in rates],
+        'spread': aggregate.STD_CONVENTION,
+        'significance': significance.rule(METHODS['ours'].label),
+        'labels': [{'rate': r, 'noisy': found.label_cell(r, 'noisy'),
+                    'corrected': found.label_cell(r, 'corrected')} for r in rates],
         'signals': [{'part': part, 'quantity': quantity,
-                     'cells': [dict(rate=r, **stats(signals.get((part, quantity, r), [])))
-                               for r in rates]}
-                    for part, quantity in sorted({k[:2] for k in signals},
+                     'cells': [dict(rate=r, **found.signal(part, quantity, r)) for r in rates]}
+                    for part, quantity in sorted({k[:2] for k in found.signals},
                                                  key=lambda k: (PARTS.index(k[0]), k[1]))],
         'provenance': _provenance(found.parts, base_config, trials),
         'runs': found.parts,
     }
 
 
+def compare_with_ours(rows):
+    """Adds to every computed cell of the other methods its paired comparison with "ours" in
+    the same column and kind (``versus_ours``, :func:`reproduce.significance.compare`), when
+    "ours" was computed."""
+    ours = next((r for r in rows if r['method'] == 'ours' and r['status'] == 'computed'), None)
+    if ours is None:
+        return
+    for row in rows:
+        if row is ours or row['status'] != 'computed':
+            continue
+        for kind in KINDS:
+            for cell, reference in zip(row[kind], ours[kind]):
+                if cell['n'] and reference['n']:
+                    cell['versus_ours'] = significance.compare(reference, cell)
+
+
 def write(table, directory, name):
-    """``name``.json and ``name``.md in ``directory``, atomically; returns their paths."""
-    json_path = os.path.join(directory, name + '.json')
-    md_path = os.path.join(directory, name + '.md')
-    atomic.write_json(json_path, table)
-    atomic.write_text(md_path, format_markdown(table))
-    return json_path, md_path
+    """``name``.json, .md, .tex and .csv in ``directory``, and (Tables 2 and 3) the accuracy
+    against noise rate as ``name``_noise.png and .pdf, each file atomically; then the folder's
+    ``report.md``. Returns the paths, the JSON first."""
+    from reproduce import plots, report
+    paths = [os.path.join(directory, name + ext) for ext in ('.json', '.md', '.tex', '.csv')]
+    atomic.write_json(paths[0], table)
+    atomic.write_text(paths[1], format_markdown(table))
+    atomic.write_text(paths[2], table_export.format_latex(table))
+    atomic.write_text(paths[3], table_export.format_csv(table))
+    if table['noise'] != 'real':
+        paths += plots.plot_accuracy_vs_noise(table, os.path.join(
+            directory, name + report.NOISE_FIGURE))
+    paths.append(report.write_report(directory))
+    return paths
 
 
 def finished_cells(table):
@@ -159,7 +187,7 @@ def write_safely(table, directory, name, stream):
         return []
     on_disk = rundir.read_json(os.path.join(directory, name + '.json'))
     if finished_cells(on_disk) > count:
-        paths = write(table, directory, name + '.partial')
+        paths = write(table, directory, name + PARTIAL)
         stream.write('{} holds {} finished cells, this table {}: it was kept, and this table was '
                      'written beside it as {}\n'.format(
                          os.path.relpath(os.path.join(directory, name + '.json')),
@@ -190,22 +218,28 @@ def base_config(args, noise):
 def run_units(units, args, stream=None):
     """What every table and figure script does with its units before drawing anything: refuse
     output directories made with other settings and missing inputs (before any run starts),
-    then print the commands (returns None) or run what is unfinished unless gathering only
-    (returns the failed units)."""
+    print the plan (:mod:`reproduce.plan`), then stop there (``--plan``) or print the commands
+    (both return None) or run what is unfinished unless gathering only (returns the failed
+    units)."""
     for unit in units:
         rundir.check_identity(unit.run_dir, unit.config.identity(),
                               config_lib.defaults_identity())
     devices = args.devices or [units[0].config.device]
-    if args.print_commands:      # planning needs neither the data nor a device
-        runner.print_commands(units, device=devices[0])
-        return None
     if args.gather_only:
         return []
-    preflight.devices(devices)
+    jobs = args.per_device * len(devices) if args.per_device else args.jobs
+    if not (args.plan or args.print_commands):
+        preflight.devices(devices)
+    plan_stream = sys.stderr if args.print_commands else (stream or sys.stdout)
+    for line in plan.plan_lines(units, devices, jobs):   # needs neither the data nor a device
+        plan_stream.write(('# ' if args.print_commands else '') + line + '\n')
+    if args.plan:
+        return None
+    if args.print_commands:
+        runner.print_commands(units, device=devices[0])
+        return None
     units[0].config.spec.check_inputs(units[0].config)
-    jobs = args.jobs
     if args.per_device:
-        jobs = args.per_device * len(devices)
         for note in runner.check_gpu_memory(devices, args.per_device):
             (stream or sys.stdout).write(note + '\n')
     return runner.execute(units, jobs=jobs, devices=devices, stream=stream,

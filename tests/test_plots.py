@@ -132,3 +132,13 @@ def test_confusion_plot(tmp_path):
     assert not percent[4].any()
     with pytest.raises(ValueError, match='matrix'):
         plots.plot_confusion([('bad', counts[:5])], names, str(tmp_path / 'bad'))
+
+
+def test_the_confusion_figure_keeps_its_title_above_the_panel_titles():
+    fig = plots.figure_confusion([('(a) one', numpy.eye(3)), ('(b) two', numpy.eye(3))],
+                                 ['0', '1', '2'], title='Step 1: digits, 5 trials')
+    try:
+        assert fig._suptitle.get_text() == 'Step 1: digits, 5 trials'
+        assert [ax.get_title() for ax in fig.axes[:2]] == ['(a) one', '(b) two']
+    finally:
+        plots.plt.close(fig)

@@ -75,6 +75,14 @@ def test_tables_hold_every_computed_cell_from_the_run_results(tables_done):
         assert table['provenance']['commits'] and table['provenance']['devices'][0].startswith('CPU')
         markdown = open(os.path.join(tables_done['res'], 'table{}.md'.format(number))).read()
         assert 'SHORTENED' in markdown and '**' in markdown
+        for name in ('table{}.tex', 'table{}.csv', 'table{}_noise.png', 'table{}_noise.pdf'):
+            assert os.path.getsize(os.path.join(tables_done['res'], name.format(number))) > 100
+        # one trial: no p-value, and the caption says why
+        assert computed_cells(table)[('cross_entropy', 'best', rate)]['versus_ours']['note'] == \
+            'too few trials'
+        assert 'No cell can be marked' in markdown
+    report = open(os.path.join(tables_done['res'], 'report.md')).read()
+    assert '## table2' in report and '## table3' in report
 
 
 def test_terminal_table_lays_out_the_paper_rows_with_differences():
@@ -116,11 +124,25 @@ def test_running_again_skips_finished_runs(tables_done, capsys):
 
 
 @pytest.mark.slow
-def test_figure3_reuses_the_table_runs_and_draws_three_figures(tables_done, capsys):
+def test_figure3_reuses_the_table_runs_and_draws_three_figures(tables_done, capsys,
+                                                                monkeypatch):
+    from reproduce import plots
+    titles, save = {}, plots._save
+
+    def keep_title(fig, path_stem):
+        titles[os.path.basename(path_stem)] = fig._suptitle.get_text() if fig._suptitle else \
+            fig.axes[0].get_title()
+        return save(fig, path_stem)
+
+    monkeypatch.setattr(plots, '_save', keep_title)
     argv = tables_done['common'] + ['--symmetric-rate', '0.9', '--asymmetric-rate', '0.3']
     assert figure3.main(argv) == 0
     printed = capsys.readouterr().out
     assert '8 runs: 8 finished already, 0 to run' in printed
+    assert sorted(titles) == ['figure3', 'step1_confusion', 'step1_label_accuracy']
+    for title in titles.values():   # each names its data set, schedule and trials
+        assert 'digits, schedules x0.05, 1 trial (seed 0)' in title, title
+    assert 'report.md' in printed
     for stem in ('figure3', 'step1_label_accuracy', 'step1_confusion'):
         for ext in ('.png', '.pdf'):
             path = os.path.join(tables_done['res'], stem + ext)

@@ -1,0 +1,89 @@
+"""Is "ours" better than another method in a table column, or within trial noise?
+
+A paired comparison over the trials both methods finished (trial k of every method uses the same
+seeds: the same noisy labels, split, initialisation and order): the differences
+``d_k = ours_k - other_k`` and an exact sign-flip test. Under the null hypothesis that the two
+methods are exchangeable within a trial, each ``d_k`` is as likely to have either sign, so each of
+the ``2**n`` sign assignments of ``|d_k|`` is equally likely; the p-value is the share of them
+whose mean is at least as extreme as the observed one (ties counted in, so it is exact and never
+below ``1 / 2**n``). Computed with numpy by enumerating every assignment (n is a handful of trials;
+:data:`MAX_TRIALS` bounds it).
+
+Two p-values are kept per cell: ``p_ours_better`` (one-sided, the paper's claim: the mean
+difference is at least the observed one) and ``p_two_sided`` (``|mean|`` at least the observed
+one); and the one-sided p of the other direction, ``p_ours_worse``. The tables mark a cell when
+one of the one-sided p-values is below :data:`LEVEL`: :data:`BETTER` when ours is better,
+:data:`WORSE` when ours is worse. With fewer than :data:`MIN_TRIALS` shared trials no p-value is
+given ("too few trials"); with ``n`` trials no p-value can be below ``1 / 2**n``, so five trials
+(the paper's count, smallest p 1/32) are the fewest that can reach 5 %.
+"""
+import numpy
+
+#: The fewest shared trials a p-value is given for.
+MIN_TRIALS = 3
+#: The most shared trials (2**n sign assignments are enumerated).
+MAX_TRIALS = 20
+#: Significance level of the tables' markers (one-sided, each direction).
+LEVEL = 0.05
+#: Marker on another method's cell when ours is significantly better / worse there.
+BETTER, WORSE = '*', '†'
+TOO_FEW = 'too few trials'
+
+
+def sign_flip_p_values(differences):
+    """Exact sign-flip p-values of paired ``differences``: (greater, less, two-sided), where
+    greater = P(mean >= observed), less = P(mean <= observed) and two-sided =
+    P(|mean| >= |observed|) over the ``2**n`` equally likely sign assignments."""
+    d = numpy.asarray(differences, dtype=numpy.float64).ravel()
+    n = d.size
+    if n == 0:
+        raise ValueError('no differences')
+    if n > MAX_TRIALS:
+        raise ValueError('{} paired trials: at most {} are enumerated'.format(n, MAX_TRIALS))
+    assignment = numpy.arange(2 ** n, dtype=numpy.int64)[:, None]
+    signs = 1.0 - 2.0 * ((assignment >> numpy.arange(n)) & 1)      # every row a sign pattern
+    means = (signs * numpy.abs(d)).sum(axis=1) / n
+    observed = d.sum() / n
+    # a relative slack, so that an assignment equal to the observed one in exact arithmetic is
+    # counted despite rounding in the sums
+    slack = 1e-9 * max(1.0, numpy.abs(d).sum() / n)
+    greater = float(numpy.mean(means >= observed - slack))
+    less = float(numpy.mean(means <= observed + slack))
+    two_sided = float(numpy.mean(numpy.abs(means) >= abs(observed) - slack))
+    return greater, less, two_sided
+
+
+def compare(ours, other):
+    """The paired comparison of two cells (``values`` and ``trials`` as
+    :func:`reproduce.aggregate.stats` makes them) over the trials both have: a JSON-ready dict
+    with the shared trials, the mean difference (ours - other), the p-values (None with fewer
+    than :data:`MIN_TRIALS` shared trials, then ``note`` says so) and the marker."""
+    mine = dict(zip(ours.get('trials') or [], ours.get('values', [])))
+    theirs = dict(zip(other.get('trials') or [], other.get('values', [])))
+    shared = sorted(set(mine) & set(theirs))
+    differences = [mine[t] - theirs[t] for t in shared]
+    result = {'trials': shared, 'n': len(shared),
+              'mean_difference': float(numpy.mean(differences)) if shared else None,
+              'p_ours_better': None, 'p_ours_worse': None, 'p_two_sided': None,
+              'smallest_possible_p': 2.0 ** -len(shared) if shared else None,
+              'marker': '', 'note': ''}
+    if len(shared) < MIN_TRIALS:
+        result['note'] = TOO_FEW
+        return result
+    greater, less, two_sided = sign_flip_p_values(differences)
+    result.update(p_ours_better=greater, p_ours_worse=less, p_two_sided=two_sided)
+    if greater < LEVEL:
+        result['marker'] = BETTER
+    elif less < LEVEL:
+        result['marker'] = WORSE
+    return result
+
+
+def rule(reference_label='Our method'):
+    """The caption sentence that states the test and the markers."""
+    return ('{b} / {w}: {ref} is better / worse than this method in this column, by an exact '
+            'paired sign-flip test over the trials both finished (same seeds), one-sided, '
+            'p < {level:g} in that direction; no marker: not significant, or fewer than {k} shared '
+            'trials ({few}). With n trials no p-value is below 1/2^n: 5 trials (1/32) are the '
+            'fewest that can reach {level:g}.').format(
+                b=BETTER, w=WORSE, ref=reference_label, level=LEVEL, k=MIN_TRIALS, few=TOO_FEW)

@@ -1,0 +1,80 @@
+"""The tables' statistics against hand computations: the sample standard deviation with its
+trials, and the exact paired sign-flip test of "ours" against each other method."""
+import math
+
+import pytest
+
+from reproduce import aggregate, significance, tables
+
+
+def test_stats_use_the_sample_std_and_keep_the_trials():
+    cell = aggregate.stats([90.0, 92.0, 97.0], [0, 1, 2])
+    mean = (90 + 92 + 97) / 3.0
+    by_hand = math.sqrt(((90 - mean) ** 2 + (92 - mean) ** 2 + (97 - mean) ** 2) / 2)
+    assert cell['mean'] == pytest.approx(mean) and cell['std'] == pytest.approx(by_hand)
+    assert cell['n'] == 3 and cell['trials'] == [0, 1, 2]
+    assert aggregate.stats([90.0], [4])['std'] == 0.0
+    with pytest.raises(ValueError):
+        aggregate.stats([1.0, 2.0], [0])
+
+
+def test_sign_flip_p_values_of_three_differences_by_hand():
+    # the 8 signed sums of 1, 2, 3: 6, 4, 2, 0, 0, -2, -4, -6; observed 6
+    greater, less, two_sided = significance.sign_flip_p_values([1.0, 2.0, 3.0])
+    assert greater == 1 / 8 and two_sided == 2 / 8 and less == 1.0
+
+
+def test_sign_flip_p_values_of_four_differences_by_hand():
+    # sums of +-1 +-2 +-3 +-4 are 10 - 2 x (the flipped ones' sum); observed 1 - 2 + 3 + 4 = 6.
+    # >= 6: flipped sum in {0, 1, 2}: {}, {1}, {2}, so 3 of 16; |sum| >= 6 adds the three
+    # mirror images; <= 6: all but the flipped sums 0 and 1, so 14 of 16
+    greater, less, two_sided = significance.sign_flip_p_values([1.0, -2.0, 3.0, 4.0])
+    assert greater == 3 / 16 and two_sided == 6 / 16 and less == 14 / 16
+
+
+def test_ties_and_the_smallest_p():
+    assert significance.sign_flip_p_values([0.0, 0.0, 0.0]) == (1.0, 1.0, 1.0)
+    # five equal gains: only the observed assignment reaches the mean, p = 1/32
+    assert significance.sign_flip_p_values([0.5] * 5)[0] == 1 / 32
+    # the same numbers given in another order give the same p-values (rounding is tolerated)
+    values = [0.1, 0.2, 0.3, -0.05, 0.7]
+    assert significance.sign_flip_p_values(values) == \
+        significance.sign_flip_p_values(values[::-1])
+
+
+def test_compare_pairs_by_trial_and_marks_only_with_enough_trials():
+    ours = aggregate.stats([95.0, 96.0, 97.0, 98.0, 99.0], [0, 1, 2, 3, 4])
+    other = aggregate.stats([94.0, 95.5, 96.0, 96.0, 98.5], [0, 1, 2, 3, 4])
+    result = significance.compare(ours, other)
+    differences = [1.0, 0.5, 1.0, 2.0, 0.5]
+    assert result['trials'] == [0, 1, 2, 3, 4]
+    assert result['mean_difference'] == pytest.approx(sum(differences) / 5)
+    assert result['p_ours_better'] == 1 / 32 and result['marker'] == significance.BETTER
+    assert result['smallest_possible_p'] == 1 / 32
+    # reversed roles: ours is worse, marked as such
+    worse = significance.compare(other, ours)
+    assert worse['p_ours_worse'] == 1 / 32 and worse['marker'] == significance.WORSE
+    # only the trials both finished count: 1, 2, 3 here
+    partial = significance.compare(aggregate.stats([95.0, 96.0, 97.0, 98.0], [0, 1, 2, 3]),
+                                   aggregate.stats([95.5, 96.0, 96.0, 50.0], [1, 2, 3, 4]))
+    assert partial['trials'] == [1, 2, 3]
+    assert partial['mean_difference'] == pytest.approx((0.5 + 1.0 + 2.0) / 3)
+    assert partial['p_ours_better'] == 1 / 8 and partial['marker'] == ''
+    # fewer than three shared trials: no p-value, said in words
+    few = significance.compare(aggregate.stats([95.0, 96.0], [0, 1]),
+                               aggregate.stats([90.0, 91.0], [0, 1]))
+    assert few['p_ours_better'] is None and few['note'] == significance.TOO_FEW
+    assert few['marker'] == '' and few['mean_difference'] == 5.0
+
+
+def test_compare_with_ours_fills_every_other_computed_cell():
+    def row(method, status, values):
+        return {'method': method, 'status': status, 'label': method,
+                **{kind: [dict(rate=0.5, paper=None, **aggregate.stats(
+                    values, list(range(len(values)))))] for kind in tables.KINDS}}
+
+    rows = [row('cross_entropy', 'computed', [80.0] * 5), row('cnn_crf', 'quoted', []),
+            row('ours', 'computed', [90.0, 91.0, 92.0, 93.0, 94.0])]
+    tables.compare_with_ours(rows)
+    assert rows[0]['best'][0]['versus_ours']['marker'] == significance.BETTER
+    assert 'versus_ours' not in rows[1]['best'][0] and 'versus_ours' not in rows[2]['best'][0]
