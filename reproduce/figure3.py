@@ -121,17 +121,14 @@ def main(argv=None):
     args.trials = args.trials or 5
     for note in options.merge_notes(args, ('methods', 'devices')):
         sys.stderr.write(note + '\n')
-    try:
+    def work():
         tables.check_places(args)
-        written, failed = make_figures(args)
-    except (ValueError, FileNotFoundError) as error:
-        sys.stderr.write('error: {}\n'.format(error))
-        return 2
-    except OSError as error:
-        sys.stderr.write('error: {}\n'.format(preflight.describe(error)))
-        return 1
-    except KeyboardInterrupt:
-        return 130
+        return make_figures(args)
+
+    status, made = preflight.guarded(work)
+    if status:
+        return status
+    written, failed = made
     if args.print_commands or args.plan:
         return 0
     if written:

@@ -37,3 +37,20 @@ def describe(error):
     if error.errno == errno.ENOSPC:
         cause += ': free some space; what was already computed is kept'
     return '{}: {}'.format(path, cause) if path else cause
+
+
+def guarded(work):
+    """Runs ``work()`` as a script's main work; returns ``(exit status, its result)``: 0 and the
+    result, else None and 2 (bad input: ValueError, FileNotFoundError), 1 (a file-system error
+    while running) or 130 (Ctrl-C), the error written to stderr as one line."""
+    import sys
+    try:
+        return 0, work()
+    except (ValueError, FileNotFoundError) as error:
+        sys.stderr.write('error: {}\n'.format(error))
+        return 2, None
+    except OSError as error:
+        sys.stderr.write('error: {}\n'.format(describe(error)))
+        return 1, None
+    except KeyboardInterrupt:
+        return 130, None

@@ -308,16 +308,9 @@ def main(number, argv=None):
     rates = getattr(args, 'rates', None) or published['rates'] or [0.0]
     for note in options.merge_notes(args, ('rates', 'methods', 'devices')):
         sys.stderr.write(note + '\n')
-    try:
+    def work():
         check_places(args)
-        base = base_config(args, NOISE[number])
-        status = run_table(number, args, base, rates, args.methods)
-    except (ValueError, FileNotFoundError) as error:
-        sys.stderr.write('error: {}\n'.format(error))
-        return 2
-    except OSError as error:
-        sys.stderr.write('error: {}\n'.format(preflight.describe(error)))
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    return status
+        return run_table(number, args, base_config(args, NOISE[number]), rates, args.methods)
+
+    status, table_status = preflight.guarded(work)
+    return status or table_status
