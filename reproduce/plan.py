@@ -207,8 +207,9 @@ def plan_lines(units, devices, jobs, benchmarks=None, recorded=None):
     used = devices[:max(1, min(jobs, len(devices)))]
     epochs = sum(sum(u.epochs().values()) for u in units)
     left = [u for u in units if not u.finished()]
-    epochs_left = sum(max(0, e - (u.epochs_done().get(p) or 0))
-                      for u in left for p, e in u.epochs().items())
+    to_train = {id(u): sum(max(0, e - (u.epochs_done().get(p) or 0))
+                           for p, e in u.epochs().items()) for u in left}
+    epochs_left = sum(to_train.values())
     per_part = {}
     for u in units:
         for p, e in u.epochs().items():
@@ -227,10 +228,10 @@ def plan_lines(units, devices, jobs, benchmarks=None, recorded=None):
     for unit, cost in sorted(zip(left, costs), key=lambda uc: -(uc[1] or 0)):
         device = min(used, key=lambda d: (load[d][2], load[d][0]))
         load[device][0] += 1
-        load[device][1] += sum(unit.epochs().values())
+        load[device][1] += to_train[id(unit)]
         load[device][2] += (cost or 0.0) / slots
     lines.append('devices: ' + '; '.join(
-        '{}: {} runs, {:,} epochs{}'.format(d, n, e, ', about ' + duration(s) if known else '')
+        '{}: {} runs, {:,} epochs to train{}'.format(d, n, e, ', about ' + duration(s) if known else '')
         for d, (n, e, s) in load.items()) +
         ('' if len(used) == len(devices) else ' (--jobs {} uses {} of the {} devices)'.format(
             jobs, len(used), len(devices))))

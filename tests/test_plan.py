@@ -114,3 +114,18 @@ def test_plan_option_prints_the_plan_and_creates_nothing(tmp_path, capsys):
     assert status == 0
     assert printed.startswith('plan: ') and 'estimated wall time: about' in printed
     assert not out.exists()
+
+
+def test_a_resumed_table_is_planned_from_the_epochs_still_to_train(tmp_path, monkeypatch):
+    units = units_of(tmp_path)
+    step1 = [u for u in units if 'step1' in u.parts][0]
+    total = sum(sum(u.epochs().values()) for u in units)
+    half = step1.epochs()['step1'] // 2
+    monkeypatch.setattr(step1, 'epochs_done', lambda: {'step1': half})
+    benchmarks = write_benchmark(tmp_path / 'b')
+    lines = plan.plan_lines(units, ['@numpy'], 1, benchmarks, str(tmp_path / 'none'))
+    assert lines[0].endswith('{:,} still to train'.format(total - half))
+    assert '{:,} epochs to train'.format(total - half) in lines[1]
+    speed = plan.speed_of(units[0].config, '@numpy', benchmarks, str(tmp_path / 'none'))
+    assert plan.unit_seconds(step1, speed) == pytest.approx(
+        by_hand([step1])[0] - half * (SECONDS['step1'] + SECONDS['evaluation']))
