@@ -303,7 +303,11 @@ def figure_accuracy_vs_noise(table):
                    fontsize='small')
     fig.suptitle('Table {}: test accuracy against noise rate; {}'.format(
         table['table'], table_about(table)), fontsize='medium')
+    has_paper = any(c['paper'] is not None for row in drawn for k in ('best', 'last')
+                    for c in row[k])
     fig.text(0.5, -0.02, 'lines: this code, mean with error bars of the sample std (ddof 1) over '
-             'trials; hollow markers: the paper\'s numbers', ha='center', fontsize='small')
+             'trials; ' + ('hollow markers: the paper\'s numbers' if has_paper else
+                           'the paper has no numbers for this data set'),
+             ha='center', fontsize='small')
     fig.tight_layout()
     return fig

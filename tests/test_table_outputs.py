@@ -1,6 +1,7 @@
 """What a table script writes besides its JSON, read back: the Markdown (bold only where best,
 trials as a count and seeds, markers), the LaTeX (booktabs) and the CSV parsed back against the
 JSON, the accuracy-against-noise figure's lines and labels, and the folder's report.md."""
+import copy
 import csv
 import io
 import os
@@ -190,6 +191,24 @@ def test_the_noise_figure_draws_every_method_and_the_papers_numbers(table):
             assert 'PENCIL [3] (paper)' in paper and 'PENCIL [3]' not in bars   # not run here
         legend = [t.get_text() for t in fig.legends[0].get_texts()]
         assert 'Our method' in legend and 'Our method (paper)' in legend
+        assert any("hollow markers: the paper's numbers" in t.get_text() for t in fig.texts)
+    finally:
+        plots.plt.close(fig)
+
+
+def test_the_noise_figure_says_when_the_paper_has_no_numbers(table):
+    bare = copy.deepcopy(table)
+    for row in bare['rows']:
+        for kind in tables.KINDS:
+            for cell in row[kind]:
+                cell['paper'] = None
+    fig = plots.figure_accuracy_vs_noise(bare)
+    try:
+        caption = ' '.join(t.get_text() for t in fig.texts)
+        assert 'the paper has no numbers for this data set' in caption
+        assert 'hollow' not in caption
+        assert not any(line.get_label().endswith('(paper)')
+                       for ax in fig.axes for line in ax.get_lines())
     finally:
         plots.plt.close(fig)
 
