@@ -34,7 +34,7 @@ clean-venv:
 
 # Tables 2 and 3 on the real digits data (two noise rates each, every computed method, five
 # trials as the paper has, schedules shortened to a fifth), then Figure 3 and the step-1 figures
-# from the same runs: about ten minutes on two CPU cores, no network. Runs go to runs/demo;
+# from the same runs: about 13 minutes on two CPU cores, no network. Runs go to runs/demo;
 # tables (Markdown, JSON, LaTeX, CSV, accuracy against noise), figures and report.md to
 # results/digits-x0.2/.
 DEMO := --dataset digits --trials 5 --epochs-scale 0.2 --jobs 2 --out runs/demo

@@ -218,6 +218,8 @@ def plan_lines(units, devices, jobs, benchmarks=None, recorded=None):
              'train'.format(len(units), len(units) - len(left), epochs,
                             ', '.join('{} {:,}'.format(p, e) for p, e in per_part.items()),
                             epochs_left)]
+    if not left:
+        return lines
     speed = speed_of(config, used[0], benchmarks, recorded)
     costs = [unit_seconds(u, speed) for u in left]
     known = speed is not None and all(c is not None for c in costs)
@@ -235,8 +237,6 @@ def plan_lines(units, devices, jobs, benchmarks=None, recorded=None):
         for d, (n, e, s) in load.items()) +
         ('' if len(used) == len(devices) else ' (--jobs {} uses {} of the {} devices)'.format(
             jobs, len(used), len(devices))))
-    if not left:
-        return lines
     if known:
         wall = max(s for _, _, s in load.values())
         lines.append('estimated wall time: about {} (ESTIMATE from {}; {})'.format(

@@ -129,3 +129,12 @@ def test_a_resumed_table_is_planned_from_the_epochs_still_to_train(tmp_path, mon
     speed = plan.speed_of(units[0].config, '@numpy', benchmarks, str(tmp_path / 'none'))
     assert plan.unit_seconds(step1, speed) == pytest.approx(
         by_hand([step1])[0] - half * (SECONDS['step1'] + SECONDS['evaluation']))
+
+
+def test_a_finished_table_plans_no_devices(tmp_path, monkeypatch):
+    units = units_of(tmp_path)
+    for unit in units:
+        monkeypatch.setattr(unit, 'finished', lambda: True)
+    lines = plan.plan_lines(units, ['@numpy'], 1, write_benchmark(tmp_path / 'b'),
+                            str(tmp_path / 'none'))
+    assert len(lines) == 1 and '({} finished already)'.format(len(units)) in lines[0]
