@@ -4,7 +4,8 @@
 
 reads every finished part of the run directories made by :mod:`reproduce.experiment` (through
 :mod:`reproduce.aggregate`, as the tables do) and writes ``results/recorded/NAME.json`` (every
-run's numbers with its provenance, and the aggregates) and ``NAME.md``. Only finished parts are
+run's numbers with its provenance, and the aggregates, each other method's cell with its paired
+comparison with ours, :func:`reproduce.significance.compare`) and ``NAME.md`` (with the markers). Only finished parts are
 read; nothing is recomputed. Every method of :mod:`reproduce.methods` has its columns.
 """
 import os
@@ -15,7 +16,7 @@ if __package__ in (None, ''):  # run as a file: make the repository importable
 
 import chainer_compat  # noqa: F401,E402
 
-from reproduce import aggregate, options  # noqa: E402
+from reproduce import aggregate, options, significance  # noqa: E402
 from reproduce.aggregate import KINDS  # noqa: E402
 from reproduce.methods import NAMES as METHODS  # noqa: E402
 from updaters import atomic  # noqa: E402
@@ -36,6 +37,7 @@ def summarize(run_dirs):
                 cell = found.cell(method, key, kind)
                 if cell['n']:
                     row['{}/{}'.format(method, kind)] = cell
+        compare_with_ours(row)
         if key in found.labels:
             row['labels_noisy'] = found.label_cell(key, 'noisy')
             row['labels_corrected'] = found.label_cell(key, 'corrected')
@@ -44,10 +46,25 @@ def summarize(run_dirs):
             'std': aggregate.STD_CONVENTION}
 
 
+def compare_with_ours(row):
+    """Adds to each other method's cell of a summary row its paired comparison with ours in the
+    same kind (``versus_ours``, :func:`reproduce.significance.compare`), when ours is there."""
+    for kind in KINDS:
+        ours = row.get('ours/' + kind)
+        for method in METHODS:
+            other = row.get('{}/{}'.format(method, kind))
+            if ours is not None and other is not None and method != 'ours':
+                other['versus_ours'] = significance.compare(ours, other)
+
+
 def markdown(summary):
     def cell(row, name):
         v = row.get(name)
-        return '–' if v is None else '{:.2f} ± {:.2f} ({})'.format(v['mean'], v['std'], v['n'])
+        if v is None:
+            return '–'
+        return '{:.2f} ± {:.2f} ({}){}'.format(
+            v['mean'], v['std'], v['n'],
+            (' ' + v['versus_ours']['marker']) if v.get('versus_ours', {}).get('marker') else '')
 
     methods = [m for m in METHODS if any('{}/best'.format(m) in r for r in summary['cells'])]
     lines = ['| data | noise | rate | labels noisy → corrected | '
@@ -76,7 +93,8 @@ def main(argv=None):
     text = markdown(summary)
     atomic.write_text(os.path.join(args.dest, args.name + '.md'),
                       'Test accuracy in % (mean ± sample std over trials, count); label accuracy '
-                      'of the training labels before and after step 1.\n\n' + text)
+                      'of the training labels before and after step 1. ' +
+                      significance.rule() + '\n\n' + text)
     print(text)
 
 

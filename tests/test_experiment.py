@@ -243,6 +243,11 @@ def test_summarize_gathers_runs_with_their_provenance(finished, tmp_path):
     assert row['ours/best']['std'] == 0 and row['ours/best']['n'] == 2
     assert row['labels_corrected']['mean'] == pytest.approx(
         100 * results['step1']['labels']['corrected_accuracy'])
+    versus = row['tanaka/best']['versus_ours']       # one trial shared: no p-value
+    assert versus['note'] == 'too few trials' and versus['p_ours_better'] is None
+    assert versus['mean_difference'] == pytest.approx(
+        100 * (results['ours']['best_test'] - results['tanaka']['best_test']))
+    assert 'versus_ours' not in row['ours/best']
     tanaka = [p for p in summary['runs'] if p['part'] == 'tanaka'][0]
     assert tanaka['provenance']['versions']['chainer'] == '7.8.1'
     summarize.main([out, '--name', 'x', '--dest', str(tmp_path)])

@@ -78,3 +78,26 @@ def test_compare_with_ours_fills_every_other_computed_cell():
     tables.compare_with_ours(rows)
     assert rows[0]['best'][0]['versus_ours']['marker'] == significance.BETTER
     assert 'versus_ours' not in rows[1]['best'][0] and 'versus_ours' not in rows[2]['best'][0]
+
+
+def test_the_summary_marks_the_cells_where_ours_is_significantly_better_or_worse():
+    from reproduce import aggregate, summarize
+    trials = [0, 1, 2, 3, 4]
+    ours = [90.0, 91.0, 92.0, 93.0, 94.0]
+    cells = {'ours': ours,
+             'tanaka': [v - 1.0 for v in ours],                     # ours ahead on every seed
+             'pencil': [v + 0.5 for v in ours],                     # ours behind on every seed
+             'cross_entropy': [89.0, 92.0, 91.0, 94.0, 93.0]}       # mixed: not significant
+    row = {'dataset': 'digits', 'noise': 'symmetric', 'rate': 0.5}
+    for method, values in cells.items():
+        for kind in ('best', 'last'):
+            row['{}/{}'.format(method, kind)] = aggregate.stats(values, trials)
+    summarize.compare_with_ours(row)
+    assert 'versus_ours' not in row['ours/best']
+    assert row['tanaka/best']['versus_ours']['p_ours_better'] == pytest.approx(1 / 32)
+    assert row['pencil/last']['versus_ours']['p_ours_worse'] == pytest.approx(1 / 32)
+    # differences +1, -1, +1, -1, +1: 16 of the 32 sign flips reach a sum of +1 or more
+    assert row['cross_entropy/best']['versus_ours']['p_ours_better'] == pytest.approx(16 / 32)
+    line = summarize.markdown({'cells': [row]}).splitlines()[-1]
+    assert '91.00 ± 1.58 (5) *' in line and '92.50 ± 1.58 (5) †' in line
+    assert '91.80 ± 1.92 (5) |' in line         # cross entropy: no marker
