@@ -250,7 +250,7 @@ class BenchmarkOptions:
     model: str = option('resnet32', "the network: resnet32 (the paper's PreAct ResNet-32) or "
                         "tiny (the digits settings' small PreAct ResNet, for tests)",
                         commands=(BENCHMARK,), choices=tuple(sorted(MODELS)))
-    data_dir: str = option(None, 'CIFAR-10 folder', commands=(BENCHMARK,),
+    data_dir: str = option(None, 'CIFAR-10 folder', commands=(BENCHMARK,), parse=options.path,
                            default_text="Chainer's dataset root if CIFAR-10 is there, else "
                                         "random images")
     download: bool = option(False, "download CIFAR-10 into Chainer's dataset root if it is not "
@@ -273,7 +273,8 @@ class BenchmarkOptions:
                           parse=options.integer(1))
     no_report: bool = option(False, "bare updater.update() calls, without the trainer's reporter "
                              'and summary', commands=(BENCHMARK,), store_true=True)
-    json: str = option(None, 'also write the result to this JSON file', commands=(BENCHMARK,))
+    json: str = option(None, 'also write the result to this JSON file', commands=(BENCHMARK,),
+                       parse=options.path)
     throughput: str = option(None, 'instead: train this part for --duration seconds from the '
                              'common start and report images/s (one process of a concurrency '
                              'measurement)', commands=(BENCHMARK,),

@@ -55,10 +55,11 @@ class Selection:
 class RunPlace:
     """Where a single run goes."""
 
-    out: str = option(None, 'the run directory', commands=(RUN,), render=os.path.abspath)
+    out: str = option(None, 'the run directory', commands=(RUN,), parse=options.path,
+                      render=os.path.abspath)
     root: str = option(None, 'an output root: the run directory below it is named from the '
                        'settings (<dataset>[-x<scale>]/<noise>-<rate>/trial<k>)', commands=(RUN,),
-                       render=os.path.abspath)
+                       parse=options.path, render=os.path.abspath)
 
 
 @dataclasses.dataclass
@@ -79,8 +80,10 @@ class TableOptions:
     devices: list = option(None, "comma-separated devices to spread the runs over, e.g. "
                            "'@cupy:0,@cupy:1' (replaces --device)", commands=(TABLE,),
                            parse=parse_devices, render=options.render_words)
-    out: str = option('runs', 'the output root of the runs', commands=(TABLE,))
+    out: str = option('runs', 'the output root of the runs', commands=(TABLE,),
+                      parse=options.path)
     results: str = option(None, 'where tables and figures go', commands=(TABLE,),
+                          parse=options.path,
                           default_text='results/<dataset>[-x<scale>]')
     print_commands: bool = option(False, 'print one command per unfinished run (for a job '
                                   'array) and stop; run this script again afterwards with '
@@ -94,7 +97,7 @@ class TableOptions:
                                commands=(TABLE,), store_true=True)
     check: str = option(None, 'compare with a recorded table JSON; exit 1 listing every cell '
                         'that moved by more than its tolerance', commands=(CHECK,),
-                        metavar='FILE')
+                        parse=options.path, metavar='FILE')
     tolerance: float = option(None, 'allowed difference of the accuracy cells in percentage '
                               'points', commands=(CHECK,), parse=options.number,
                               check=options.positive,

@@ -100,7 +100,8 @@ class RunConfig:
                          commands=(RUN, TABLE, BENCHMARK), identity=False)
     data_dir: str = option(None, 'the data set\'s folder (CIFAR-10: the one holding '
                            'cifar-10-batches-py, or that folder; Clothing1M: its annotation '
-                           'files and images/)', render=_path, identity=False,
+                           'files and images/)', parse=options.path, render=_path,
+                           identity=False,
                            default_text="CIFAR-10 is downloaded into Chainer's dataset root")
     epochs_scale: float = option(1.0, 'shorten every schedule by this factor (README, '
                                  '"Reproduction notes")', parse=options.number,
@@ -134,7 +135,7 @@ class RunConfig:
                         commands=(RUN, TABLE, BENCHMARK), identity=False)
     weights: str = option(None, "Clothing1M: the ImageNet ResNet-50 weights converted to .npz "
                           "(README), or 'none' for random initial weights (not the paper's)",
-                          render=_path)
+                          parse=options.path, render=_path)
     iterations_per_epoch: int = option(None, 'train each epoch on a random subset of this many '
                                        'batches (shortened epochs; recorded)',
                                        parse=options.integer(1))

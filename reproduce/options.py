@@ -19,6 +19,7 @@ benchmark's own dataclasses for theirs).
 """
 import argparse
 import dataclasses
+import os
 import sys
 
 RUN, TABLE, BENCHMARK = 'run', 'table', 'benchmark'
@@ -205,6 +206,14 @@ def check_fields(instance):
 # Reading values
 
 
+def path(text):
+    """A parse function for a file or folder path: anything but an empty one (an empty path
+    would silently mean the current folder, or no folder at all)."""
+    if not text.strip():
+        raise ValueError('takes a path, got {!r}'.format(text))
+    return text
+
+
 def integer(minimum=None):
     """A parse function for integers of at least ``minimum``."""
     def parse(text):
@@ -280,6 +289,15 @@ def merge_notes(args, names):
 
 def render_words(items):
     return ','.join(map(str, items))
+
+
+def file_name(text):
+    """An argparse type: a plain file name (``--name`` of the scripts that write under
+    ``--dest``): not empty, no folder, not hidden."""
+    if not text or text != os.path.basename(text) or text.startswith('.'):
+        raise argparse.ArgumentTypeError('takes a plain file name such as digits_summary, '
+                                         'got {!r}'.format(text))
+    return text
 
 
 class Parser(argparse.ArgumentParser):

@@ -150,7 +150,8 @@ def record(number, name, table_args, work, dest, flags=None):
 def main(argv=None):
     p = options.Parser(description=__doc__.split('\n\n')[0])
     p.add_argument('--table', type=int, choices=(2, 3, 4), required=True)
-    p.add_argument('--name', required=True, help='file name (no extension) under --dest')
+    p.add_argument('--name', required=True, type=options.file_name,
+                   help='file name (no extension) under --dest')
     p.add_argument('--dest', default=os.path.join(_ROOT, 'results', 'recorded'))
     p.add_argument('--work', default=os.path.join(_ROOT, 'runs', 'platform_spread'),
                    help='where the runs of every setting go (<work>/<name>/<setting>/)')

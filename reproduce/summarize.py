@@ -16,7 +16,7 @@ if __package__ in (None, ''):  # run as a file: make the repository importable
 
 import chainer_compat  # noqa: F401,E402
 
-from reproduce import aggregate, options, significance  # noqa: E402
+from reproduce import aggregate, options, preflight, significance  # noqa: E402
 from reproduce.aggregate import KINDS  # noqa: E402
 from reproduce.methods import NAMES as METHODS  # noqa: E402
 from updaters import atomic  # noqa: E402
@@ -82,19 +82,33 @@ def markdown(summary):
 def main(argv=None):
     p = options.Parser(description=__doc__.split('\n\n')[0])
     p.add_argument('runs', nargs='+', help='run directories made by reproduce.experiment')
-    p.add_argument('--name', required=True, help='file name (without extension) under --dest')
+    p.add_argument('--name', required=True, type=options.file_name,
+                   help='file name (without extension) under --dest; an existing one is kept')
     p.add_argument('--dest', default=os.path.join(_HERE, 'results', 'recorded'))
     args = p.parse_args(argv)
+    paths = [os.path.join(args.dest, args.name + ext) for ext in ('.json', '.md')]
+    try:
+        preflight.folder(args.dest, '--dest')
+        taken = [path for path in paths if os.path.exists(path)]
+        if taken:
+            raise ValueError('{} exists and is kept: choose another --name, or delete it '
+                             'first'.format(taken[0]))
+    except ValueError as error:
+        p.exit(2, 'error: {}\n'.format(error))
     try:
         summary = summarize(args.runs)
+        text = markdown(summary)
+        atomic.write_json(paths[0], summary)
+        atomic.write_text(paths[1],
+                          'Test accuracy in % (mean ± sample std over trials, count); label '
+                          'accuracy of the training labels before and after step 1. ' +
+                          significance.rule() + '\n\n' + text)
     except FileNotFoundError as error:
         sys.exit('error: {}'.format(error))
-    atomic.write_json(os.path.join(args.dest, args.name + '.json'), summary)
-    text = markdown(summary)
-    atomic.write_text(os.path.join(args.dest, args.name + '.md'),
-                      'Test accuracy in % (mean ± sample std over trials, count); label accuracy '
-                      'of the training labels before and after step 1. ' +
-                      significance.rule() + '\n\n' + text)
+    except KeyboardInterrupt:
+        written = [path for path in paths if os.path.exists(path)]
+        p.exit(130, 'interrupted: {}\n'.format(
+            'wrote {} only'.format(written[0]) if written else 'nothing written'))
     print(text)
 
 

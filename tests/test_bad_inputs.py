@@ -73,6 +73,16 @@ BAD_INPUTS = [
     ('a mix-up weight of 0', 'table2', ['--mixup-weight', '0'], 2,
      r'error: --mixup-weight must be positive, got 0: with weight 0 "ours" is exactly'),
     ('no trials', 'table2', ['--trials', '0'], 2, r'argument --trials: must be at least 1, got 0'),
+    ('an empty output root (the current folder)', 'table2', ['--out', ''], 2,
+     r"argument --out: takes a path, got ''"),
+    ('an empty results folder', 'table2', ['--results', ' '], 2,
+     r"argument --results: takes a path, got ' '"),
+    ('an empty data folder (would download)', 'table2', ['--data-dir', ''], 2,
+     r"argument --data-dir: takes a path, got ''"),
+    ('an empty check file', 'table2', ['--check', ''], 2,
+     r"argument --check: takes a path, got ''"),
+    ('an empty run directory', 'experiment', ['--out', ''], 2,
+     r"argument --out: takes a path, got ''"),
     ('a negative trial', 'experiment', ['--trial', '-1'], 2,
      r'argument --trial: must be at least 0, got -1'),
     ('a word for a number', 'experiment', ['--epochs-scale', 'fast'], 2,
@@ -329,3 +339,27 @@ def test_a_resumed_part_is_named_as_the_user_knows_it(tmp_path, capsys):
     capsys.readouterr()
     experiment.run(config, out, methods=['tanaka'])
     assert 'step1 (for tanaka and ours): resuming after epoch 2 of 2' in capsys.readouterr().out
+
+
+def test_summarize_refuses_a_bad_name_or_destination_and_keeps_an_existing_summary(
+        tmp_path, capsys):
+    runs = tmp_path / 'runs'
+    runs.mkdir()
+    for name in ('', 'a/b', '.hidden'):
+        status, err, _ = _status(lambda: summarize.main([str(runs), '--name', name, '--dest',
+                                                         str(tmp_path / 'd')]), capsys)
+        assert status == 2 and err.count('\n') == 1
+        assert 'argument --name: takes a plain file name' in err
+    (tmp_path / 'file').write_text('x')
+    status, err, _ = _status(lambda: summarize.main([str(runs), '--name', 'x', '--dest',
+                                                     str(tmp_path / 'file')]), capsys)
+    assert status == 2 and err == 'error: --dest {} cannot be a folder: it is a file\n'.format(
+        tmp_path / 'file')
+    dest = tmp_path / 'd'
+    dest.mkdir()
+    (dest / 'x.json').write_text('{"kept": true}')
+    status, err, _ = _status(lambda: summarize.main([str(runs), '--name', 'x', '--dest',
+                                                     str(dest)]), capsys)
+    assert status == 2 and err.count('\n') == 1 and 'x.json exists and is kept' in err
+    assert (dest / 'x.json').read_text() == '{"kept": true}' and not (dest / 'x.md').exists()
+    assert not (tmp_path / 'd' / '.json').exists()
