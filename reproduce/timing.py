@@ -183,6 +183,7 @@ class TimedPart(object):
     builds them)."""
 
     def __init__(self, name, config, settings, data, noisy, device):
+        training.use_tf32(config.tf32)     # as setup() does: --tf32 on, else float32 products
         self.name = name
         self.arrays = training.DeviceData(data, noisy, device, config.order_seed)
         model = training.build_model(config, data, settings)

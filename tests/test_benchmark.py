@@ -214,3 +214,16 @@ def test_a_throughput_process_waits_for_the_common_start(tmp_path, empty_dataset
     assert result['images_per_second'] == pytest.approx(
         result['iterations'] * 32 / result['seconds'])
     assert not result_path.exists()
+
+
+@pytest.mark.parametrize('flag, expected', [([], '0'), (['--tf32'], '1')])
+def test_a_timed_part_sets_tf32_as_asked(flag, expected, monkeypatch):
+    """--tf32 reaches CuPy's switch as in a real run; without it a TF32 shell setting is off."""
+    from reproduce import data as data_sets, timing
+    monkeypatch.setenv('CUPY_TF32', '1' if expected == '0' else '0')
+    args = benchmark.parser().parse_args(TINY + flag)
+    config = timing.run_config(args)
+    data = timing.random_image_data(64, 16, 16)
+    timing.TimedPart('cross_entropy', config, timing.run_settings(config, args.model), data,
+                     data_sets.noisy_labels(config, data), chainer.get_device('@numpy'))
+    assert os.environ['CUPY_TF32'] == expected
