@@ -6,8 +6,9 @@ pair as four function nodes per iteration (``BatchNormalization``, ``ReLU`` and 
 gradients), and on a GPU each costs kernel launches and Python around them, which is what sets
 the speed of these small networks. :class:`BatchNormReLU` computes the same numbers as one node:
 the arithmetic of Chainer's own (non-cuDNN) batch normalisation, ``max(y, 0)`` after it, and in
-backward the ReLU mask then Chainer's batch-normalisation gradient; the running averages are
-updated as ``L.BatchNormalization`` updates them (decay, unbiased variance).
+backward the ReLU mask (read from the output, as Chainer's ReLU reads it) then Chainer's
+batch-normalisation gradient; the running averages are updated as ``L.BatchNormalization``
+updates them (decay, unbiased variance).
 
 ``groups=G`` normalises G equal consecutive slices of the batch with their own statistics and
 updates the running averages once per slice, in order: exactly what G separate forward passes of
@@ -48,7 +49,7 @@ class BatchNormReLU(function_node.FunctionNode):
     def forward(self, inputs):
         x, gamma, beta = inputs
         xp = chainer.backend.get_array_module(x)
-        self.retain_inputs((0, 1, 2))
+        self.retain_inputs((0, 1))
         xg = _split(x, self.groups)
         axes = (1,) + tuple(range(3, xg.ndim))                 # batch and spatial axes
         expand = (slice(None), None, slice(None)) + (None,) * (xg.ndim - 3)
@@ -70,10 +71,12 @@ class BatchNormReLU(function_node.FunctionNode):
                 self.running_var *= self.decay
                 self.running_var += (1 - self.decay) * adjust * var[g]
         self._stats = mean, inv_std
+        self.retain_outputs((0,))                              # its > 0 is ReLU's mask
         return y.reshape(x.shape),
 
     def backward(self, indexes, grad_outputs):
-        x, gamma, beta = (v.array for v in self.get_retained_inputs())
+        x, gamma = (v.array for v in self.get_retained_inputs())
+        out = self.get_retained_outputs()[0].array
         mean, inv_std = self._stats
         xg = _split(x, self.groups)
         axes = (1,) + tuple(range(3, xg.ndim))
@@ -84,8 +87,7 @@ class BatchNormReLU(function_node.FunctionNode):
         # the incoming gradient is often a strided view (a convolution's cropped col2im, the
         # pooling's broadcast): one copy makes the reductions below run over contiguous memory
         gy = _split(xp.ascontiguousarray(grad_outputs[0].array), self.groups)
-        y = x_hat * gamma[expand[1:]] + beta[expand[1:]]
-        gy = gy * (y > 0)                                      # ReLU's gradient
+        gy = gy * (_split(out, self.groups) > 0)               # ReLU's gradient
         gbeta = gy.sum(axis=axes, dtype=gamma.dtype)           # (G, C)
         ggamma = (gy * x_hat).sum(axis=axes, dtype=gamma.dtype)
         inv_m = gamma.dtype.type(1. / (xg[0].size // gamma.size))

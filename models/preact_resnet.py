@@ -66,7 +66,8 @@ class PoolLinear(function_node.FunctionNode):
 
     def forward(self, inputs):
         h, W, b = inputs
-        self.retain_inputs((0, 1))
+        self.retain_inputs((1,))               # W; of h only its shape is needed
+        self._h_shape = h.shape
         self._hw = h.shape[2] * h.shape[3]
         pooled = h.mean(axis=(2, 3))
         self._pooled = pooled
@@ -75,7 +76,7 @@ class PoolLinear(function_node.FunctionNode):
         return y,
 
     def backward(self, indexes, grad_outputs):
-        h, W = self.get_retained_inputs()
+        W, = self.get_retained_inputs()
         gy = grad_outputs[0].array
         xp = chainer.backend.get_array_module(gy)
         grads = []
@@ -83,7 +84,7 @@ class PoolLinear(function_node.FunctionNode):
             g_pooled = gy.dot(W.array).astype(gy.dtype, copy=False)
             g_pooled *= 1.0 / self._hw
             grads.append(chainer.Variable(xp.broadcast_to(
-                g_pooled[:, :, None, None], h.shape)))
+                g_pooled[:, :, None, None], self._h_shape)))
         if 1 in indexes:
             grads.append(chainer.Variable(gy.T.dot(self._pooled).astype(W.dtype, copy=False)))
         if 2 in indexes:

@@ -171,7 +171,7 @@ class MixupKLLoss(function_node.FunctionNode):
             log_mixed = log_clean if mixed is clean else _log_softmax_array(mixed)
             lmix = -(t * log_mixed).sum() / n
             outputs = [lc + self.weight * lmix, lc, lmix]
-            saved[2:] = [t, xp.exp(log_mixed)]
+            saved[2:] = [t, saved[1] if log_mixed is log_clean else xp.exp(log_mixed)]
         self._saved = saved
         return tuple(xp.asarray(v, dtype=clean.dtype) for v in outputs)
 
@@ -204,10 +204,5 @@ def mixup_kl_loss(logits, y, y_partner, lam, weight, clean_logits=None, stacked=
     ``logits`` are the mixed batch's logits, and ``clean_logits`` the un-mixed batch's (None: Lc
     on the mixed logits too, ``--lc-on mixed``); with ``stacked`` True, ``logits`` holds both,
     the mixed batch's rows first (one pass of the concatenated batch)."""
-    if stacked:
-        inputs = (logits,)
-    elif clean_logits is None:
-        inputs = (logits,)
-    else:
-        inputs = (logits, clean_logits)
+    inputs = (logits,) if stacked or clean_logits is None else (logits, clean_logits)
     return MixupKLLoss(y, y_partner, lam, weight, stacked).apply(inputs)

@@ -44,6 +44,18 @@ def _log_softmax(z):
     return z - xp.log(xp.exp(z).sum(axis=1, keepdims=True))
 
 
+def _compatibility_term(logits, label_logits, variant):
+    """Lc of :func:`pencil_terms`, with the network's ``f``, ``log f`` and the loss scale that
+    Le shares; alone, it is stage 3's whole loss."""
+    if variant not in LOSS_VARIANTS:
+        raise ValueError('variant must be one of {}, got {!r}'.format(LOSS_VARIANTS, variant))
+    log_f = F.log_softmax(logits)
+    f = F.exp(log_f)
+    n, c = log_f.shape
+    scale = n * c if variant == 'official' else n      # mean over batch x classes, or batch
+    return F.sum(f * (log_f - F.log_softmax(label_logits))) / scale, f, log_f, scale
+
+
 def pencil_terms(logits, label_logits, noisy_labels, variant='official'):
     """PENCIL's three losses ``(Lc, Lo, Le)`` as scalar Variables (see the module docstring).
 
@@ -54,13 +66,7 @@ def pencil_terms(logits, label_logits, noisy_labels, variant='official'):
         noisy_labels: int32 (B,) array of the given labels.
         variant (str): ``'official'`` or ``'paper'``.
     """
-    if variant not in LOSS_VARIANTS:
-        raise ValueError('variant must be one of {}, got {!r}'.format(LOSS_VARIANTS, variant))
-    log_f = F.log_softmax(logits)
-    f = F.exp(log_f)
-    n, c = log_f.shape
-    scale = n * c if variant == 'official' else n      # mean over batch x classes, or batch
-    lc = F.sum(f * (log_f - F.log_softmax(label_logits))) / scale
+    lc, f, log_f, scale = _compatibility_term(logits, label_logits, variant)
     le = -F.sum(f * log_f) / scale
     compatibility = F.softmax(label_logits) if variant == 'official' else label_logits
     lo = F.softmax_cross_entropy(compatibility, noisy_labels)
@@ -76,8 +82,10 @@ def pencil_loss(logits, label_logits, noisy_labels, stage, alpha, beta, variant=
         return F.softmax_cross_entropy(logits, noisy_labels)
     if stage not in (2, 3):
         raise ValueError('stage must be 1, 2 or 3, got {!r}'.format(stage))
+    if stage == 3:      # Lc alone: Lo and Le would be built and thrown away every iteration
+        return _compatibility_term(logits, label_logits, variant)[0]
     lc, lo, le = pencil_terms(logits, label_logits, noisy_labels, variant)
-    return lc if stage == 3 else lc + alpha * lo + beta * le
+    return lc + alpha * lo + beta * le
 
 
 class PencilLabels(object):
