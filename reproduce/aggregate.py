@@ -6,7 +6,6 @@ Numbers are in percent (test accuracies, label accuracies) or in loss units (the
 training loss); a cell's statistics are the mean, the sample standard deviation (ddof 1, the
 convention papers use; 0 for one trial) and the count over trials.
 """
-import collections
 import dataclasses
 import os
 
@@ -163,10 +162,3 @@ def label_histories(run_dirs, part='step1'):
         if history and history.get('epoch'):
             found.append((history['epoch'], history['accuracy']))
     return found
-
-
-def by_key(items):
-    grouped = collections.OrderedDict()
-    for key, value in items:
-        grouped.setdefault(key, []).append(value)
-    return grouped

@@ -15,7 +15,6 @@ from reproduce.methods import NAMES as METHODS
 from reproduce.options import RUN, TABLE, option
 
 RATES, CHECK, FIGURE = 'rates', 'check', 'figure'
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def parse_methods(text):

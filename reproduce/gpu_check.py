@@ -80,10 +80,10 @@ def _python():
     return sys.executable
 
 
-def _run(command, env=None, timeout=None):
+def _run(command):
     """Runs a command from the repository root; returns (exit status, combined output)."""
     done = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, env=env, timeout=timeout)
+                          text=True)
     return done.returncode, done.stdout
 
 

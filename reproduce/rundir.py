@@ -14,7 +14,6 @@ Layout of ``<runs root>/<dataset>[-x<scale>][-i<iterations>]/<noise>-<rate>/tria
         result.json                               written last: the part is finished
 """
 import contextlib
-import dataclasses
 import errno
 import json
 import os
@@ -133,10 +132,3 @@ def locked(part_dir):
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
-def as_json(value):
-    """``value`` as JSON-ready data (tuples become lists), for identities and results."""
-    if dataclasses.is_dataclass(value):
-        value = dataclasses.asdict(value)
-    return json.loads(json.dumps(value))

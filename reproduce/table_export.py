@@ -13,7 +13,7 @@ import csv
 import io
 
 from reproduce import significance
-from reproduce.table_format import KINDS, best_of_columns, marker, trials_text
+from reproduce.table_format import KINDS, best_of_columns, column_name, marker, trials_text
 
 #: The CSV's columns.
 CSV_FIELDS = ('table', 'dataset', 'noise', 'method', 'label', 'kind', 'rate', 'trial', 'value',
@@ -27,10 +27,6 @@ _LATEX_MARKERS = {significance.BETTER: '$^{*}$', significance.WORSE: '$^{\\dagge
 def latex_escape(text):
     """``text`` with LaTeX's special characters escaped."""
     return ''.join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text))
-
-
-def _column_name(table, rate):
-    return 'Clothing1M' if table['noise'] == 'real' else r'{:g}\%'.format(100 * rate)
 
 
 def _latex_cell(cell, best):
@@ -78,7 +74,7 @@ def latex_caption(table):
 
 def format_latex(table, label=None):
     """The table as a LaTeX ``table`` environment (booktabs)."""
-    columns = [_column_name(table, r) for r in table['rates']]
+    columns = [latex_escape(column_name(table, r)) for r in table['rates']]
     best = best_of_columns(table)
     lines = [r'% written by reproduce/table{}.py; needs \usepackage{{booktabs}}'.format(
         table['table']),

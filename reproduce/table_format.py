@@ -11,7 +11,8 @@ from reproduce import significance
 KINDS = ('best', 'last')
 
 
-def _column_name(table, rate):
+def column_name(table, rate):
+    """The heading of a table's column: the noise rate ('50%'), or 'Clothing1M'."""
     return 'Clothing1M' if table['noise'] == 'real' else '{:g}%'.format(100 * rate)
 
 
@@ -124,11 +125,6 @@ def _paper(cell):
     return _number(cell['paper'], decimals=cell.get('paper_decimals', 2))
 
 
-def _paper_rate(rate, published):
-    """The paper's column of ``rate`` (Table 4 has none)."""
-    return None if published['rates'] is None else rate
-
-
 def header_lines(table):
     prov = table['provenance']
     scale = prov['epochs_scale']
@@ -163,7 +159,7 @@ def header_lines(table):
 def format_terminal(table):
     """The table as the paper lays it out: rows = methods (best, last), columns = noise rates;
     a computed cell shows the paper's number, this code's and their difference."""
-    columns = [_column_name(table, r) for r in table['rates']]
+    columns = [column_name(table, r) for r in table['rates']]
     texts = [comparison_text(v) for _, _, versus in comparisons(table) for v in versus] + [
         _marked(c) for r in table['rows'] for k in KINDS for c in r[k]]
     width = max(14, max(len(c) for c in columns + texts) + 2)
@@ -218,7 +214,7 @@ def format_terminal(table):
 def format_markdown(table):
     """The table as Markdown: one row per method and kind, the best measured cell of each column
     and kind in bold, the paper's number beside a measured one."""
-    columns = [_column_name(table, r) for r in table['rates']]
+    columns = [column_name(table, r) for r in table['rates']]
     best = best_of_columns(table)
     lines = ['\n\n'.join(header_lines(table)), '',
              '| method | | ' + ' | '.join(columns) + ' |',

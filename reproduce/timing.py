@@ -14,7 +14,7 @@ import numpy
 
 from datasets import cifar10
 from datasets.image_data import ImageData, mean_image
-from datasets.synthetic import load_synthetic
+from datasets.synthetic import SIZES, load_synthetic
 from reproduce import data as data_sets, hparams, opcount, training
 from reproduce.config import RunConfig
 from updaters.extensions import AccuracyTracker
@@ -31,10 +31,8 @@ TRAINING_PARTS = (
 )
 EVALUATION = 'evaluation'
 PARTS = tuple(name for name, _ in TRAINING_PARTS) + (EVALUATION,)
-#: CIFAR-10's split sizes and image shape.
-CIFAR10_SIZES = {'train': 45000, 'val': 5000, 'test': 10000}
-IMAGE_SHAPE = cifar10.IMAGE_SHAPE
-N_CLASSES = 10
+#: CIFAR-10's split sizes.
+CIFAR10_SIZES = SIZES
 #: The noise setting whose Table-1 hyper-parameters the updaters get (speed does not depend on
 #: it: the rate only changes alpha, beta, the learning rate and the mix-up a).
 NOISE, RATE = 'symmetric', 0.5
@@ -46,11 +44,10 @@ MIB = float(1 << 20)
 # Data
 
 
-def random_image_data(n_train, n_val, n_test, n_classes=N_CLASSES, shape=IMAGE_SHAPE,
-                      seed=RANDOM_SEED):
-    """CIFAR-10-shaped random data (:func:`datasets.synthetic.load_synthetic`), named
-    ``'random'`` here."""
-    data = load_synthetic(seed, n_train, n_val, n_test, n_classes, shape)
+def random_image_data(n_train, n_val, n_test):
+    """CIFAR-10-shaped random data (:func:`datasets.synthetic.load_synthetic`, seed
+    :data:`RANDOM_SEED`), named ``'random'`` here."""
+    data = load_synthetic(RANDOM_SEED, n_train, n_val, n_test)
     return dataclasses.replace(data, name='random')
 
 
