@@ -63,10 +63,11 @@ def run(config, out_dir, methods=METHODS, extra_extensions=()):
     beside it: the runner runs a run's units in parallel)."""
     methods_lib.check_methods(methods)
     config = dataclasses.replace(config, device=resolve_device(config.device))
-    rundir.check_identity(out_dir, config.identity(), config_lib.defaults_identity())
+    identity, defaults = config.identity(), config_lib.defaults_identity()
+    rundir.check_identity(out_dir, identity, defaults)
     config.spec.check_inputs(config)              # every check before the first file
     data = config.spec.load(config)
-    rundir.claim(out_dir, config.identity(), config_lib.defaults_identity())
+    rundir.claim(out_dir, identity, defaults)     # again: another process may have claimed it
     return run_with_data(config, data, data_sets.noisy_labels(config, data), out_dir,
                          methods, extra_extensions)
 

@@ -107,10 +107,9 @@ class Speed(object):
 
 
 def _data_sizes(dataset):
-    if dataset == 'cifar10':
-        from reproduce.timing import CIFAR10_SIZES
-        return CIFAR10_SIZES
-    if dataset == 'synthetic':
+    """Split sizes of the data sets a benchmark stands for: CIFAR-10's (which the synthetic
+    data set copies)."""
+    if dataset in ('cifar10', 'synthetic'):
         from datasets.synthetic import SIZES
         return SIZES
     return None
@@ -177,11 +176,11 @@ def speed_of(config, device, benchmarks=None, recorded=None):
     return benchmark_speed(config, device, benchmarks) or recorded_speed(config, recorded)
 
 
-def unit_seconds(unit, speed, remaining=True):
-    """Estimated seconds of one unit (its epochs still to go, when ``remaining``), or None when
-    a part has no figure."""
+def unit_seconds(unit, speed, done=None):
+    """Estimated seconds of one unit's epochs still to go (``done``: its epochs done by part,
+    read from its run directory when not given), or None when a part has no figure."""
     total = 0.0
-    done = unit.epochs_done() if remaining else {}
+    done = unit.epochs_done() if done is None else done
     for part, epochs in unit.epochs().items():
         left = max(0, epochs - (done.get(part) or 0))
         if not left:
@@ -207,7 +206,8 @@ def plan_lines(units, devices, jobs, benchmarks=None, recorded=None):
     used = devices[:max(1, min(jobs, len(devices)))]
     epochs = sum(sum(u.epochs().values()) for u in units)
     left = [u for u in units if not u.finished()]
-    to_train = {id(u): sum(max(0, e - (u.epochs_done().get(p) or 0))
+    done = {id(u): u.epochs_done() for u in left}      # read from disk once per unit
+    to_train = {id(u): sum(max(0, e - (done[id(u)].get(p) or 0))
                            for p, e in u.epochs().items()) for u in left}
     epochs_left = sum(to_train.values())
     per_part = {}
@@ -221,7 +221,7 @@ def plan_lines(units, devices, jobs, benchmarks=None, recorded=None):
     if not left:
         return lines
     speed = speed_of(config, used[0], benchmarks, recorded)
-    costs = [unit_seconds(u, speed) for u in left]
+    costs = [unit_seconds(u, speed, done[id(u)]) for u in left]
     known = speed is not None and all(c is not None for c in costs)
     # runs at once on each device: they share its speed, unless the figures were measured
     # with runs side by side (then that many at once take no longer each)

@@ -221,9 +221,9 @@ def run_units(units, args, stream=None):
     print the plan (:mod:`reproduce.plan`), then stop there (``--plan``) or print the commands
     (both return None) or run what is unfinished unless gathering only (returns the failed
     units)."""
+    defaults = config_lib.defaults_identity()
     for unit in units:
-        rundir.check_identity(unit.run_dir, unit.config.identity(),
-                              config_lib.defaults_identity())
+        rundir.check_identity(unit.run_dir, unit.config.identity(), defaults)
     devices = args.devices or [units[0].config.device]
     if args.gather_only:
         return []
