@@ -21,7 +21,7 @@ import numpy  # noqa: E402
 
 from reproduce import aggregate, cli, options, preflight, report, rundir, runner, tables  # noqa: E402,E501
 from reproduce.methods import METHODS, NAMES  # noqa: E402
-from reproduce.table_format import trials_text  # noqa: E402
+from reproduce.table_format import schedule_text, trials_text  # noqa: E402
 
 PANELS = (('symmetric', '(a) {:g}% symmetric noise'), ('asymmetric', '(b) {:g}% asymmetric noise'))
 
@@ -41,15 +41,14 @@ def step2_panels(units_by_panel, methods):
 
 def label_accuracy_series(units):
     """Step 1's label accuracy per epoch of the planned runs, by noise setting."""
-    series = {}
-    for unit in units:
+    series = {}                  # by noise kind, then rate: the keys are made in that order
+    for unit in sorted(units, key=lambda u: (u.config.noise, u.config.rate)):
         if 'step1' not in unit.parts:
             continue
         c = unit.config
         setting = '{} {:g}%'.format(c.noise, round(100 * c.rate, 4))
         series.setdefault(setting, []).extend(aggregate.label_histories([unit.run_dir]))
-    return {k: v for k, v in sorted(series.items(), key=lambda kv: (
-        kv[0].split()[0], float(kv[0].split()[1][:-1]))) if v}
+    return {k: v for k, v in series.items() if v}
 
 
 def confusion_matrices(units_by_panel, n_classes):
@@ -91,9 +90,8 @@ def make_figures(args, stream=None):
         return [], []
     config = units[0].config
     directory = tables.results_dir(args, config)
-    about = '{}, {}, {}'.format(
-        config.dataset, "the paper's schedule" if config.epochs_scale == 1 else
-        'schedules x{:g}'.format(config.epochs_scale), trials_text(trials))
+    about = '{}, {}, {}'.format(config.dataset, schedule_text(config.epochs_scale),
+                                trials_text(trials))
     written = []
     panels = step2_panels(by_panel, [m for m in NAMES if m in args.methods])
     if any(p['curves'] for p in panels):

@@ -20,6 +20,7 @@ matplotlib.use('Agg')  # before pyplot is imported: no display is needed or used
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy  # noqa: E402
 
+from reproduce import paper  # noqa: E402
 from updaters import atomic  # noqa: E402
 
 FORMATS = ('png', 'pdf')
@@ -229,8 +230,7 @@ def figure_confusion(matrices, class_names, title=None):
 
 
 #: A method keeps its colour in every figure (the order of the paper's rows).
-METHOD_COLORS = {m: 'C{}'.format(k) for k, m in enumerate(
-    ('cross_entropy', 'forward_t', 'cnn_crf', 'tanaka', 'pencil', 'ours'))}
+METHOD_COLORS = {m: 'C{}'.format(k) for k, m in enumerate(paper.METHODS)}
 #: How far apart the methods are drawn at one noise rate (share of the rates' span).
 DODGE = 0.012
 KIND_TITLES = {'best': 'best (test accuracy at the best validation epoch)',
@@ -240,12 +240,10 @@ KIND_TITLES = {'best': 'best (test accuracy at the best validation epoch)',
 def table_about(table):
     """'digits, symmetric noise, schedules x0.2, 5 trials (seeds 0, 1, 2, 3, 4)': what a table's
     figure shows, for its title."""
-    from reproduce.table_format import trials_text
+    from reproduce.table_format import schedule_text, trials_text
     prov = table['provenance']
-    scale = prov['epochs_scale']
     return '{}, {} noise, {}, {}'.format(
-        table['dataset'], table['noise'],
-        "the paper's schedule" if scale == 1 else 'schedules x{:g}'.format(scale),
+        table['dataset'], table['noise'], schedule_text(prov['epochs_scale']),
         trials_text(prov['trials_requested']))
 
 

@@ -54,6 +54,11 @@ def best_of_columns(table):
             for kind in KINDS}
 
 
+def schedule_text(scale):
+    """"the paper's schedule" or 'schedules x0.2' (``--epochs-scale``), for titles."""
+    return "the paper's schedule" if scale == 1 else 'schedules x{:g}'.format(scale)
+
+
 def trials_text(trials):
     """'3 trials (seeds 0, 1, 2)'."""
     trials = list(trials)

@@ -21,8 +21,8 @@ from reproduce.table_format import format_markdown, format_terminal
 from updaters import atomic
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-#: The order of the rows (the paper's, with the rows it lacks in their place).
-ROW_ORDER = ('cross_entropy', 'forward_t', 'cnn_crf', 'tanaka', 'pencil', 'ours')
+#: The order of the rows: the paper's (its transcriptions' rows, :data:`reproduce.paper.METHODS`).
+ROW_ORDER = paper.METHODS
 #: The noise kind of each table.
 NOISE = {2: 'symmetric', 3: 'asymmetric', 4: 'real'}
 #: The name suffix of a table that was not written over a fuller one.
