@@ -42,7 +42,7 @@ import chainer_compat  # noqa: F401,E402  (before chainer)
 import chainer  # noqa: E402
 import numpy  # noqa: E402
 
-from reproduce import options, provenance, rundir  # noqa: E402
+from reproduce import options, plan, provenance, rundir  # noqa: E402
 from reproduce.gpu_report import device_slug, markdown, summary_lines  # noqa: E402,F401
 from updaters import atomic  # noqa: E402
 
@@ -342,7 +342,7 @@ def parser():
                    help="'@cupy:0', '@numpy', or auto: the first GPU CuPy sees (default: auto)")
     p.add_argument('--out', default=os.path.join(ROOT, 'runs', 'gpu_check'),
                    help='work folder for the runs (default: runs/gpu_check)')
-    p.add_argument('--results', default=os.path.join(ROOT, 'results', 'benchmarks'),
+    p.add_argument('--results', default=plan.BENCHMARKS,
                    help='where the record goes (default: results/benchmarks)')
     p.add_argument('--smoke', action='store_true',
                    help='tiny networks and data: the CPU smoke version (seconds, not minutes)')

@@ -65,7 +65,7 @@ def gpu_name(device):
         return None
 
 
-def _benchmark_result(record):
+def benchmark_result(record):
     """The benchmark result inside a benchmark JSON or a GPU-check record, or None."""
     if not isinstance(record, dict):
         return None
@@ -132,7 +132,7 @@ def benchmark_speed(config, device, folder=None):
     name = gpu_name(device) if gpu else None
     candidates = []
     for path in sorted(glob.glob(os.path.join(folder, '*.json'))):
-        result = _benchmark_result(rundir.read_json(path))
+        result = benchmark_result(rundir.read_json(path))
         if result is None or result['model']['name'] != model or \
                 bool(result['device']['gpu']) != gpu:
             continue

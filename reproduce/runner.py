@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 
-from reproduce import experiment, methods as methods_lib, rundir
+from reproduce import experiment, methods as methods_lib, plan as plan_lib, rundir
 from reproduce.config import RunConfig
 
 #: The single-run command, by its path (it runs from any directory, environment active or not).
@@ -168,8 +168,7 @@ def _child_environment(jobs, device, kernel_cache=None):
 
 #: Device memory a CUDA context and CuPy take beside a run's arrays (an estimate).
 CONTEXT_BYTES = 512 << 20
-BENCHMARKS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                          'results', 'benchmarks')
+BENCHMARKS = plan_lib.BENCHMARKS
 
 
 def gpu_memory(device):
@@ -191,8 +190,7 @@ def recorded_run_bytes(gpu_name, folder=BENCHMARKS):
         record = rundir.read_json(path) or {}
         if gpu_name not in str(record.get('device', '')):
             continue
-        parts = ((record.get('steps') or {}).get('benchmark') or {}).get('result', {}).get(
-            'parts', {})
+        parts = (plan_lib.benchmark_result(record) or {}).get('parts', {})
         peaks = [p['peak_memory']['pool_peak_bytes'] for p in parts.values()
                  if p.get('peak_memory')]
         if peaks:
