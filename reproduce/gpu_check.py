@@ -360,13 +360,13 @@ def main(argv=None):
     if unknown:
         p.error('unknown step(s) {} in --skip: the steps are {}'.format(
             ', '.join(unknown), ', '.join(n for n, _ in STEPS)))
-    from reproduce.experiment import resolve_device
+    from reproduce.experiment import check_device, resolve_device
     asked = args.device
-    args.device = resolve_device(args.device)
     try:
-        chainer.get_device(args.device)
-    except Exception as error:
-        p.error('cannot use device {!r}: {}'.format(args.device, error))
+        check_device(args.device)
+    except ValueError as error:
+        p.error(str(error))
+    args.device = resolve_device(args.device)
     if args.device == '@numpy' and not args.smoke:
         p.error('no GPU {}: install CuPy for it (pip install -e \'.[cuda12]\') or, on the CPU, '
                 'run the smoke version with --smoke'.format(

@@ -353,12 +353,10 @@ def measure_evaluation(part, args, device, memory, n_images, batch_size):
 
 def benchmark_device(args):
     """The benchmark's Chainer device (``auto``: the first GPU CuPy sees, else the CPU)."""
-    from reproduce.experiment import resolve_device
+    from reproduce.experiment import check_device, resolve_device
+    check_device(args.device)              # one line (ValueError) for a device Chainer refuses
     args.device = resolve_device(args.device)
-    try:
-        device = chainer.get_device(args.device)
-    except (RuntimeError, ValueError) as error:
-        raise ValueError('cannot use device {!r}: {}'.format(args.device, error))
+    device = chainer.get_device(args.device)
     if device.xp is not numpy and getattr(device.xp, '__name__', '') != 'cupy':
         raise ValueError("device {} is neither NumPy nor CuPy: use '@numpy' or "
                          "'@cupy:<id>'".format(device))
