@@ -97,13 +97,12 @@ class TableOptions:
     check: str = option(None, 'compare with a recorded table JSON; exit 1 listing every cell '
                         'that moved by more than its tolerance', commands=(CHECK,),
                         parse=options.path, metavar='FILE')
-    tolerance: float = option(None, 'allowed difference of the accuracy cells in percentage '
-                              'points', commands=(CHECK,), parse=options.number,
+    tolerance: float = option(None, 'allowed mean paired difference of the accuracy cells in '
+                              'percentage points', commands=(CHECK,), parse=options.number,
                               check=options.positive,
-                              default_text='per cell: the largest of 1 point, 3 standard errors '
-                                           'of the trial spread and 1.5 x the recorded spread '
-                                           'across CPU numerics settings; README, "Regression '
-                                           'checks"')
+                              default_text='per cell, from the recording only: 3 per-trial '
+                                           'platform spreads / sqrt(trials), at least 1 point; '
+                                           'README, "Regression checks"')
     symmetric_rate: float = option(0.9, 'noise rate of the symmetric panel', commands=(FIGURE,),
                                    parse=parse_rate, render=repr)
     asymmetric_rate: float = option(0.3, 'noise rate of the asymmetric panel',

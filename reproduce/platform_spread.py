@@ -9,8 +9,10 @@ numpy without its AVX-512 paths and with its baseline paths only; the machine's 
 exact CPU mode), each in its own folder under ``--work``, and writes
 ``results/recorded/<name>.json`` and ``.md``: the table of the reference setting (exact CPU mode
 where the CPU has AVX2 and FMA, so that anyone in that mode can get an exact match; else the
-machine's own) with ``platform_spread`` beside it, every cell's value under every setting and its
-range. ``--check`` uses the range to size each cell's tolerance (:mod:`reproduce.regression`).
+machine's own) with ``platform_spread`` beside it: every cell's value under every setting (the mean,
+and every trial's value) and its range. ``--check`` sizes each cell's tolerance from the
+differences of a trial between every two distinct settings (settings with bit-identical tables
+count once; :mod:`reproduce.regression`).
 
 The settings stand in for other machines: a CPU's kernel and SIMD paths are what differ between
 them (OpenBLAS picks its kernel from the CPU; ``OPENBLAS_CORETYPE`` forces one, and
@@ -82,18 +84,27 @@ def run_setting(number, name, setting_env, table_args, work):
 
 
 def spread(tables):
-    """``platform_spread`` of ``{setting name: table}``: every cell's value per setting."""
+    """``platform_spread`` cells of ``{setting name: table}``: every cell's mean per setting
+    (``values``, with ``min`` and ``max``) and every trial's value per setting (``per_trial``:
+    ``{setting: {'trials': [...], 'values': [...]}}``)."""
     per_setting = {name: regression.cells_of(table) for name, table in tables.items()}
     keys = sorted(set().union(*(set(c) for c in per_setting.values())),
                   key=lambda k: (k[0], k[1], k[2]))
     cells = []
-    for part, quantity, rate in keys:
-        values = {name: cells[(part, quantity, rate)]['mean']
-                  for name, cells in per_setting.items()
-                  if cells.get((part, quantity, rate), {}).get('mean') is not None}
-        if values:
-            cells.append({'part': part, 'quantity': quantity, 'rate': rate, 'values': values,
-                          'min': min(values.values()), 'max': max(values.values())})
+    for key in keys:
+        found = {name: cells[key] for name, cells in per_setting.items()
+                 if cells.get(key, {}).get('mean') is not None}
+        if not found:
+            continue
+        values = {name: cell['mean'] for name, cell in found.items()}
+        per_trial = {}
+        for name, cell in found.items():
+            trials = regression.trial_values(cell) or {}
+            per_trial[name] = {'trials': sorted(trials),
+                               'values': [trials[t] for t in sorted(trials)]}
+        cells.append({'part': key[0], 'quantity': key[1], 'rate': key[2], 'values': values,
+                      'per_trial': per_trial,
+                      'min': min(values.values()), 'max': max(values.values())})
     return cells
 
 
@@ -103,10 +114,14 @@ def markdown(recorded):
     names = [s['name'] for s in info['settings']]
     lines = ['', '## Spread across CPU numerics settings', '',
              'The same configuration run once per setting (reproduce/platform_spread.py); the '
-             'numbers above are those of `{}`. `--check` allows each cell {:g} x its range '
-             '(at least {:g} point for accuracies, {:g} % of the value for losses).'.format(
-                 info['reference'], regression.PLATFORM_FACTOR, regression.ACCURACY_FLOOR,
-                 100 * regression.LOSS_FLOOR), '',
+             'numbers above are those of `{}`. `--check` compares trial by trial; its '
+             'tolerances rest on the {} distinct results of these {} settings: {:g} per-trial '
+             'spreads (root mean square difference between two distinct settings) over the '
+             'square root of the trials for the mean, {:g} for one trial (at least {:g} point for '
+             'accuracies, {:g} % of the value for losses).'.format(
+                 info['reference'], len(regression.distinct_settings(info)), len(names),
+                 regression.TOLERANCE_SIGMAS, regression.TRIAL_SIGMAS,
+                 regression.ACCURACY_FLOOR, 100 * regression.LOSS_FLOOR), '',
              '| part | quantity | rate | ' + ' | '.join(names) + ' | range |',
              '|---|---|---|' + '---|' * (len(names) + 1)]
     for cell in info['cells']:

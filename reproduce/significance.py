@@ -7,15 +7,18 @@ methods are exchangeable within a trial, each ``d_k`` is as likely to have eithe
 the ``2**n`` sign assignments of ``|d_k|`` is equally likely; the p-value is the share of them
 whose mean is at least as extreme as the observed one (ties counted in, so it is exact and never
 below ``1 / 2**n``). Computed with numpy by enumerating every assignment (n is a handful of trials;
-:data:`MAX_TRIALS` bounds it).
+:data:`MAX_TRIALS` bounds it). A zero difference (a tie) is the same under either sign, so with m
+non-zero differences no p-value is below ``1 / 2**m`` (:func:`smallest_possible_p`).
 
 Two p-values are kept per cell: ``p_ours_better`` (one-sided, the paper's claim: the mean
 difference is at least the observed one) and ``p_two_sided`` (``|mean|`` at least the observed
 one); and the one-sided p of the other direction, ``p_ours_worse``. The tables mark a cell when
 one of the one-sided p-values is below :data:`LEVEL`: :data:`BETTER` when ours is better,
 :data:`WORSE` when ours is worse. With fewer than :data:`MIN_TRIALS` shared trials no p-value is
-given ("too few trials"); with ``n`` trials no p-value can be below ``1 / 2**n``, so five trials
-(the paper's count, smallest p 1/32) are the fewest that can reach 5 %.
+given ("too few trials"); with ``m`` trials that differ no p-value can be below ``1 / 2**m``, so
+five trials that differ (the paper's count, smallest p 1/32) are the fewest that can reach 5 %. Each
+direction is its own one-sided test at :data:`LEVEL`; the cells of a table (every other method,
+best and last, per noise rate) are not corrected for multiple comparisons.
 """
 import numpy
 
@@ -46,11 +49,33 @@ def sign_flip_p_values(differences):
     observed = d.sum() / n
     # a relative slack, so that an assignment equal to the observed one in exact arithmetic is
     # counted despite rounding in the sums
-    slack = 1e-9 * max(1.0, numpy.abs(d).sum() / n)
+    slack = _slack(d)
     greater = float(numpy.mean(means >= observed - slack))
     less = float(numpy.mean(means <= observed + slack))
     two_sided = float(numpy.mean(numpy.abs(means) >= abs(observed) - slack))
     return greater, less, two_sided
+
+
+def _slack(d):
+    """The rounding slack of sums of ``|d|``: equal in exact arithmetic is equal."""
+    return 1e-9 * max(1.0, numpy.abs(d).sum() / d.size)
+
+
+def smallest_possible_p(differences):
+    """The smallest one-sided p-value the sign-flip test can give for these differences:
+    ``1 / 2**m`` with m the differences that are not zero (a tie flips onto itself)."""
+    d = numpy.asarray(differences, dtype=numpy.float64).ravel()
+    if d.size == 0:
+        return None
+    return 2.0 ** -int(numpy.sum(numpy.abs(d) > _slack(d)))
+
+
+def format_p(p):
+    """A p-value as printed: exact when it has at most four significant digits (every
+    sign-flip p-value of up to five trials, k/32: 0.03125, 0.0625), else two significant
+    digits; never rounded to a shorter number that hides an exact value (0.0625, not 0.062)."""
+    exact = '{:.4g}'.format(p)
+    return exact if float(exact) == p else '{:.2g}'.format(p)
 
 
 def compare(ours, other):
@@ -65,7 +90,7 @@ def compare(ours, other):
     result = {'trials': shared, 'n': len(shared),
               'mean_difference': float(numpy.mean(differences)) if shared else None,
               'p_ours_better': None, 'p_ours_worse': None, 'p_two_sided': None,
-              'smallest_possible_p': 2.0 ** -len(shared) if shared else None,
+              'smallest_possible_p': smallest_possible_p(differences),
               'marker': '', 'note': ''}
     if len(shared) < MIN_TRIALS:
         result['note'] = TOO_FEW
@@ -84,6 +109,7 @@ def rule(reference_label='Our method'):
     return ('{b} / {w}: {ref} is better / worse than this method in this column, by an exact '
             'paired sign-flip test over the trials both finished (same seeds), one-sided, '
             'p < {level:g} in that direction; no marker: not significant, or fewer than {k} shared '
-            'trials ({few}). With n trials no p-value is below 1/2^n: 5 trials (1/32) are the '
-            'fewest that can reach {level:g}.').format(
+            'trials ({few}). With n trials that differ no p-value is below 1/2^n: 5 trials that '
+            'differ (1/32) are the fewest that can reach {level:g}. Cells are not corrected for '
+            'multiple comparisons.').format(
                 b=BETTER, w=WORSE, ref=reference_label, level=LEVEL, k=MIN_TRIALS, few=TOO_FEW)

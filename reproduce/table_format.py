@@ -79,7 +79,7 @@ def comparisons(table):
 
 
 def comparison_text(versus):
-    """'+1.23, p 0.031 *' (mean difference ours - other in points, one-sided p that ours is
+    """'+1.23, p 0.03125 *' (mean difference ours - other in points, one-sided p that ours is
     better, marker), or '+1.23 (2 trials: too few trials)'."""
     if not versus:
         return '–'
@@ -87,9 +87,9 @@ def comparison_text(versus):
     if versus['p_ours_better'] is None:
         return '{} ({} trial{}: {})'.format(difference, versus['n'], 's' * (versus['n'] != 1),
                                           versus['note'])
-    text = '{}, p {:.3f}'.format(difference, versus['p_ours_better'])
+    text = '{}, p {}'.format(difference, significance.format_p(versus['p_ours_better']))
     if versus['marker'] == significance.WORSE:
-        text += ' (worse: p {:.3f})'.format(versus['p_ours_worse'])
+        text += ' (worse: p {})'.format(significance.format_p(versus['p_ours_worse']))
     return text + (' ' + versus['marker'] if versus['marker'] else '')
 
 

@@ -1,7 +1,8 @@
 """The suite's regression check: a small seeded Table-2 configuration on the real digits data,
-trained by the table script and compared with the numbers recorded in results/recorded/ under
-several CPU numerics settings (reproduce/platform_spread.py). It must pass on any CPU (make test
-runs it again under a second OpenBLAS kernel) and fail for a broken method by a wide margin.
+trained by the table script and compared trial by trial with the numbers recorded in
+results/recorded/ under several CPU numerics settings (reproduce/platform_spread.py), with the
+tolerance that recording's spread gives. It must pass on any CPU (make test runs it again under a
+second OpenBLAS kernel) and fail for a broken method by a wide margin.
 Exact CPU mode must give bit-identical numbers whatever kernel the machine would pick."""
 import json
 import os
@@ -43,6 +44,8 @@ def test_the_recording_is_of_this_configuration_with_its_spread():
     assert {('step1', 'label_accuracy'), ('pencil', 'label_accuracy')} <= keys
     for c in spread['cells']:
         assert c['min'] <= recorded_value(recorded, c) <= c['max']
+    # the check's tolerance of every cell rests on the recording's own spread
+    assert set(regression.recorded_spreads(recorded)) == set(regression.cells_of(recorded))
 
 
 def recorded_value(recorded, spread_cell):
@@ -81,11 +84,16 @@ def _broken_chain(tmp_path, monkeypatch, breakage):
 
 
 def _margins(table, recorded):
-    """|moved| / tolerance of every cell of ``table`` that the recording has."""
-    spread, old = regression.spread_of(recorded), regression.cells_of(recorded)
-    return {key: abs(cell['mean'] - old[key]['mean']) / regression.tolerance_of(
-                key[1], cell, old[key], spread.get(key))
-            for key, cell in regression.cells_of(table).items() if key in old}
+    """|mean paired difference| / its tolerance of every cell of ``table`` that the recording
+    has (one trial each here)."""
+    spreads, old = regression.recorded_spreads(recorded), regression.cells_of(recorded)
+    margins = {}
+    for key, cell in regression.cells_of(table).items():
+        if key in old:
+            (now,), (then,) = cell['values'], old[key]['values']
+            allowed, _ = regression.tolerances(key[1], old[key], 1, spreads[key])
+            margins[key] = abs(now - then) / allowed
+    return margins
 
 
 def _never_update_labels(monkeypatch):

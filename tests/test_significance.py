@@ -101,3 +101,37 @@ def test_the_summary_marks_the_cells_where_ours_is_significantly_better_or_worse
     line = summarize.markdown({'cells': [row]}).splitlines()[-1]
     assert '91.00 ± 1.58 (5) *' in line and '92.50 ± 1.58 (5) †' in line
     assert '91.80 ± 1.92 (5) |' in line         # cross entropy: no marker
+
+
+def test_the_smallest_possible_p_counts_only_the_trials_that_differ():
+    # each tie flips onto itself: 2**m distinct sign patterns of the m non-zero differences
+    assert significance.smallest_possible_p([1.0, 2.0, 0.5, 1.5, 3.0]) == 1 / 32
+    assert significance.smallest_possible_p([1.0, 0.0, 0.5, 1.5, 3.0]) == 1 / 16
+    assert significance.smallest_possible_p([1.0, 0.0, 0.5, 0.0, 3.0]) == 1 / 8
+    assert significance.smallest_possible_p([0.0, 0.0, 0.0]) == 1.0
+    assert significance.smallest_possible_p([]) is None
+    # and the test itself reaches exactly that floor: one tie in five, all others gains
+    differences = [1.0, 0.0, 0.5, 1.5, 3.0]
+    assert significance.sign_flip_p_values(differences)[0] == 1 / 16
+    ours = aggregate.stats([91.0, 90.0, 92.0, 93.0, 95.0], [0, 1, 2, 3, 4])
+    other = aggregate.stats([90.0, 90.0, 91.5, 91.5, 92.0], [0, 1, 2, 3, 4])
+    result = significance.compare(ours, other)
+    assert result['smallest_possible_p'] == 1 / 16 and result['p_ours_better'] == 1 / 16
+    assert result['marker'] == ''           # five trials, four that differ: no marker possible
+
+
+@pytest.mark.parametrize('p, printed', [
+    (1 / 32, '0.03125'), (1 / 16, '0.0625'), (3 / 32, '0.09375'), (1 / 8, '0.125'),
+    (0.5, '0.5'), (1.0, '1'), (1 / 64, '0.016'), (5 / 64, '0.078'), (1 / 3, '0.33'),
+])
+def test_p_values_print_exactly_when_short_else_with_two_significant_digits(p, printed):
+    assert significance.format_p(p) == printed
+    text = significance.format_p(p)
+    digits = text.replace('0.', '', 1).lstrip('0')
+    assert float(text) == p or len(digits) == 2      # exact, or two significant digits
+
+
+def test_the_rule_states_one_sided_tests_and_no_multiple_comparison_correction():
+    rule = significance.rule()
+    assert 'one-sided' in rule and 'not corrected for multiple comparisons' in rule
+    assert '5 trials that differ' in rule

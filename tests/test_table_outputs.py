@@ -71,12 +71,12 @@ def test_markdown_bolds_only_the_best_cell_and_names_trials_and_markers(table):
     ce_best = body[('Cross Entropy', 'best')]
     assert ce_best.count('(3 trials)') == 0 and ce_best.count(' *') == len(RATES)
     assert 'sign-flip' in text and 'ddof 1' in text
-    assert 'Paired comparison' in text and 'p 0.031 *' in text
+    assert 'Paired comparison' in text and 'p 0.03125 *' in text
 
 
 def test_terminal_shows_markers_and_the_paired_differences(table):
     text = table_format.format_terminal(table)
-    assert 'ours − method' in text and 'p 0.031 *' in text
+    assert 'ours − method' in text and 'p 0.03125 *' in text
     assert '5 trials (seeds 0, 1, 2, 3, 4)' in text
 
 
