@@ -53,6 +53,11 @@ gpu-check: install
 # For a GPU machine without network (../shared/gpu/README): the carried numpy 1.26 / CuPy 13 /
 # Chainer bundle, plus pytest (pure Python) for the GPU tests. There, from the repository root:
 #   source .carry/prelude.sh && python3 reproduce/gpu_check.py
+# No cuDNN is carried, and none can be: the carried CuPy is the CUDA 13 build (that machine has
+# CUDA 13 only), which has no cuDNN binding; no cuDNN 8 exists for CUDA 13 (nvidia-cudnn-cu13
+# starts at 9.12, which CuPy 13 cannot use); a CUDA 12 stack instead (cupy-cuda12x + the 705 MB
+# nvidia-cudnn-cu12 8.9 wheel + the CUDA 12 libraries CuPy needs) is far over the 64 MiB carried.
 gpu-bundle:
 	bash ../shared/gpu/bundle.sh
 	$(PYTHON) -m pip install --quiet --no-deps --target .carry/extra pytest pluggy iniconfig packaging
+	@echo 'note: the bundle has no cuDNN (CuPy 13 for CUDA 13 has none; README, "GPU")'

@@ -24,6 +24,12 @@ AVX-512 path disabled), which every x86-64 CPU with AVX2 and FMA (Intel since 20
 Python packages and the same settings, a CPU run then gives bit-identical numbers on any such
 machine (README, "Regression checks"). It refuses, with one line, a machine that lacks AVX2 or
 FMA, and a process that imported numpy before this module with other settings.
+
+cuDNN (section "cuDNN from its wheel" below): CuPy 13 looks for ``libcudnn.so.8`` only in
+``~/.cupy/cuda_lib`` and the system's library path, not in the ``nvidia-cudnn-cu12`` wheel that
+``.[cuda12]`` installs; where that wheel is installed this module loads its library before Chainer
+imports CuPy's cuDNN binding. :func:`cudnn_status` says in one line which cuDNN is in use, or how
+to get one.
 """
 import importlib
 import os
@@ -119,9 +125,148 @@ def _import_chainer():
     return chainer
 
 
+# --- cuDNN from its wheel -------------------------------------------------------------------------
+# CuPy 13 (cupy-cuda12x) opens libcudnn.so.8 when cupy.cuda.cudnn is first imported (Chainer does so
+# on import) and looks only in ~/.cupy/cuda_lib and the system's library path. The wheel's library,
+# loaded here first by its path (RTLD_GLOBAL), is then the one CuPy's binding links to: the dynamic
+# linker reuses an object already loaded under the same soname, and the library finds its own parts
+# (libcudnn_*_infer/train.so.8) beside it. Without the wheel nothing is loaded; a failure to load is
+# kept for cudnn_status, never raised. Linux only (the wheel's x86-64 build).
+
+#: The command that brings the cuDNN that CuPy 13 loads.
+CUDNN_FIX = "pip install 'nvidia-cudnn-cu12==8.9.*' (or .venv/bin/pip install -e '.[cuda12]')"
+#: Where the nvidia-cudnn-cu12 8.x wheel puts cuDNN, under a site-packages directory.
+CUDNN_WHEEL_LIBRARY = os.path.join('nvidia', 'cudnn', 'lib', 'libcudnn.so.8')
+#: What :func:`preload_cudnn` did at import: ``path`` loaded, or ``error`` (the path and why).
+CUDNN_PRELOAD = {'path': None, 'error': None}
+
+
+def cudnn_wheel_library(paths=None):
+    """Path of ``libcudnn.so.8`` from an installed nvidia-cudnn-cu12 8.x wheel: the first found
+    under an entry of ``paths`` (default ``sys.path``, where the wheel's ``nvidia`` folder is), or
+    None."""
+    for entry in (sys.path if paths is None else paths):
+        candidate = os.path.join(entry or os.curdir, CUDNN_WHEEL_LIBRARY)
+        if os.path.isfile(candidate):
+            return os.path.abspath(candidate)
+    return None
+
+
+def preload_cudnn(paths=None, loader=None, state=None):
+    """Loads :func:`cudnn_wheel_library` (``loader(path)``, default ``ctypes.CDLL`` with
+    ``RTLD_GLOBAL``) and records the outcome in ``state`` (default :data:`CUDNN_PRELOAD`), which
+    it returns; no wheel, nothing done. Never raises for a library that does not load."""
+    state = CUDNN_PRELOAD if state is None else state
+    path = cudnn_wheel_library(paths)
+    if path is None or state.get('path') == path:
+        return state
+    if loader is None:
+        import ctypes
+
+        def loader(name):
+            return ctypes.CDLL(name, mode=ctypes.RTLD_GLOBAL)
+    try:
+        loader(path)
+        state.update(path=path, error=None)
+    except OSError as e:
+        state.update(path=None, error='{} ({})'.format(path, e))
+    return state
+
+
+def cudnn_version_text(version):
+    """cuDNN's version number as text: 8907 -> '8.9.7' (cuDNN 8), 90100 -> '9.1.0' (cuDNN 9)."""
+    major, rest = (version // 10000, version % 10000) if version >= 10000 else \
+        (version // 1000, version % 1000)
+    return '{}.{}.{}'.format(major, rest // 100, rest % 100)
+
+
+def _loaded_library(stem):
+    """Path of the loaded shared object whose file name starts with ``stem`` (/proc/self/maps)."""
+    try:
+        with open('/proc/self/maps') as f:
+            for line in f:
+                path = line.split(None, 5)[-1].strip()
+                if os.path.basename(path).startswith(stem):
+                    return path
+    except OSError:
+        pass
+    return None
+
+
+def cudnn_facts():
+    """What :func:`cudnn_line` reports, gathered from this process: CuPy's version (``cupy``, or
+    None with ``cupy_error``), whether this CuPy build has a cuDNN binding (``binding``; CuPy's
+    CUDA 13 wheels have none), the version its binding reports (``version``, or None where
+    libcudnn.so.8 could not be opened), the library's path, what the preload did, whether
+    ``CHAINER_CUDNN=0`` turns cuDNN off, and why Chainer cannot use CuPy (``chainer_error``)."""
+    facts = {'cupy': None, 'cupy_error': None, 'binding': False, 'version': None, 'path': None,
+             'preload_error': CUDNN_PRELOAD['error'],
+             'disabled': os.environ.get('CHAINER_CUDNN', '1') == '0', 'chainer_error': None}
+    try:
+        import cupy
+        facts['cupy'] = cupy.__version__
+    except Exception as e:   # not installed, or a broken install: the line says which
+        facts['cupy_error'] = '{}: {}'.format(type(e).__name__, e)
+        return facts
+    import importlib.util
+    try:
+        facts['binding'] = importlib.util.find_spec('cupy_backends.cuda.libs.cudnn') is not None
+    except (ImportError, ValueError):
+        facts['binding'] = False
+    if facts['binding']:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore')      # CuPy's own advice names ~/.cupy/cuda_lib
+                from cupy.cuda import cudnn
+            if cudnn.available:
+                facts['version'] = int(cudnn.getVersion())
+        except Exception as e:
+            facts['preload_error'] = facts['preload_error'] or '{}: {}'.format(type(e).__name__, e)
+    if facts['version'] is not None:
+        facts['path'] = _loaded_library('libcudnn.so') or CUDNN_PRELOAD['path']
+    cuda = sys.modules.get('chainer.backends.cuda')
+    if cuda is not None and not cuda.available:
+        facts['chainer_error'] = str(getattr(cuda, '_resolution_error', None) or 'no CUDA')
+    return facts
+
+
+def cudnn_line(facts):
+    """One line from :func:`cudnn_facts`: ``cuDNN 8.9.7 (path)`` where cuDNN is in use, else a
+    line starting ``WARNING:`` that says why not and the command that fixes it."""
+    slow = 'Chainer convolves by im2col + GEMM and normalises batches without cuDNN (slower)'
+    if facts['cupy'] is None:
+        return ("WARNING: no cuDNN: CuPy is not importable ({}); install CuPy with cuDNN: "
+                ".venv/bin/pip install -e '.[cuda12]'".format(facts['cupy_error']))
+    if not facts['binding']:
+        return ('WARNING: no cuDNN: CuPy {} was built without cuDNN (CuPy 13 for CUDA 13 has none, '
+                'and no cuDNN 8 exists for CUDA 13); {}; for cuDNN use CUDA 12: '
+                ".venv/bin/pip install -e '.[cuda12]'".format(facts['cupy'], slow))
+    if facts['version'] is None:
+        return 'WARNING: cuDNN not found{} (CuPy {} looks for libcudnn.so.8); {}; fix: {}'.format(
+            ': ' + facts['preload_error'] if facts['preload_error'] else '', facts['cupy'], slow,
+            CUDNN_FIX)
+    where = facts['path'] or "the system's library path"
+    if facts.get('chainer_error'):
+        return 'WARNING: cuDNN {} ({}) is loaded, but Chainer cannot use CuPy ({})'.format(
+            cudnn_version_text(facts['version']), where, facts['chainer_error'])
+    if facts['disabled']:
+        return ('WARNING: cuDNN {} ({}) is loaded but not in use: CHAINER_CUDNN=0 is set; {}; '
+                'unset CHAINER_CUDNN to use it'.format(cudnn_version_text(facts['version']),
+                                                       where, slow))
+    return 'cuDNN {} ({})'.format(cudnn_version_text(facts['version']), where)
+
+
+def cudnn_status():
+    """One line for the benchmark and the GPU check: the cuDNN in use (``cuDNN 8.9.7 (path)``),
+    or ``WARNING: ...`` with the reason and the command that fixes it. Imports CuPy."""
+    return cudnn_line(cudnn_facts())
+
+
+# --- import ---------------------------------------------------------------------------------------
 try:
     _apply_exact_cpu()
 except ExactCpuError as _error:   # a setting of the environment: one line, no traceback
     sys.stderr.write('error: {}\n'.format(_error))
     sys.exit(2)
+preload_cudnn()          # before Chainer imports CuPy's cuDNN binding
 chainer = _import_chainer()

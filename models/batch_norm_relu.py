@@ -1,22 +1,17 @@
-"""Batch normalisation followed by ReLU as one Chainer function, with optional independent
-batches.
+"""Batch normalisation followed by ReLU, in two implementations (``VARIANTS``).
 
-Every batch normalisation of a pre-activation ResNet is followed by a ReLU. Chainer computes the
-pair as four function nodes per iteration (``BatchNormalization``, ``ReLU`` and their two
-gradients), and on a GPU each costs kernel launches and Python around them, which is what sets
-the speed of these small networks. :class:`BatchNormReLU` computes the same numbers as one node:
-the arithmetic of Chainer's own (non-cuDNN) batch normalisation, ``max(y, 0)`` after it, and in
-backward the ReLU mask (read from the output, as Chainer's ReLU reads it) then Chainer's
-batch-normalisation gradient; the running averages are updated as ``L.BatchNormalization``
-updates them (decay, unbiased variance).
+* ``'chainer'`` (the default): ``F.relu(L.BatchNormalization(x))``, Chainer's own functions,
+  which are one cuDNN call each on a GPU where cuDNN is installed. Independent slices of the
+  batch (``groups`` > 1, step 2's mixed and clean halves) go through ``F.split_axis``, the link
+  once per slice (each slice's statistics, running averages updated slice by slice) and
+  ``F.concat``: the convolutions still see the whole batch.
+* ``'fused'`` (opt-in, ``--batch-norm fused``): :class:`BatchNormReLU`, one function node built
+  from array operations with Chainer's non-cuDNN arithmetic. Fewer Chainer nodes, but about 20
+  array operations (kernel launches on a GPU) per layer against 4 cuDNN calls, so it stays
+  opt-in until a GPU measurement shows it faster (``make gpu-check`` times both).
 
-``groups=G`` normalises G equal consecutive slices of the batch with their own statistics and
-updates the running averages once per slice, in order: exactly what G separate forward passes of
-the slices would do, in one pass. Step 2 of the method uses it to send the mixed and the clean
-batch through the network together (:mod:`updaters.mixup`).
-
-In test mode (``chainer.config.train`` False) :func:`batch_norm_relu` is Chainer's own
-``relu(link(x))`` with the running averages.
+On the CPU both give the same numbers (tests/test_batch_norm_relu.py); in test mode both are
+Chainer's ``relu(link(x))`` with the running averages.
 """
 import chainer
 import chainer.functions as F
@@ -24,12 +19,15 @@ import numpy
 from chainer import function_node
 
 
-def _split(x, groups):
-    """``x`` (N, C, ...) as (G, N / G, C, ...)."""
-    n = x.shape[0]
+def _check_groups(n, groups):
     if n % groups:
         raise ValueError('a batch of {} does not split into {} equal groups'.format(n, groups))
-    return x.reshape((groups, n // groups) + x.shape[1:])
+
+
+def _split(x, groups):
+    """``x`` (N, C, ...) as (G, N / G, C, ...)."""
+    _check_groups(x.shape[0], groups)
+    return x.reshape((groups, x.shape[0] // groups) + x.shape[1:])
 
 
 class BatchNormReLU(function_node.FunctionNode):
@@ -96,15 +94,32 @@ class BatchNormReLU(function_node.FunctionNode):
                 chainer.Variable(ggamma.sum(axis=0)), chainer.Variable(gbeta.sum(axis=0)))
 
 
-def batch_norm_relu(link, x, groups=1):
-    """``relu(link(x))`` for an ``L.BatchNormalization`` link: in training mode one
-    :class:`BatchNormReLU` node (statistics per slice when ``groups`` > 1), in test mode
-    Chainer's own functions with the running averages."""
+#: The implementations :func:`batch_norm_relu` offers; the first is the default.
+VARIANTS = ('chainer', 'fused')
+DEFAULT_VARIANT = VARIANTS[0]
+
+
+def check_variant(variant):
+    if variant not in VARIANTS:
+        raise ValueError('unknown batch-normalisation variant {!r}: the variants are {}'.format(
+            variant, ', '.join(VARIANTS)))
+
+
+def batch_norm_relu(link, x, groups=1, variant=DEFAULT_VARIANT):
+    """``relu(link(x))`` for an ``L.BatchNormalization`` link, with the statistics of each of
+    ``groups`` equal consecutive slices of the batch (training mode only), by ``variant``."""
+    check_variant(variant)
     if not chainer.config.train:
         if groups != 1:
             raise ValueError('groups are a training-mode feature (test mode uses the running '
                              'averages)')
         return F.relu(link(x))
-    y, = BatchNormReLU(link.eps, link.decay, link.avg_mean, link.avg_var, groups).apply(
-        (x, link.gamma, link.beta))
-    return y
+    if variant == 'fused':
+        y, = BatchNormReLU(link.eps, link.decay, link.avg_mean, link.avg_var, groups).apply(
+            (x, link.gamma, link.beta))
+        return y
+    if groups == 1:
+        return F.relu(link(x))
+    _check_groups(x.shape[0], groups)
+    slices = F.split_axis(x, groups, axis=0)
+    return F.relu(F.concat([link(s) for s in slices], axis=0))

@@ -45,11 +45,12 @@ from reproduce import data as data_sets  # noqa: E402
 from reproduce.options import BENCHMARK, option  # noqa: E402
 from reproduce.provenance import provenance  # noqa: E402
 from reproduce.timing import (CIFAR10_SIZES, EVALUATION, MIB, MODELS, NOISE,  # noqa: E402
-                              RATE, TRAINING_PARTS, PeakMemory, TimedPart, benchmark_device, is_gpu,
+                              RATE, TRAINING_PARTS, PeakMemory, TimedPart, benchmark_device,
+                              count_device_work, is_gpu,
                               load_data, measure_evaluation, measure_training, run_config,
                               run_settings, run_throughput)
 from reproduce.timing import PARTS, random_image_data, subset  # noqa: E402,F401  (the API)
-from reproduce import hparams  # noqa: E402
+from reproduce import hparams, precision  # noqa: E402
 from updaters import atomic  # noqa: E402
 
 
@@ -57,16 +58,18 @@ from updaters import atomic  # noqa: E402
 # The benchmark
 
 
-def environment(device):
-    """cuDNN and TF32 state, as Chainer and CuPy see them."""
+def environment(device, batch_norm):
+    """cuDNN, TF32 and batch-normalisation state, as Chainer and CuPy see them."""
     return {
         'cudnn_available': bool(chainer.backends.cuda.cudnn_enabled) if is_gpu(device) else False,
+        'cudnn': chainer_compat.cudnn_status() if is_gpu(device) else 'not used on the CPU',
         'use_cudnn': chainer.config.use_cudnn,
         'cudnn_deterministic': bool(chainer.config.cudnn_deterministic),
         'autotune': bool(chainer.config.autotune),
         'CUPY_TF32': os.environ.get('CUPY_TF32'),
         'NVIDIA_TF32_OVERRIDE': os.environ.get('NVIDIA_TF32_OVERRIDE'),
-        'tf32': is_gpu(device) and os.environ.get('CUPY_TF32', '0') == '1',
+        'tf32': is_gpu(device) and precision.tf32_in_force(),
+        'batch_norm': batch_norm,
     }
 
 
@@ -81,11 +84,13 @@ def run_benchmark(args):
     n_train = len(data.train_x)
     eval_batch = config.evaluation_batch_size()
     parts, n_parameters = {}, None
-    for name, _ in TRAINING_PARTS:
+    for name in args.parts:
         memory.reset()
         part = TimedPart(name, config, settings, data, noisy, device)
         n_parameters = sum(int(p.size) for p in part.model.params())
         parts[name] = measure_training(part, args, device, memory, n_train)
+        if not args.no_work_count:
+            parts[name]['device_work'] = count_device_work(name, config, settings, data, noisy)
         if name == 'step2':   # evaluate the method's own network, its training state alive
             memory.reset()
             parts[EVALUATION] = measure_evaluation(
@@ -93,10 +98,10 @@ def run_benchmark(args):
             parts[EVALUATION]['accuracy'] = part.tracker.summary()['last']
         del part
     memory.reset()
-    evaluation = parts[EVALUATION]['seconds_per_epoch']
+    evaluation = parts[EVALUATION]['seconds_per_epoch'] if EVALUATION in parts else 0.0
     schedule = {name: parts[name]['schedule_epochs'] * (parts[name]['seconds_per_epoch']
                                                          + evaluation)
-                for name, _ in TRAINING_PARTS}
+                for name in args.parts}
     peaks = [p['peak_memory'] for p in parts.values() if p['peak_memory']]
     return {
         'benchmark': 'training pipeline speed, PreAct ResNet on CIFAR-10-shaped data',
@@ -109,7 +114,7 @@ def run_benchmark(args):
                      'noise': NOISE, 'rate': RATE, 'mixup_weight': config.mixup_weight,
                      'lc_on': config.lc_on, 'eval_batch_size': eval_batch},
         'device': {'spec': str(device), 'gpu': is_gpu(device)},
-        'environment': environment(device),
+        'environment': environment(device, config.batch_norm),
         'provenance': provenance(device),
         'timing': {
             'warmup_iterations': args.warmup, 'iterations_per_repeat': args.iterations,
@@ -146,14 +151,31 @@ def _duration(seconds):
 
 
 def format_operations(result):
-    """The host-side work of one iteration per part, as table lines."""
+    """The work of one iteration per part, as table lines: Chainer function applications and
+    parameter-update operations on the benchmark's device, then the device work counted on the
+    CPU for each batch-normalisation variant (array operations of this package's code and of
+    Chainer's, cuDNN-backed library calls; their sum estimates the launches on a GPU)."""
     lines = ['{:<50} {:>22} {:>14} {:>18}'.format(
         'work of one iteration', 'function applications', 'of them in bwd', 'update operations')]
-    for name, label in TRAINING_PARTS:
+    measured = [(name, label) for name, label in TRAINING_PARTS if name in result['parts']]
+    for name, label in measured:
         ops = result['parts'][name]['operations']
         lines.append('{:<50} {:>22} {:>14} {:>18}'.format(
             label, ops['function_applications'], ops['backward_calls'],
             ops['update_operations']))
+    if not any('device_work' in result['parts'][name] for name, _ in measured):
+        return lines
+    lines += ['', 'device work of one iteration, counted on the CPU (array operations: each a '
+              'kernel launch on a GPU; library calls: cuDNN-backed Chainer functions)',
+              '{:<36} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}'.format(
+                  'part', 'batch norm', 'nodes', 'ours ops', 'Chainer ops', 'lib calls',
+                  'total')]
+    for name, label in measured:
+        for variant, work in result['parts'][name].get('device_work', {}).items():
+            ops = work['array_operations']
+            lines.append('{:<36} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}'.format(
+                label[:36], variant, work['function_applications'], ops['ours'],
+                ops['chainer'], work['library_calls'], work['device_calls']))
     return lines
 
 
@@ -163,9 +185,9 @@ def format_report(result):
                                result['timing'])
     versions = ', '.join('{} {}'.format(k, 'none' if v is None else v)
                          for k, v in sorted(prov['versions'].items()) if k != 'cudnn')
-    cudnn = 'available' if env['cudnn_available'] else 'not available'
-    tf32 = 'CUPY_TF32={}'.format(env['CUPY_TF32']) if env['CUPY_TF32'] is not None else \
-        'CUPY_TF32 unset'
+    cudnn = env.get('cudnn') or ('available' if env['cudnn_available'] else 'not available')
+    tf32 = ', '.join('{}={}'.format(name, env[name]) if env[name] is not None else
+                     '{} unset'.format(name) for name in ('CUPY_TF32', 'NVIDIA_TF32_OVERRIDE'))
     lines = [
         'Training-pipeline benchmark: PreAct ResNet ({}, {:,} parameters)'.format(
             result['model']['name'], result['model']['parameters']),
@@ -193,6 +215,8 @@ def format_report(result):
         header += ' {:>10} {:>10}'.format('pool MiB', 'used MiB')
     lines += [header, '-' * len(header)]
     for name, label in TRAINING_PARTS + ((EVALUATION, 'evaluation (val + test, test mode)'),):
+        if name not in result['parts']:
+            continue
         part = result['parts'][name]
         if name == EVALUATION:
             iterations, ms = part['batches_per_epoch'], '-'
@@ -212,14 +236,15 @@ def format_report(result):
             row += ' {:>10.0f} {:>10.0f}'.format(peak['pool_peak_bytes'] / MIB,
                                                  peak['device_used_peak_bytes'] / MIB)
         lines.append(row)
-    step1 = result['parts']['step1']
     lines += ['', 'host ms: the Python time of one iteration until the host returns (on a GPU '
               'the kernels run asynchronously: when it is close to ms/iter, the device waits on '
-              'Python); first s: the first iteration (kernel compilation on a GPU)',
-              "step 1's end-of-epoch label update: {:.2f} ms (in its s/epoch)".format(
-                  1000 * step1['epoch_end_seconds'])]
+              'Python); first s: the first iteration (kernel compilation on a GPU)']
+    if 'step1' in result['parts']:
+        lines.append("step 1's end-of-epoch label update: {:.2f} ms (in its s/epoch)".format(
+            1000 * result['parts']['step1']['epoch_end_seconds']))
     lines += [''] + format_operations(result)
-    crossed = {n: result['parts'][n]['epoch_ends_in_timed_iterations'] for n, _ in TRAINING_PARTS}
+    crossed = {n: result['parts'][n]['epoch_ends_in_timed_iterations']
+               for n, _ in TRAINING_PARTS if n in result['parts']}
     if any(crossed.values()):
         lines.append('note: the timed iterations crossed an epoch end ({}): those repeats hold a '
                      'short last batch and the epoch-end work'.format(
@@ -241,6 +266,17 @@ def format_report(result):
 
 # ----------------------------------------------------------------------------------------------
 # Command line
+
+
+PART_NAMES = tuple(name for name, _ in TRAINING_PARTS)
+
+
+def _part_list(text):
+    names = [name for name in text.split(',') if name]
+    unknown = [name for name in names if name not in PART_NAMES]
+    if unknown or not names:
+        raise ValueError('takes parts among {}, got {!r}'.format(', '.join(PART_NAMES), text))
+    return [name for name in PART_NAMES if name in names]
 
 
 @dataclasses.dataclass
@@ -286,6 +322,11 @@ class BenchmarkOptions:
                              commands=(BENCHMARK,))
     duration: float = option(10.0, 'with --throughput: seconds to train', commands=(BENCHMARK,),
                              parse=options.number, check=options.positive)
+    parts: list = option(list(PART_NAMES), 'the training parts to time, comma-separated',
+                         commands=(BENCHMARK,), parse=_part_list, render=','.join)
+    no_work_count: bool = option(False, "leave out the device work counted on the CPU for each "
+                                 'batch normalisation (seconds per part)', commands=(BENCHMARK,),
+                                 store_true=True)
 
 
 def parser():
@@ -301,6 +342,7 @@ def main(argv=None):
     result. Bad options exit with argparse's message (status 2)."""
     p = parser()
     args = p.parse_args(argv)
+    precision.use_tf32(args.tf32)       # before CUDA starts: float32 unless --tf32
     if args.data_dir and args.random_data:
         p.error('--data-dir and --random-data exclude each other')
     try:

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 
+from models.batch_norm_relu import VARIANTS as BATCH_NORMS
 from reproduce import hparams, options
 from reproduce.data import DATA_SETS, NAMES, NOISE_KINDS, data_set
 from reproduce.options import BENCHMARK, RUN, TABLE, option
@@ -133,6 +134,12 @@ class RunConfig:
     tf32: bool = option(False, 'TF32 matrix products on the GPU (faster, not float32: off by '
                         'default; recorded in the provenance)', store_true=True,
                         commands=(RUN, TABLE, BENCHMARK), identity=False)
+    batch_norm: str = option(BATCH_NORMS[0], "batch normalisation + ReLU of the PreAct ResNets: "
+                             "'chainer' (Chainer's own functions, cuDNN on a GPU) or 'fused' "
+                             '(one function node of array operations; opt-in, '
+                             'models/batch_norm_relu.py; same numbers on the CPU)',
+                             choices=BATCH_NORMS, commands=(RUN, TABLE, BENCHMARK),
+                             identity=False)
     weights: str = option(None, "Clothing1M: the ImageNet ResNet-50 weights converted to .npz "
                           "(README), or 'none' for random initial weights (not the paper's)",
                           parse=options.path, render=_path)
@@ -180,6 +187,10 @@ class RunConfig:
                 raise ValueError('{} needs --{}: {}'.format(
                     self.dataset, need.replace('_', '-'),
                     options.declared_field(RunConfig, need).metadata['help']))
+        if self.batch_norm != BATCH_NORMS[0] and spec.model.get('arch') == 'resnet50':
+            raise ValueError("--batch-norm {} is for the PreAct ResNets; {}'s ResNet-50 uses "
+                             "Chainer's own batch normalisation".format(self.batch_norm,
+                                                                        self.dataset))
         self._check_overrides()
         self.settings()   # the resolved schedules are checked there (hparams.check_schedule)
 

@@ -18,8 +18,10 @@ Steps, in order, each timed; a step that fails is reported and the next ones sti
 4. ``benchmark``: :mod:`reproduce.benchmark` on CIFAR-10-sized data: seconds per epoch of step 1,
    step 2, cross entropy, PENCIL and evaluation, the first iteration (kernel compilation), host
    and synchronised seconds per iteration, peak memory, and the work of one iteration (function
-   applications, update operations).
-5. ``concurrency``: k = 1, 2, 4, 8 processes training step 1 on the device at once; images per
+   applications, update operations, device work per batch normalisation).
+5. ``variants``: step 1, step 2 and cross entropy timed with each batch normalisation
+   (``--batch-norm``), in float32 and TF32; names the faster and whether the default is it.
+6. ``concurrency``: k = 1, 2, 4, 8 processes training step 1 on the device at once; images per
    second in total, memory, and the k the runner should use (``--per-device``).
 
 It writes ``<results>/<device name>.json`` and ``.md`` (default ``results/benchmarks/``) with the
@@ -42,7 +44,7 @@ import chainer_compat  # noqa: F401,E402  (before chainer)
 import chainer  # noqa: E402
 import numpy  # noqa: E402
 
-from reproduce import options, plan, provenance, rundir  # noqa: E402
+from reproduce import options, plan, precision, provenance, rundir  # noqa: E402
 from reproduce.gpu_report import device_slug, markdown, summary_lines  # noqa: E402,F401
 from updaters import atomic  # noqa: E402
 
@@ -236,6 +238,75 @@ def step_benchmark(step, args, gpu):
     step.status = 'passed'
 
 
+#: The parts whose speed decides the batch-normalisation default.
+VARIANT_PARTS = ('step1', 'step2', 'cross_entropy')
+
+
+def _variant_options(args):
+    if args.smoke:
+        return ['--model', 'tiny', '--n-train', '64', '--n-val', '16', '--n-test', '16',
+                '--batch-size', '16', '--warmup', '1', '--iterations', '1', '--repeats', '1']
+    return ['--warmup', '5', '--iterations', '10', '--repeats', '3']
+
+
+def compare_variants(runs, default):
+    """The faster batch normalisation per precision and part (synchronised ms per iteration),
+    and the verdict on ``default``: ``{'faster': {precision: {part: variant}}, 'fastest':
+    {precision: variant by the summed ms}, 'verdict': text}``."""
+    faster, fastest = {}, {}
+    for precision_name in sorted({run['precision'] for run in runs}):
+        mine = [run for run in runs if run['precision'] == precision_name]
+        faster[precision_name] = {
+            part: min(mine, key=lambda run: run['parts'][part]['ms_per_iteration'])['batch_norm']
+            for part in VARIANT_PARTS}
+        fastest[precision_name] = min(mine, key=lambda run: sum(
+            run['parts'][part]['ms_per_iteration'] for part in VARIANT_PARTS))['batch_norm']
+    winner = fastest.get('float32')
+    if winner is None:
+        verdict = 'no float32 measurement'
+    elif winner == default:
+        verdict = 'the default ({}) is the faster in float32: keep it'.format(default)
+    else:
+        verdict = ('{} is faster than the default ({}) in float32 over {}: a candidate for the '
+                   'default (README, "Batch normalisation")'.format(
+                       winner, default, ', '.join(VARIANT_PARTS)))
+    return {'faster': faster, 'fastest': fastest, 'verdict': verdict}
+
+
+def step_variants(step, args, gpu):
+    """Step 1, step 2 and cross entropy timed with each batch normalisation, in float32 and
+    (on a GPU) TF32: which one the default should be, measured."""
+    from models.batch_norm_relu import DEFAULT_VARIANT, VARIANTS
+    runs = []
+    for tf32 in ((False, True) if gpu else (False,)):
+        for variant in VARIANTS:
+            name = '{}-{}'.format(variant, 'tf32' if tf32 else 'float32')
+            path = os.path.join(args.out, 'variants', name + '.json')
+            command = [_python(), os.path.join('reproduce', 'benchmark.py'), '--device',
+                       args.device, '--batch-norm', variant, '--parts', ','.join(VARIANT_PARTS),
+                       '--no-work-count', '--json', path] + (['--tf32'] if tf32 else []) + \
+                _variant_options(args)
+            status, output = _run(command)
+            if status or not os.path.exists(path):
+                step.status = 'failed'
+                step.details.update(command=' '.join(command[1:]), output=_tail(output, 30))
+                return
+            with open(path) as f:
+                result = json.load(f)
+            runs.append({
+                'batch_norm': variant, 'precision': 'tf32' if tf32 else 'float32',
+                'tf32_in_force': result['environment']['tf32'],
+                'parts': {part: {
+                    'ms_per_iteration': 1000 * values['synchronized_seconds_per_iteration'],
+                    'host_ms_per_iteration': 1000 * values['host_seconds_per_iteration'],
+                    'ms_per_iteration_in_repeats': 1000 * values['seconds_per_iteration']}
+                    for part, values in result['parts'].items() if part in VARIANT_PARTS}})
+    step.details['runs'] = runs
+    step.details['default'] = DEFAULT_VARIANT
+    step.details.update(compare_variants(runs, DEFAULT_VARIANT))
+    step.status = 'passed'
+
+
 def step_concurrency(step, args, gpu):
     levels = (1, 2) if args.smoke else CONCURRENCY
     duration = 1.0 if args.smoke else args.duration
@@ -246,7 +317,6 @@ def step_concurrency(step, args, gpu):
         start_file = os.path.join(folder, 'start-k{}'.format(k))
         paths = [os.path.join(folder, 'k{}-{}.json'.format(k, i)) for i in range(k)]
         env = dict(os.environ, OMP_NUM_THREADS='1', OPENBLAS_NUM_THREADS='1')
-        env.setdefault('CUPY_CACHE_DIR', os.path.join(args.out, 'kernel-cache'))
         processes = [subprocess.Popen(
             [_python(), os.path.join('reproduce', 'benchmark.py'), '--device', args.device,
              '--throughput', 'step1', '--start-file', start_file, '--duration', repr(duration),
@@ -296,7 +366,8 @@ def _start_together(processes, start_file, k, timeout=600):
 
 
 STEPS = (('tests', step_tests), ('training', step_training), ('parity', step_parity),
-         ('benchmark', step_benchmark), ('concurrency', step_concurrency))
+         ('benchmark', step_benchmark), ('variants', step_variants),
+         ('concurrency', step_concurrency))
 
 
 def check(args):
@@ -324,6 +395,8 @@ def check(args):
     total = time.time() - started
     prov = provenance.provenance(args.device)
     record = {'device': prov['device'], 'smoke': args.smoke, 'steps': steps,
+              'cudnn': chainer_compat.cudnn_status() if gpu else 'not used on the CPU',
+              'kernel_cache': os.environ.get('CUPY_CACHE_DIR'),
               'total_seconds': total,
               'total_seconds_text': '{:.1f} minutes in all'.format(total / 60),
               'provenance': prov,
@@ -367,6 +440,12 @@ def main(argv=None):
     except ValueError as error:
         p.error(str(error))
     args.device = resolve_device(args.device)
+    # Before CUDA starts, for this process and every command it runs: float32 (the benchmark's
+    # --tf32 runs allow TF32 for themselves), and one kernel cache shared by the benchmark, the
+    # variants and the concurrency processes, so that each kernel compiles once.
+    precision.use_tf32(False)
+    os.environ.setdefault('CUPY_CACHE_DIR', os.path.join(os.path.abspath(args.out),
+                                                         'kernel-cache'))
     if args.device == '@numpy' and not args.smoke:
         p.error('no GPU {}: install CuPy for it (pip install -e \'.[cuda12]\') or, on the CPU, '
                 'run the smoke version with --smoke'.format(

@@ -19,10 +19,13 @@ def markdown(record):
         note = step.get('reason') or step.get('summary') or '; '.join(step.get('problems', []))
         lines.append('| {} | {} | {:.0f} | {} |'.format(name, step['status'], step['seconds'],
                                                         note or ''))
+    if record.get('cudnn'):
+        lines += ['', 'cuDNN: {}'.format(record['cudnn'])]
     bench = record['steps']['benchmark'].get('result')
     if bench:
         lines += ['', '## Benchmark', '', '```', record['steps']['benchmark']['report'].rstrip(),
                   '```']
+    lines += variant_lines(record['steps'].get('variants', {}))
     levels = record['steps']['concurrency'].get('levels')
     if levels:
         lines += ['', '## Runs per device', '',
@@ -37,6 +40,26 @@ def markdown(record):
         lines += ['', 'Recommended `--per-device`: {}'.format(
             record['steps']['concurrency'].get('recommended_per_device'))]
     return '\n'.join(lines) + '\n'
+
+
+def variant_lines(variants):
+    """The batch-normalisation comparison as a Markdown section (empty when not measured)."""
+    runs = variants.get('runs')
+    if not runs:
+        return []
+    parts = list(runs[0]['parts'])
+    lines = ['', '## Batch normalisation: synchronised ms per iteration (host ms)', '',
+             '| batch norm | precision | ' + ' | '.join(parts) + ' |',
+             '|---|---|' + '---|' * len(parts)]
+    for run in runs:
+        lines.append('| {} | {} | {} |'.format(run['batch_norm'], run['precision'], ' | '.join(
+            '{:.2f} ({:.2f})'.format(run['parts'][p]['ms_per_iteration'],
+                                     run['parts'][p]['host_ms_per_iteration']) for p in parts)))
+    lines += ['', 'Faster by part: {}.'.format('; '.join(
+        '{}: {}'.format(precision, ', '.join('{} {}'.format(p, v) for p, v in by_part.items()))
+        for precision, by_part in variants['faster'].items())),
+        '', 'Default `{}`: {}.'.format(variants['default'], variants['verdict'])]
+    return lines
 
 
 def summary_lines(record, paths):
@@ -57,6 +80,11 @@ def summary_lines(record, paths):
                     values['operations']['function_applications'],
                     values['operations']['update_operations'])
             lines.append('    {:<14} {}'.format(part, text))
+    variants = record['steps'].get('variants', {})
+    if variants.get('verdict'):
+        lines.append('  batch normalisation: {}'.format(variants['verdict']))
+    if record.get('cudnn'):
+        lines.append('  cuDNN: {}'.format(record['cudnn']))
     recommended = record['steps']['concurrency'].get('recommended_per_device')
     if recommended:
         lines.append('  recommended runs per device: {}'.format(recommended))

@@ -12,6 +12,8 @@ import chainer_compat
 import chainer
 import numpy
 
+from reproduce import precision
+
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: Environment variables that change CPU or GPU numerics; recorded with every result.
 NUMERICS_VARIABLES = tuple(sorted(set(chainer_compat.EXACT_CPU_SETTINGS) | {
@@ -103,7 +105,7 @@ def gpu_stack(device):
              'compute_capability': cupy.cuda.Device(device.device.id).compute_capability,
              'cuda_runtime': cupy.cuda.runtime.runtimeGetVersion(),
              'cuda_driver': cupy.cuda.runtime.driverGetVersion(),
-             'tf32': os.environ.get('CUPY_TF32', '0') == '1',
+             'tf32': precision.tf32_in_force(),
              'use_cudnn': chainer.config.use_cudnn}
     try:
         stack['cublas'] = cupy.cuda.cublas.getVersion(cupy.cuda.device.get_cublas_handle())
@@ -172,7 +174,8 @@ def provenance(device):
         'device': device_description(device),
         'device_spec': str(chainer.get_device(device)),
         'versions': library_versions(),
-        'tf32': os.environ.get('CUPY_TF32', '0') == '1',
+        'tf32': precision.tf32_in_force(),
+        'tf32_environment': {name: os.environ.get(name) for name in sorted(precision.FLOAT32)},
         'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
         'platform': platform(device),
     }

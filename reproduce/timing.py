@@ -16,7 +16,7 @@ from datasets import cifar10
 from datasets.image_data import ImageData, mean_image
 from datasets.synthetic import SIZES, load_synthetic
 from reproduce import data as data_sets, hparams, opcount, training
-from reproduce.config import RunConfig
+from reproduce.config import BATCH_NORMS, RunConfig
 from updaters.extensions import AccuracyTracker
 
 #: --model choices: 'resnet32' is the paper's network (RunConfig's CIFAR-10 model); 'tiny' the
@@ -165,7 +165,8 @@ def run_config(args):
     return RunConfig(
         dataset='cifar10', noise=NOISE, rate=RATE, device=args.device, data_dir=args.data_dir,
         overrides={'step1': dict(batch), 'step2': dict(batch), 'pencil': dict(batch)},
-        eval_batch_size=args.eval_batch_size, tf32=args.tf32, progress=False)
+        eval_batch_size=args.eval_batch_size, tf32=args.tf32, batch_norm=args.batch_norm,
+        progress=False)
 
 
 def run_settings(config, model):
@@ -324,6 +325,37 @@ def measure_training(part, args, device, memory, n_train):
         'schedule_epochs': part.step['epochs'],
         'peak_memory': memory.record(),
     }
+
+
+#: Data and batch of the CPU iteration whose device work :func:`count_device_work` counts (the
+#: counts do not depend on the batch size; the counted iteration is no epoch's last).
+COUNT_SIZES = {'n_train': 32, 'n_val': 8, 'n_test': 8, 'batch_size': 8}
+
+
+def count_device_work(name, config, settings, data, noisy):
+    """The device work of one iteration of part ``name``, for each batch-normalisation variant
+    (``{variant: counts}``, :func:`reproduce.opcount.count_array_operations` plus the function
+    applications): counted on the CPU with :data:`COUNT_SIZES`, whatever the benchmark's device
+    (the counts depend on the code, not on the device or the batch)."""
+    sizes = COUNT_SIZES
+    small = subset(data, sizes['n_train'], sizes['n_val'], sizes['n_test'])
+    batch = {'batch_size': sizes['batch_size']}
+    cpu = chainer.get_device('@numpy')
+    counts = {}
+    for variant in BATCH_NORMS:
+        varied = dataclasses.replace(
+            config, device='@numpy', batch_norm=variant,
+            overrides={'step1': dict(batch), 'step2': dict(batch), 'pencil': dict(batch)})
+        part = TimedPart(name, varied, dict(settings, **{
+            key: dict(settings[key], **batch) for key in ('step1', 'step2', 'pencil')}),
+            small, noisy[:sizes['n_train']], cpu)
+        part.iterate(1)                                 # lazy set-up happens here
+        nodes = opcount.count_iteration(lambda: part.iterate(1),
+                                        part.updater.get_optimizer('main'))
+        work = opcount.count_array_operations(lambda: part.iterate(1), part.updater)
+        work['function_applications'] = nodes['function_applications']
+        counts[variant] = work
+    return counts
 
 
 def measure_evaluation(part, args, device, memory, n_images, batch_size):

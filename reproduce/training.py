@@ -12,7 +12,7 @@ from chainer import training as chainer_training
 from chainer.training import extensions as chainer_extensions
 
 from datasets import augment
-from reproduce import rundir
+from reproduce import precision, rundir
 from reproduce.provenance import provenance
 from updaters import atomic
 from updaters.baselines import CrossEntropyUpdater
@@ -109,7 +109,8 @@ def place(config, data, noisy, device):
 def build_model(config, data, settings):
     """The network of ``settings['model']``: ``preact_resnet32`` (the paper's CIFAR-10 network,
     :func:`models.preact_resnet32`), ``preact_resnet`` (a smaller PreActResNet: digits) or
-    ``resnet50`` (Clothing1M), initialised from ``config.init_seed``."""
+    ``resnet50`` (Clothing1M), initialised from ``config.init_seed``; the PreAct ResNets with
+    ``config.batch_norm``'s batch normalisation."""
     numpy.random.seed(config.init_seed)  # Chainer's initialisers draw from numpy's global RNG
     spec = dict(settings['model'])
     arch = spec.pop('arch')
@@ -119,8 +120,10 @@ def build_model(config, data, settings):
                         pretrained_path=None if config.weights == 'none' else config.weights)
     from models import PreActResNet, preact_resnet32
     if arch == 'preact_resnet32':
-        return preact_resnet32(n_classes=data.n_classes, in_channels=data.train_x.shape[1])
-    return PreActResNet(n_classes=data.n_classes, in_channels=data.train_x.shape[1], **spec)
+        return preact_resnet32(n_classes=data.n_classes, in_channels=data.train_x.shape[1],
+                               batch_norm=config.batch_norm)
+    return PreActResNet(n_classes=data.n_classes, in_channels=data.train_x.shape[1],
+                        batch_norm=config.batch_norm, **spec)
 
 
 def optimizer(model, step):
@@ -174,11 +177,7 @@ def pencil_updater(settings, arrays, model, device):
 # A part: set up, train (resuming), finish
 
 
-def use_tf32(enabled):
-    """Sets CuPy's TF32 switch for this process's float32 matrix products (CuPy reads
-    ``CUPY_TF32`` at its first product): on only when asked for, so that a run's numbers are
-    float32 ones unless ``--tf32`` says otherwise; the provenance records it."""
-    os.environ['CUPY_TF32'] = '1' if enabled else '0'
+use_tf32 = precision.use_tf32
 
 
 @dataclasses.dataclass

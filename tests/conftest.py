@@ -1,6 +1,11 @@
-"""Test configuration: Chainer is imported through the package's guard first, and the markers
-that Chainer's testing helpers use are registered."""
+"""Test configuration: Chainer is imported through the package's guard first, float32 is in
+force on a GPU, and the markers that Chainer's testing helpers use are registered."""
 import chainer_compat  # noqa: F401  (before any chainer import)
+
+from reproduce import precision
+
+# The GPU tests compare float32 numbers: no TF32 in cuBLAS or cuDNN (set before CUDA starts).
+precision.use_tf32(False)
 
 
 def pytest_configure(config):

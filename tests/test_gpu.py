@@ -13,17 +13,20 @@ the CPU is checked against numpy references in the other test modules; the GPU a
 All data are float32 (labels int32, images uint8). Tolerances are stated in each docstring; integer
 results (random draws, indices, hard labels, counts) must be identical.
 """
+import itertools
 import math
 import os
 
 import chainer
 import chainer.links as L
+
 import numpy
 import pytest
 from numpy_reference import observe
 
 from datasets import augment
 from models import PreActResNet
+from models.batch_norm_relu import VARIANTS
 from updaters import losses
 from updaters.baselines import CrossEntropyUpdater
 from updaters.counter_rng import (CounterRandom, STREAM_AUGMENT, STREAM_MIXUP, STREAM_ORDER,
@@ -212,7 +215,7 @@ def _check_counter_random(a, b):
 
 
 def _check_fused_functions(a, b):
-    from models.batch_norm_relu import batch_norm_relu
+    from models.batch_norm_relu import VARIANTS, batch_norm_relu
     from models.preact_resnet import pool_linear
     rs = numpy.random.RandomState(11)
     x = rs.normal(size=(8, 3, 5, 5)).astype(numpy.float32)
@@ -223,15 +226,15 @@ def _check_fused_functions(a, b):
     results = []
     for be in (a, b):
         out = {}
-        for groups in (1, 2):
+        for variant, groups in itertools.product(VARIANTS, (1, 2)):
             bn = L.BatchNormalization(3)
             bn.to_device(be.device)
             xv = chainer.Variable(be.send(x))
-            h = batch_norm_relu(bn, xv, groups)
+            h = batch_norm_relu(bn, xv, groups, variant)
             h.grad = be.send(gy)
             h.backward()
-            out['bn{}'.format(groups)] = [host(h), host(xv.grad), host(bn.gamma.grad),
-                                          host(bn.avg_mean), host(bn.avg_var)]
+            out['bn {} {}'.format(variant, groups)] = [
+                host(h), host(xv.grad), host(bn.gamma.grad), host(bn.avg_mean), host(bn.avg_var)]
         W = chainer.Variable(be.send(weights))
         bias = chainer.Variable(be.send(numpy.zeros(C, numpy.float32)))
         xv = chainer.Variable(be.send(x))
@@ -256,7 +259,7 @@ def _check_fused_functions(a, b):
 
 
 def test_fused_functions_agree(backends):
-    """The fused nodes the runs use (batch normalisation + ReLU with one and two groups,
+    """The nodes the runs use (both batch normalisation + ReLU variants with one and two groups,
     pooling + linear, step 1's and step 2's losses): values, gradients and running averages
     rtol 1e-5 atol 1e-6."""
     _check_fused_functions(*backends)
@@ -334,10 +337,10 @@ def test_index_iterator_and_device_feed_are_identical(backends):
 # ---------------------------------------------------------------------------------------------
 # 4-5. one iteration of each updater on a tiny PreAct ResNet
 # ---------------------------------------------------------------------------------------------
-def _tiny_model(seed=0, n_classes=C):
+def _tiny_model(seed=0, n_classes=C, batch_norm='chainer'):
     """PreActResNet(1, (4, 8, 8)) with deterministic weights (He-normal scale) and non-trivial
     BN parameters and running statistics, on the host."""
-    model = PreActResNet(1, (4, 8, 8), n_classes)
+    model = PreActResNet(1, (4, 8, 8), n_classes, batch_norm=batch_norm)
     rs = numpy.random.RandomState(seed)
     for name, param in sorted(model.namedparams()):
         shape = param.shape
@@ -363,8 +366,8 @@ def _state(model):
 
 
 def _clone_to(model, backend, seed=0):
-    """A new tiny model with ``model``'s state, on ``backend``."""
-    clone = _tiny_model(seed + 1)   # different weights, overwritten below
+    """A new tiny model with ``model``'s state (and batch normalisation), on ``backend``."""
+    clone = _tiny_model(seed + 1, batch_norm=model.batch_norm)   # weights overwritten below
     chainer.serializers.NpzDeserializer(_state(model)).load(clone)
     clone.to_device(backend.device)
     return clone
@@ -415,8 +418,8 @@ def _training_setting(backend, model0, n=16, size=8, pad=2, batch=16):
     return model, _optimizer(model), feed, iterator
 
 
-def _check_joint_step(a, b):
-    model0 = _tiny_model(0)
+def _check_joint_step(a, b, batch_norm='chainer'):
+    model0 = _tiny_model(0, batch_norm=batch_norm)
     before = _state(model0)
     noisy = numpy.random.RandomState(1).randint(0, C, size=16).astype(numpy.int32)
     runs = []
@@ -446,13 +449,15 @@ def _check_joint_step(a, b):
     assert upd_a.iteration == upd_b.iteration == 1
 
 
-def test_joint_optimization_step_agrees(backends):
+@pytest.mark.parametrize('batch_norm', VARIANTS)
+def test_joint_optimization_step_agrees(backends, batch_norm):
     """One step-1 iteration (JointOptimizationUpdater, PreActResNet(1, (4, 8, 8)), 10 classes,
     8x8 input, batch 16 = the whole set, MomentumSGD + weight decay, LabelTable window 2 begin 0):
     reported losses rtol 1e-5 atol 1e-6; weights and BN statistics after the update rtol 1e-4
     atol 1e-5; gradients rtol 1e-3 atol 1e-4 x their largest entry; the table's stored
-    predictions and the updated Y rtol 1e-5 atol 1e-6; the seen mask exact."""
-    _check_joint_step(*backends)
+    predictions and the updated Y rtol 1e-5 atol 1e-6; the seen mask exact. Both batch
+    normalisations (Chainer's, cuDNN on the GPU; the fused node)."""
+    _check_joint_step(*backends, batch_norm=batch_norm)
 
 
 def test_joint_optimization_step_without_cudnn(backends):
@@ -464,8 +469,8 @@ def test_joint_optimization_step_without_cudnn(backends):
         _check_joint_step(*backends)
 
 
-def _check_mixup_step(a, b, mixup_weight, lc_on):
-    model0 = _tiny_model(2)
+def _check_mixup_step(a, b, mixup_weight, lc_on, batch_norm='chainer'):
+    model0 = _tiny_model(2, batch_norm=batch_norm)
     before = _state(model0)
     targets = numpy.random.RandomState(3).dirichlet(numpy.ones(C), size=16).astype(numpy.float32)
     runs = []
@@ -481,24 +486,26 @@ def _check_mixup_step(a, b, mixup_weight, lc_on):
     assert upd_a.first_nonfinite() is None and upd_b.first_nonfinite() is None
 
 
+@pytest.mark.parametrize('batch_norm', VARIANTS)
 @pytest.mark.parametrize('mixup_weight, lc_on', [(1.0, 'clean'), (1.0, 'mixed'), (0.0, 'clean')])
-def test_mixup_step_agrees(backends, mixup_weight, lc_on):
+def test_mixup_step_agrees(backends, mixup_weight, lc_on, batch_norm):
     """One step-2 iteration (MixupUpdater, Beta(2, 2), mix-up weight 1 with Lc on the clean or
     the mixed batch, and weight 0 = Tanaka's second step), same model and batch as the step-1
     test: reported losses rtol 1e-5 atol 1e-6; weights and BN statistics rtol 1e-4 atol 1e-5;
     gradients rtol 1e-3 atol 1e-4 x their largest entry."""
-    _check_mixup_step(*backends, mixup_weight=mixup_weight, lc_on=lc_on)
+    _check_mixup_step(*backends, mixup_weight=mixup_weight, lc_on=lc_on, batch_norm=batch_norm)
 
 
-def _check_cross_entropy_step(a, b):
+def _check_cross_entropy_step(a, b, transition=None):
     model0 = _tiny_model(4)
     before = _state(model0)
     labels = numpy.random.RandomState(5).randint(0, C, size=16).astype(numpy.int32)
     runs = []
     for be in (a, b):
         model, optimizer, feed, iterator = _training_setting(be, model0)
-        updater = CrossEntropyUpdater(iterator, optimizer, feed, be.send(labels),
-                                      device=be.device)
+        updater = CrossEntropyUpdater(
+            iterator, optimizer, feed, be.send(labels),
+            transition=None if transition is None else be.send(transition), device=be.device)
         runs.append((model, observe(updater)))
     (model_a, obs_a), (model_b, obs_b) = runs
     _compare_observations(obs_a, obs_b, ['loss'])
@@ -510,6 +517,50 @@ def test_cross_entropy_step_agrees(backends):
     and BN statistics rtol 1e-4 atol 1e-5; gradients rtol 1e-3 atol 1e-4 x their largest
     entry."""
     _check_cross_entropy_step(*backends)
+
+
+def test_forward_t_step_agrees(backends):
+    """One Forward T iteration (CrossEntropyUpdater with a 40 % asymmetric-like transition
+    matrix), same model and tolerances as the cross-entropy test."""
+    transition = numpy.eye(C, dtype=numpy.float32) * 0.6
+    transition[numpy.arange(C), (numpy.arange(C) + 1) % C] = 0.4
+    _check_cross_entropy_step(*backends, transition=transition)
+
+
+def _check_pencil_step(a, b, stage, pencil_losses):
+    from updaters.pencil import PencilUpdater
+    model0 = _tiny_model(6)
+    before = _state(model0)
+    labels = numpy.random.RandomState(7).randint(0, C, size=16).astype(numpy.int32)
+    stages = {1: (1, 1, 1), 2: (0, 1, 1), 3: (0, 0, 1)}[stage]
+    runs = []
+    for be in (a, b):
+        model, optimizer, feed, iterator = _training_setting(be, model0)
+        updater = PencilUpdater(iterator, optimizer, feed, be.send(labels), C, stages, alpha=0.4,
+                                beta=0.1, label_lr=600, k=10, losses=pencil_losses,
+                                device=be.device)
+        if stage == 3:      # stage 3 trains on label logits that stage 2 has moved
+            rs = numpy.random.RandomState(8)
+            updater.labels.logits[...] = be.send(
+                (rs.normal(size=(16, C)) * 3).astype(numpy.float32))
+        runs.append((model, updater, observe(updater)))
+    (model_a, upd_a, obs_a), (model_b, upd_b, obs_b) = runs
+    keys = ['loss'] + (['lc', 'lo', 'le'] if stage == 2 else [])
+    _compare_observations(obs_a, obs_b, keys)
+    _compare_models(model_a, model_b, before)
+    numpy.testing.assert_allclose(host(upd_b.labels.logits), host(upd_a.labels.logits),
+                                  rtol=1e-4, atol=1e-4)
+    numpy.testing.assert_array_equal(host(upd_b.hard), host(upd_a.hard))
+
+
+@pytest.mark.parametrize('pencil_losses', ['official', 'paper'])
+@pytest.mark.parametrize('stage', [1, 2, 3])
+def test_pencil_step_agrees(backends, stage, pencil_losses):
+    """One PencilUpdater iteration in each stage, with the official code's and the paper's
+    losses: reported losses rtol 1e-5 atol 1e-6; weights, BN statistics and gradients as the
+    cross-entropy test; the label logits after stage 2's step rtol 1e-4 atol 1e-4 (label lr
+    600 scales their gradient); hard labels identical."""
+    _check_pencil_step(*backends, stage, pencil_losses)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -23,20 +23,29 @@ def test_the_smoke_version_runs_every_step_it_can_on_the_cpu(tmp_path):
     with open(tmp_path / 'results' / json_path) as f:
         record = json.load(f)
     steps = record['steps']
-    assert set(steps) == {'tests', 'training', 'parity', 'benchmark', 'concurrency'}
+    assert set(steps) == {'tests', 'training', 'parity', 'benchmark', 'variants', 'concurrency'}
     assert steps['tests']['status'] == steps['parity']['status'] == 'skipped'
     assert steps['tests']['reason'] == 'the device is the CPU'
-    for name in ('training', 'benchmark', 'concurrency'):
+    for name in ('training', 'benchmark', 'variants', 'concurrency'):
         assert steps[name]['status'] == 'passed', (name, steps[name])
     assert set(steps['training']['final_loss']) == {'step1', 'cross_entropy', 'forward_t',
                                                      'tanaka', 'pencil', 'ours'}
     parts = steps['benchmark']['result']['parts']
     assert set(parts) == {'step1', 'step2', 'cross_entropy', 'pencil', 'evaluation'}
     assert [m['k'] for m in steps['concurrency']['levels']] == [1, 2]
+    variants = steps['variants']
+    assert [(r['batch_norm'], r['precision']) for r in variants['runs']] == [
+        ('chainer', 'float32'), ('fused', 'float32')]         # TF32 is timed on a GPU only
+    assert all(not r['tf32_in_force'] for r in variants['runs'])
+    assert set(variants['faster']['float32']) == {'step1', 'step2', 'cross_entropy'}
+    assert variants['default'] == 'chainer' and variants['verdict']
+    assert record['cudnn'] == 'not used on the CPU'
+    assert record['kernel_cache'] == str(tmp_path / 'work' / 'kernel-cache')
     assert steps['concurrency']['recommended_per_device'] in (1, 2)
     assert record['provenance']['commit'] and record['provenance']['platform']['cpu']
     markdown = (tmp_path / 'results' / json_path.replace('.json', '.md')).read_text()
     assert '| concurrency | passed |' in markdown and 'Recommended `--per-device`' in markdown
+    assert '## Batch normalisation' in markdown and '| fused | float32 |' in markdown
     assert 'GPU acceptance check on CPU' in done.stdout
 
 
@@ -94,3 +103,25 @@ def test_gpu_runs_share_one_kernel_cache():
     assert env['CUPY_CACHE_DIR'] == '/runs/.cupy-kernel-cache'
     assert 'CUPY_CACHE_DIR' not in runner._child_environment(4, '@numpy', '/x') or \
         os.environ.get('CUPY_CACHE_DIR')
+
+
+def _variant_run(variant, precision, ms):
+    return {'batch_norm': variant, 'precision': precision, 'parts': {
+        part: {'ms_per_iteration': value} for part, value in zip(
+            ('step1', 'step2', 'cross_entropy'), ms)}}
+
+
+def test_the_variant_comparison_names_the_faster_and_judges_the_default():
+    runs = [_variant_run('chainer', 'float32', (10, 20, 9)),
+            _variant_run('fused', 'float32', (11, 18, 11)),
+            _variant_run('chainer', 'tf32', (8, 15, 7)),
+            _variant_run('fused', 'tf32', (7, 14, 6))]
+    compared = gpu_check.compare_variants(runs, 'chainer')
+    assert compared['faster'] == {
+        'float32': {'step1': 'chainer', 'step2': 'fused', 'cross_entropy': 'chainer'},
+        'tf32': {'step1': 'fused', 'step2': 'fused', 'cross_entropy': 'fused'}}
+    assert compared['fastest'] == {'float32': 'chainer', 'tf32': 'fused'}   # 39 ms against 40
+    assert 'keep it' in compared['verdict']
+    slower = [_variant_run('chainer', 'float32', (12, 20, 9)), runs[1]]
+    verdict = gpu_check.compare_variants(slower, 'chainer')['verdict']
+    assert verdict.startswith('fused is faster than the default (chainer)')

@@ -108,8 +108,12 @@ def test_the_cifar10_runs_build_the_tested_network():
     data = types.SimpleNamespace(n_classes=10, train_x=np.zeros((1, 3, 32, 32), np.uint8))
     with mock.patch.object(models, 'preact_resnet32', wraps=models.preact_resnet32) as built:
         model = training.build_model(config, data, config.settings())
-    built.assert_called_once_with(n_classes=10, in_channels=3)
+    built.assert_called_once_with(n_classes=10, in_channels=3, batch_norm='chainer')
     assert n_params(model) == 1861162
+    assert model.batch_norm == 'chainer'
+    fused = training.build_model(RunConfig(dataset='cifar10', rate=0.5, batch_norm='fused'),
+                                 data, config.settings())
+    assert fused.batch_norm == 'fused' and n_params(fused) == 1861162
 
 
 def _reference_forward(model, x):
@@ -159,7 +163,7 @@ def test_batch_normalisation_receives_c_contiguous_inputs():
             self.seen = []
 
         def forward_preprocess(self, function, in_data):
-            if function.label == 'BatchNormReLU':
+            if function.label == 'BatchNormalization':
                 self.seen.append(in_data[0].flags.c_contiguous)
 
     model = PreActResNet(2, (4, 8), 5, in_channels=3)

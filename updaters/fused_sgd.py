@@ -10,7 +10,8 @@ third with one concatenation, and applies
 
 to the whole buffer at once: two operations per iteration. The arithmetic is Chainer's (the hook's
 ``g += rate * p``, then ``MomentumSGD``'s rule), so on the CPU the result is bit-identical to
-``MomentumSGD`` + ``WeightDecay``, and on a GPU it is the same expression in one kernel.
+``MomentumSGD`` + ``WeightDecay``, and on a GPU it is the same expression in one kernel (a
+complete CUDA source in :mod:`updaters.cuda_sources`, compiled by NVRTC in the tests).
 
 Snapshots are unchanged: the velocity lives in each parameter's update rule as the state ``v``
 (a view into the velocity buffer) and every rule's ``t`` is the optimizer's, so a snapshot of one
@@ -20,18 +21,7 @@ import chainer
 import numpy
 from chainer import optimizers
 
-_KERNEL = None
-
-
-def _gpu_kernel():
-    global _KERNEL
-    if _KERNEL is None:
-        import cupy
-        _KERNEL = cupy.ElementwiseKernel(
-            'T grad, T lr, T momentum, T rate', 'T param, T v',
-            'T g = grad + rate * param; v = momentum * v - lr * g; param += v;',
-            'fused_momentum_sgd')
-    return _KERNEL
+from updaters import cuda_sources
 
 
 class FusedMomentumSGD(optimizers.MomentumSGD):
@@ -118,8 +108,8 @@ class FusedMomentumSGD(optimizers.MomentumSGD):
                 self._velocity -= hyper.lr * grad                 #              v -= lr * g
                 self._data += self._velocity                      #              p += v
             else:
-                _gpu_kernel()(grad, hyper.lr, hyper.momentum, self.weight_decay, self._data,
-                              self._velocity)
+                cuda_sources.fused_momentum_sgd(grad, self._data, self._velocity, hyper.lr,
+                                                hyper.momentum, self.weight_decay)
         self.operations += 2
         self.t += 1
 
