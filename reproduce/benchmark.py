@@ -24,6 +24,9 @@ median repeat gives the seconds per iteration, and an epoch is *scaled* from it 
 ``ceil(n_train / batch_size)`` iterations (no full epoch is run). An evaluation repeat is one
 whole pass over both splits. On a GPU the peak of CuPy's memory pool and the device memory in use
 (``cudaMemGetInfo``, all processes and the CUDA context included) are recorded per part.
+``--batch-norm`` picks the batch normalisation timed (``--parts`` the parts); beside the times,
+each part's device work per batch normalisation is counted on the CPU
+(:func:`reproduce.opcount.count_array_operations`; ``--no-work-count`` leaves it out).
 
 The data are the real CIFAR-10 (45k / 5k / 10k, :mod:`datasets.cifar10`) when ``--data-dir`` is
 given or the data set is already in Chainer's dataset root (``--download`` fetches it), and random

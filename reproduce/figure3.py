@@ -21,7 +21,8 @@ import numpy  # noqa: E402
 
 from reproduce import aggregate, cli, options, preflight, report, rundir, runner, tables  # noqa: E402,E501
 from reproduce.methods import METHODS, NAMES  # noqa: E402
-from reproduce.table_format import schedule_text, trials_text  # noqa: E402
+from reproduce.table_format import (PART_ORDER, data_set_name, schedule_text,  # noqa: E402
+                                    trials_text)
 
 PANELS = (('symmetric', '(a) {:g}% symmetric noise'), ('asymmetric', '(b) {:g}% asymmetric noise'))
 
@@ -90,25 +91,34 @@ def make_figures(args, stream=None):
         return [], []
     config = units[0].config
     directory = tables.results_dir(args, config)
-    about = '{}, {}, {}'.format(config.dataset, schedule_text(config.epochs_scale),
-                                trials_text(trials))
+
+    def about(parts):
+        """The data set, trials and the schedule of ``parts``, for a figure's title."""
+        schedule = schedule_text(config.dataset, config.epochs_scale, config.settings(), parts,
+                                 changed=any(config.overrides.values()),
+                                 subsampled=bool(config.iterations_per_epoch))
+        return '{}, {}; {}'.format(data_set_name(config.dataset), trials_text(trials), schedule)
+
+    ran = [part for part in PART_ORDER if any(part in u.parts for u in units)]
     written = []
     panels = step2_panels(by_panel, [m for m in NAMES if m in args.methods])
     if any(p['curves'] for p in panels):
         written += plots.plot_step2_curves(
             panels, os.path.join(directory, 'figure3'),
-            title='Figure 3: test accuracy of the second step, {}'.format(about))
+            title='Figure 3: test accuracy of the second step, {}'.format(about(ran)))
     series = label_accuracy_series(units)
     if series:
         written += plots.plot_label_accuracy(
             series, os.path.join(directory, 'step1_label_accuracy'),
-            title='Step 1: training labels equal to the clean label, {}'.format(about))
+            title='Step 1: training labels equal to the clean label, {}'.format(
+                about(['step1'])))
     matrices = confusion_matrices(by_panel, config.spec.n_classes)
     if matrices:
         written += plots.plot_confusion(
             matrices, [str(k) for k in range(config.spec.n_classes)],
             os.path.join(directory, 'step1_confusion'),
-            title='Step 1: corrected against clean training labels, {}'.format(about))
+            title='Step 1: corrected against clean training labels, {}'.format(
+                about(['step1'])))
     if written:
         written.append(report.write_report(directory))
     return written, failed

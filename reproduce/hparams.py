@@ -51,30 +51,47 @@ DIGITS_TABLE = {
 }
 
 
-#: PENCIL (Yi & Wu, CVPR 2019) on CIFAR-10, its published settings (interpretation choice 4):
-#: stages of 70 / 130 / 120 epochs, lr 0.06 in stages 1-2 and 0.2 in stage 3 (divided by 10 after
-#: a third and two thirds of it), alpha 0.4, beta 0.1, label learning rate 600, label logits
-#: initialised to 10 x one-hot; the losses shaped as the official code computes them
-#: (``losses='official'``; ``'paper'``: the PENCIL paper's formulas; updaters/pencil.py).
+#: PENCIL (Yi & Wu, CVPR 2019) on CIFAR-10, the official code's settings (yikun2019/PENCIL,
+#: PENCIL.py:39-64, 339-342 at 8a89ed50; results/PROTOCOL.md): stages of 70 / 130 / 120 epochs,
+#: lr 0.06 in stages 1-2 and 0.2 in stage 3, alpha 0.4, beta 0.1, label learning rate 600, label
+#: logits initialised to 10 x one-hot. Two readings, each a word setting (updaters/pencil.py):
+#: ``losses``: 'official' (default; the official code's shapes and scaling) or 'paper' (the
+#: PENCIL paper's formulas), README interpretation choice 8; ``stage3_decay``: 'divided'
+#: (default; stage 3's rate divided by 10 after a third and two thirds of it: 0.2, 0.02, 0.002)
+#: or 'official' (the official code's floor divisions ``lr2//10``, ``lr2//100``: 0.2, 0.0, 0.0),
+#: README interpretation choice 9.
 PENCIL_CIFAR10 = dict(stages=(70, 130, 120), lr=0.06, lr3=0.2, alpha=0.4, beta=0.1,
                       label_lr=600.0, k=10.0, batch_size=128, momentum=0.9, weight_decay=1e-4,
-                      losses='official')
+                      losses='official', stage3_decay='divided')
 #: PENCIL on digits (this package's): stages in proportion to the digits schedules, the
 #: learning rates of the digits step 2, and the label learning rate scaled with the batch
 #: (600 x 32 / 128), so that a sample's label step is the same as at batch 128.
 PENCIL_DIGITS = dict(stages=(10, 20, 20), lr=0.02, lr3=0.05, alpha=0.4, beta=0.1,
                      label_lr=150.0, k=10.0, batch_size=32, momentum=0.9, weight_decay=1e-4,
-                     losses='official')
+                     losses='official', stage3_decay='divided')
 
 #: PENCIL on Clothing1M (ResNet-50 pre-trained on ImageNet, batch 32): stages of 5 / 10 / 10
 #: epochs, lr 1.6e-3 in stages 1-2 and 1.6e-4 in stage 3, alpha 0.08, beta 0.8, label learning
-#: rate 3000. These are the values of the PENCIL paper's Clothing1M experiment as this package's
-#: authors recall them; the paper's text was not at hand to check them, and the official
-#: repository has no Clothing1M script (README, "PENCIL"). Every entry can be changed with
-#: ``--set pencil.<key>=<value>``. The weight decay is the official code's default.
+#: rate 3000; weight decay 1e-4 (the official code's default, PENCIL.py:63-64).
+#:
+#: UNVERIFIED: these values are RECALLED, NOT CHECKED. They are meant to be the PENCIL paper's
+#: Clothing1M settings, but the paper's text (Yi & Wu, CVPR 2019, arXiv 1903.07788) could not be
+#: found to check them against, and the official repository has no Clothing1M script
+#: (results/PROTOCOL.md). The only written source found is a third-party re-implementation's
+#: example command (github.com/AlexandrosPetropoulos/PENCIL, README.md at 2ca009b1: ``--stage1 5
+#: --stage2 15 --epochs 25 --batch-size 32 --wd 0.001 --lr 1.6e-3 --lr2 5e-4 --alpha 0.08
+#: --beta 0.8 --lambda1 3000``, with ResNet-34): it agrees on the stages, batch, lr, alpha, beta
+#: and label learning rate, and differs on the stage-3 rate (5e-4) and the weight decay (1e-3);
+#: it is not the paper, so nothing here was changed after it. Table 4's header says so whenever
+#: PENCIL's row is computed (:data:`PENCIL_CLOTHING1M_UNVERIFIED`). Every entry can be changed
+#: with ``--set pencil.<key>=<value>``.
 PENCIL_CLOTHING1M = dict(stages=(5, 10, 10), lr=1.6e-3, lr3=1.6e-4, alpha=0.08, beta=0.8,
                          label_lr=3000.0, k=10.0, batch_size=32, momentum=0.9,
-                         weight_decay=1e-4, losses='official')
+                         weight_decay=1e-4, losses='official', stage3_decay='divided')
+#: The line Table 4's header carries when its PENCIL row was computed on Clothing1M.
+PENCIL_CLOTHING1M_UNVERIFIED = (
+    "UNVERIFIED: PENCIL's Clothing1M settings (reproduce/hparams.py, PENCIL_CLOTHING1M) are "
+    "recalled, not checked against the PENCIL paper")
 
 
 def table1(kind, rate):
@@ -170,7 +187,7 @@ RANGES = {
     'label_lr': (0, None, False, None), 'k': (0, None, False, None),
 }
 #: Settings that take one of a few words.
-WORDS = {'losses': ('official', 'paper')}
+WORDS = {'losses': ('official', 'paper'), 'stage3_decay': ('divided', 'official')}
 
 
 def _kind(default):

@@ -203,7 +203,8 @@ def run_pencil(context):
     updater = training.pencil_updater(part.settings, part.arrays, part.model, part.device)
     report = LabelAccuracyReport(updater.labels, part.arrays.noisy, part.arrays.clean,
                                  path=os.path.join(part.out_dir, rundir.LABEL_ACCURACY))
-    schedule = PencilLearningRate(pencil_lr_schedule(step['stages'], step['lr'], step['lr3']))
+    schedule = PencilLearningRate(pencil_lr_schedule(step['stages'], step['lr'], step['lr3'],
+                                                     step['stage3_decay']))
     seconds = training.train(part, updater, step['epochs'],
                              [report, schedule] + list(context.extensions),
                              report_keys=['labels/accuracy'])

@@ -1,10 +1,8 @@
-"""How much host-side work one training iteration is: Chainer function applications and
-parameter-update operations.
-
-On a GPU every Chainer function node is one or more kernel launches plus the Python around them,
-and for a network of this size that host-side work, not the arithmetic, sets the speed. The
-counts are the same on any device (they depend on the code, not on the numbers), so they can be
-measured, and held to, on the CPU.
+"""What one training iteration costs: Chainer function applications and parameter-update
+operations (:func:`count_iteration`), and the device work, counted on the CPU
+(:func:`count_array_operations`): array operations (one kernel launch each on a GPU) and
+cuDNN-backed Chainer functions. The counts depend on the code, not on the device or the batch
+size, so they are measured, and held to, on the CPU; they are counts, not GPU timings.
 """
 import collections
 import contextlib

@@ -231,20 +231,35 @@ def figure_confusion(matrices, class_names, title=None):
 
 #: A method keeps its colour in every figure (the order of the paper's rows).
 METHOD_COLORS = {m: 'C{}'.format(k) for k, m in enumerate(paper.METHODS)}
-#: How far apart the methods are drawn at one noise rate (share of the rates' span).
+#: How far apart the methods are drawn at one noise rate (share of the rates' span), in the
+#: figure of several rates.
 DODGE = 0.012
+#: The dot plot of one noise rate: how far apart trials of equal accuracy are set (in method
+#: slots), and where the mean ± std and the paper's number sit beside a method's trials.
+TIE_STEP = 0.1
+MEAN_OFFSET = 0.3
+PAPER_OFFSET = -0.3
 KIND_TITLES = {'best': 'best (test accuracy at the best validation epoch)',
                'last': 'last (test accuracy after the last epoch)'}
 
 
-def table_about(table):
-    """'digits, symmetric noise, schedules x0.2, 5 trials (seeds 0, 1, 2, 3, 4)': what a table's
-    figure shows, for its title."""
-    from reproduce.table_format import schedule_text, trials_text
-    prov = table['provenance']
-    return '{}, {} noise, {}, {}'.format(
-        table['dataset'], table['noise'], schedule_text(prov['epochs_scale']),
-        trials_text(prov['trials_requested']))
+def table_about(table, width=110, noise=True):
+    """"scikit-learn's digits, symmetric noise, 5 trials (seeds 0, 1, 2, 3, 4); this package's
+    digits schedule: step 1 40 epochs ...": what a table's figure shows, for its title (wrapped
+    at ``width`` characters)."""
+    import textwrap
+    from reproduce import table_format
+    text = '{}{}, {}; {}'.format(
+        table_format.data_set_name(table_format.table_dataset(table)),
+        ', {} noise'.format(table['noise']) if noise else '',
+        table_format.table_trials_text(table), table_format.table_schedule_text(table))
+    return '\n'.join(textwrap.wrap(text, width))
+
+
+def table_name(table):
+    """'Table 2', or 'Table 2 layout' for a data set the paper has no numbers for."""
+    return 'Table {}{}'.format(table['table'], '' if table.get('compared_with_paper')
+                               else ' layout')
 
 
 def plot_accuracy_vs_noise(table, path_stem):
@@ -252,18 +267,38 @@ def plot_accuracy_vs_noise(table, path_stem):
     return _save(figure_accuracy_vs_noise(table), path_stem)
 
 
+def _drawn_rows(table):
+    return [row for row in table['rows'] if any(
+        c['mean'] is not None or c['paper'] is not None for k in ('best', 'last') for c in row[k])]
+
+
+def tie_offsets(values, step=TIE_STEP):
+    """Offsets along the method axis that set equal ``values`` side by side, centred on 0 (a
+    value alone stays at 0), so that every trial shows as its own point."""
+    groups = {}
+    for k, value in enumerate(values):
+        groups.setdefault(round(float(value), 9), []).append(k)
+    offsets = [0.0] * len(values)
+    for members in groups.values():
+        for j, k in enumerate(members):
+            offsets[k] = (j - (len(members) - 1) / 2.0) * step
+    return offsets
+
+
 def figure_accuracy_vs_noise(table):
-    """Test accuracy (%) against noise rate (%) of a table (:func:`reproduce.tables.build`):
-    two panels (best, last), one line per measured method with error bars of its sample standard
-    deviation over trials, the paper's numbers as hollow markers of the method's colour (labelled
-    "<method> (paper)"); the methods are set a little apart at each rate (:data:`DODGE`) so that
-    their error bars stay visible. Tables without noise rates (Clothing1M) are refused
-    (ValueError)."""
+    """Test accuracy (%) of a table (:func:`reproduce.tables.build`) at its noise rates, two
+    panels (best, last). With one noise rate, a dot plot per method (:func:`figure_dot_plot`);
+    with several, test accuracy against noise rate (%): one line per measured method with error
+    bars of its sample standard deviation over trials, the paper's numbers as hollow markers of
+    the method's colour (labelled "<method> (paper)"), the methods set a little apart at each
+    rate (:data:`DODGE`, said in the caption) so that their error bars stay visible. Tables
+    without noise rates (Clothing1M) are refused (ValueError)."""
     if table['noise'] == 'real':
         raise ValueError('Table {} has no noise rates to plot against'.format(table['table']))
+    if len(table['rates']) == 1:
+        return figure_dot_plot(table)
     rates = 100.0 * numpy.asarray(table['rates'], dtype=numpy.float64)
-    drawn = [row for row in table['rows'] if any(
-        c['mean'] is not None or c['paper'] is not None for k in ('best', 'last') for c in row[k])]
+    drawn = _drawn_rows(table)
     # each method a little to the side, so that error bars at one rate do not hide each other
     span = float(rates.max() - rates.min()) or 10.0
     offsets = {row['method']: (k - (len(drawn) - 1) / 2.0) * DODGE * span
@@ -299,13 +334,75 @@ def figure_accuracy_vs_noise(table):
     if handles:
         fig.legend(handles, labels, loc='center left', bbox_to_anchor=(1.0, 0.5),
                    fontsize='small')
-    fig.suptitle('Table {}: test accuracy against noise rate; {}'.format(
-        table['table'], table_about(table)), fontsize='medium')
+    fig.suptitle('{}: test accuracy against noise rate; {}'.format(
+        table_name(table), table_about(table)), fontsize='medium')
     has_paper = any(c['paper'] is not None for row in drawn for k in ('best', 'last')
                     for c in row[k])
     fig.text(0.5, -0.02, 'lines: this code, mean with error bars of the sample std (ddof 1) over '
-             'trials; ' + ('hollow markers: the paper\'s numbers' if has_paper else
-                           'the paper has no numbers for this data set'),
+             'trials, each method set a little apart at its rate so that the bars stay visible; '
+             + ('hollow markers: the paper\'s numbers' if has_paper else
+                'the paper has no numbers for this data set'),
              ha='center', fontsize='small')
+    fig.tight_layout()
+    return fig
+
+
+def figure_dot_plot(table):
+    """Test accuracy (%) at a table's one noise rate, a dot plot per method, two panels (best,
+    last): the methods side by side along the horizontal axis (no rate axis), each trial a dot
+    of the method's colour (trials of equal accuracy set side by side, :func:`tie_offsets`),
+    beside them the mean ± sample standard deviation (ddof 1) over the trials, and the paper's
+    number as a hollow marker where there is one. A method's trial dots are the line labelled
+    with its row label (its mean ± std: "<label> (mean ± std)", the paper's: "<label> (paper)"),
+    so that they can be read back."""
+    from matplotlib.lines import Line2D
+    drawn = _drawn_rows(table)
+    rate, noise = table['rates'][0], table['noise']
+    at = '{:g}% {} noise'.format(round(100 * rate, 4), noise)
+    fig, axes = plt.subplots(1, 2, figsize=(max(8.0, 2.2 + 1.5 * len(drawn)), 4.4), sharey=True,
+                             squeeze=False)
+    has_paper = False
+    for ax, kind in zip(axes[0], ('best', 'last')):
+        for slot, row in enumerate(drawn):
+            color = METHOD_COLORS.get(row['method'], 'k')
+            cell = row[kind][0]
+            values = list(cell.get('values') or [])
+            if values:
+                x = [slot + o for o in tie_offsets(values)]
+                ax.plot(x, values, linestyle='none', marker='o', markersize=5, alpha=0.85,
+                        color=color, label=row['label'])
+            if cell['mean'] is not None:
+                ax.errorbar([slot + MEAN_OFFSET], [cell['mean']], yerr=[cell['std'] or 0.0],
+                            color='k', marker='_', markersize=12, capsize=3, linewidth=1.2,
+                            label=row['label'] + ' (mean ± std)')
+            if cell['paper'] is not None:
+                has_paper = True
+                ax.plot([slot + PAPER_OFFSET], [cell['paper']], linestyle='none', marker='o',
+                        markersize=8, markerfacecolor='none', markeredgecolor=color,
+                        color=color, label=row['label'] + ' (paper)')
+        ax.set_title(KIND_TITLES[kind], fontsize='medium')
+        ax.set_xticks(range(len(drawn)))
+        ax.set_xticklabels([row['label'] for row in drawn], rotation=20, ha='right',
+                           fontsize='small')
+        ax.set_xlim(-0.6, len(drawn) - 0.4)
+        ax.set_xlabel('method (every point at {})'.format(at))
+        ax.grid(True, axis='y', alpha=0.3)
+    axes[0][0].set_ylabel('test accuracy (%)')
+    handles = [Line2D([], [], linestyle='none', marker='o', color='0.4', label='one trial'),
+               Line2D([], [], color='k', marker='_', markersize=12,
+                      label='mean ± sample std (ddof 1)')]
+    if has_paper:
+        handles.append(Line2D([], [], linestyle='none', marker='o', markersize=8,
+                              markerfacecolor='none', markeredgecolor='0.4',
+                              label="the paper's number"))
+    fig.legend(handles=handles, loc='center left', bbox_to_anchor=(1.0, 0.5), fontsize='small')
+    fig.suptitle('{}: test accuracy at {}, per method; {}'.format(
+        table_name(table), at, table_about(table, noise=False)), fontsize='medium')
+    fig.text(0.5, -0.04, 'Each dot: one trial (seed) of the method at {}; trials of equal '
+             'accuracy are set side by side. Black: the mean ± sample standard deviation '
+             '(ddof 1) over the trials. {}'.format(
+                 at, 'Hollow circles: the paper\'s numbers.' if has_paper else
+                 'The paper has no numbers for this data set.'),
+             ha='center', fontsize='small', wrap=True)
     fig.tight_layout()
     return fig

@@ -17,7 +17,7 @@ from reproduce import provenance, regression, rundir, runner, significance, tabl
 from reproduce.aggregate import KINDS, stats
 from reproduce.config import RunConfig
 from reproduce.methods import METHODS, NAMES as COMPUTED, PARTS
-from reproduce.table_format import format_markdown, format_terminal
+from reproduce.table_format import format_markdown, format_terminal, title_text
 from updaters import atomic
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -118,8 +118,8 @@ def build(number, units, rates, trials, methods, base_config):
                 entry[kind].append(cell)
         rows.append(entry)
     compare_with_ours(rows)
-    return {
-        'table': number, 'title': published['title'], 'dataset': base_config.dataset,
+    table = {
+        'table': number, 'title': None, 'dataset': base_config.dataset,
         'noise': base_config.noise, 'rates': list(rates), 'unit': 'percent',
         'compared_with_paper': compare, 'paper_source': published['source'],
         'settings': {k: v for k, v in base_config.identity().items()
@@ -136,6 +136,8 @@ def build(number, units, rates, trials, methods, base_config):
         'provenance': _provenance(found.parts, base_config, trials),
         'runs': found.parts,
     }
+    table['title'] = title_text(table)   # what ran: data set, trials, the parts' schedules
+    return table
 
 
 def compare_with_ours(rows):
@@ -154,21 +156,66 @@ def compare_with_ours(rows):
                     cell['versus_ours'] = significance.compare(reference, cell)
 
 
-def write(table, directory, name):
-    """``name``.json, .md, .tex and .csv in ``directory``, and (Tables 2 and 3) the accuracy
-    against noise rate as ``name``_noise.png and .pdf, each file atomically; then the folder's
-    ``report.md``. Returns the paths, the JSON first."""
+def markdown_file(table):
+    """The text of a table's ``.md``: the table (:func:`format_markdown`) and, for a recorded
+    regression reference, its spread across CPU numerics settings."""
+    text = format_markdown(table)
+    if table.get('platform_spread'):
+        from reproduce import platform_spread
+        text += platform_spread.markdown(table)
+    return text
+
+
+def write_outputs(table, directory, name):
+    """Everything a table's JSON gives, written atomically beside it: ``name``.md, and unless the
+    table is a regression reference (``platform_spread``: its .json and .md only) ``name``.tex,
+    .csv, the references of the .tex (``references.bib``) and (Tables 2 and 3) the accuracy
+    against noise rate as ``name``_noise.png and .pdf. Returns the paths."""
     from reproduce import plots, report
-    paths = [os.path.join(directory, name + ext) for ext in ('.json', '.md', '.tex', '.csv')]
-    atomic.write_json(paths[0], table)
-    atomic.write_text(paths[1], format_markdown(table))
-    atomic.write_text(paths[2], table_export.format_latex(table))
-    atomic.write_text(paths[3], table_export.format_csv(table))
+    paths = [os.path.join(directory, name + '.md')]
+    atomic.write_text(paths[0], markdown_file(table))
+    if table.get('platform_spread'):
+        return paths
+    paths += [os.path.join(directory, name + ext) for ext in ('.tex', '.csv')]
+    atomic.write_text(paths[1], table_export.format_latex(table))
+    atomic.write_text(paths[2], table_export.format_csv(table))
+    paths.append(os.path.join(directory, table_export.BIB_NAME))
+    atomic.write_text(paths[-1], table_export.format_bib())
     if table['noise'] != 'real':
         paths += plots.plot_accuracy_vs_noise(table, os.path.join(
             directory, name + report.NOISE_FIGURE))
+    return paths
+
+
+def write(table, directory, name):
+    """``name``.json, .md, .tex and .csv in ``directory``, the .tex's ``references.bib``, and
+    (Tables 2 and 3) the accuracy against noise rate as ``name``_noise.png and .pdf, each file
+    atomically; then the folder's ``report.md``. Returns the paths, the JSON first."""
+    from reproduce import report
+    paths = [os.path.join(directory, name + '.json')]
+    atomic.write_json(paths[0], table)
+    paths += write_outputs(table, directory, name)
     paths.append(report.write_report(directory))
     return paths
+
+
+def rewrite_from_json(path):
+    """Writes a table's files again from its JSON with this code, without running anything:
+    its ``title`` (:func:`reproduce.table_format.title_text`, the one field that changes; the
+    JSON is rewritten only when it differs) and every output of :func:`write_outputs`. Returns
+    the paths written."""
+    table = rundir.read_json(path)
+    if not (isinstance(table, dict) and isinstance(table.get('rows'), list) and 'table' in table):
+        raise ValueError('{} is not a table file'.format(path))
+    directory, name = os.path.split(os.path.abspath(path))
+    name = name[:-len('.json')] if name.endswith('.json') else name
+    paths = []
+    title = title_text(table)
+    if table.get('title') != title:
+        table['title'] = title
+        atomic.write_json(path, table)
+        paths.append(path)
+    return paths + write_outputs(table, directory, name)
 
 
 def finished_cells(table):

@@ -262,6 +262,111 @@ def test_lr_schedule():
         [0.06, 0.06, 0.2, 0.2, 0.02, 0.02, 0.002, 0.002])
 
 
+# Plain-Python restatements of the two stage-3 schedules. 'official' is the official code's
+# adjust_learning_rate (yikun2019/PENCIL, PENCIL.py:470-481 at 8a89ed50), with its arguments:
+# stage2 = the epoch stage 2 ends (s1 + s2), epochs = s1 + s2 + s3, lr2 = lr3.
+def official_reference(epoch, lr, lr2, stage2, epochs):
+    if epoch < stage2:
+        return lr
+    elif epoch < (epochs - stage2) // 3 + stage2:
+        return lr2
+    elif epoch < 2 * (epochs - stage2) // 3 + stage2:
+        return lr2 // 10
+    else:
+        return lr2 // 100
+
+
+def divided_reference(epoch, lr, lr3, s1, s2, s3):
+    """This package's default: the same drops as true divisions, after a third and two thirds
+    of stage 3 (epoch - s1 - s2 >= s3 / 3, >= 2 s3 / 3)."""
+    if epoch < s1 + s2:
+        return lr
+    into = epoch - s1 - s2
+    if into < s3 / 3:
+        return lr3
+    if into < 2 * s3 / 3:
+        return lr3 / 10
+    return lr3 / 100
+
+
+#: (stages, lr, lr3): the package's CIFAR-10, digits and Clothing1M settings, a stage 3 that is
+#: not a multiple of 3, a shortened one, and an lr3 large enough for floor division to leave
+#: something.
+SCHEDULES = [((70, 130, 120), 0.06, 0.2), ((10, 20, 20), 0.02, 0.05),
+             ((5, 10, 10), 1.6e-3, 1.6e-4), ((2, 3, 7), 0.5, 0.3), ((1, 2, 2), 0.02, 0.05),
+             ((0, 0, 5), 1.0, 250.0)]
+
+
+@pytest.mark.parametrize('stages, lr, lr3', SCHEDULES)
+def test_both_stage3_schedules_match_their_plain_python_references(stages, lr, lr3):
+    s1, s2, s3 = stages
+    epochs = s1 + s2 + s3
+    official = pencil_lr_schedule(stages, lr, lr3, 'official')
+    divided = pencil_lr_schedule(stages, lr, lr3, 'divided')
+    assert pencil_lr_schedule(stages, lr, lr3)(epochs - 1) == divided(epochs - 1)   # the default
+    for epoch in range(epochs + 3):
+        assert official(epoch) == official_reference(epoch, lr, lr3, s1 + s2, epochs), epoch
+        assert divided(epoch) == pytest.approx(divided_reference(epoch, lr, lr3, *stages)), epoch
+
+
+def test_the_official_stage3_schedule_floors_the_packages_rates_to_zero():
+    """``lr2 // 10`` and ``lr2 // 100`` are floor divisions: every lr3 of the package (below 10)
+    gives lr3 for the first third of stage 3 (s3 // 3 epochs), then 0.0 to the end."""
+    for stages, lr, lr3 in SCHEDULES[:3]:
+        s1, s2, s3 = stages
+        start, epochs = s1 + s2, s1 + s2 + s3
+        schedule = pencil_lr_schedule(stages, lr, lr3, 'official')
+        assert [schedule(e) for e in range(start, epochs)] == \
+            [lr3] * (s3 // 3) + [0.0] * (s3 - s3 // 3)
+    cifar = pencil_lr_schedule((70, 130, 120), 0.06, 0.2, 'official')
+    assert [cifar(e) for e in (199, 200, 239, 240, 279, 280, 319)] == \
+        [0.06, 0.2, 0.2, 0.0, 0.0, 0.0, 0.0]
+    assert pencil_lr_schedule((0, 0, 3), 1, 250.0, 'official')(2) == 2.0      # 250 // 100
+    with pytest.raises(ValueError, match="stage3_decay must be one of divided, official, got "
+                                         "'floor'"):
+        pencil_lr_schedule((1, 1, 1), 0.1, 0.1, 'floor')
+
+
+def test_stage3_decay_reaches_the_run_settings_and_a_bad_value_is_refused_in_one_line(
+        tmp_path, capsys):
+    from reproduce import experiment, hparams
+    from updaters.pencil import STAGE3_DECAYS
+    assert hparams.WORDS['stage3_decay'] == STAGE3_DECAYS
+    for name in ('PENCIL_CIFAR10', 'PENCIL_DIGITS', 'PENCIL_CLOTHING1M'):
+        assert getattr(hparams, name)['stage3_decay'] == 'divided'         # the default
+    config, _, _ = experiment.parse(['--dataset', 'digits', '--out', 'x', '--set',
+                                     'pencil.stage3_decay=official'])
+    assert config.settings()['pencil']['stage3_decay'] == 'official'
+    assert config.identity()['pencil'] == {'stage3_decay': 'official'}
+    assert 'pencil.stage3_decay="official"' in config.command_line()
+    assert experiment.RunConfig(dataset='digits').settings()['pencil']['stage3_decay'] == \
+        'divided'
+    out = str(tmp_path / 'run')
+    with pytest.raises(SystemExit) as exit_info:
+        experiment.main(['--dataset', 'digits', '--out', out, '--set',
+                         'pencil.stage3_decay=floor'])
+    assert exit_info.value.code == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and err[0].endswith(
+        "--set pencil.stage3_decay must be one of divided, official, got 'floor'"), err
+    assert not (tmp_path / 'run').exists()
+
+
+def test_a_pencil_run_trains_with_the_official_stage3_schedule(tmp_path):
+    """``--set pencil.stage3_decay=official`` reaches the learning rate the run trains with."""
+    import json
+    from reproduce import experiment
+    out = str(tmp_path / 'run')
+    assert experiment.main(['--dataset', 'digits', '--methods', 'pencil', '--epochs-scale',
+                            '0.2', '--iterations-per-epoch', '1', '--device', '@numpy',
+                            '--quiet', '--out', out, '--set',
+                            'pencil.stage3_decay=official']) in (0, None)
+    with open(str(tmp_path / 'run' / 'pencil' / 'log.json')) as f:
+        used = [entry['lr'] for entry in json.load(f)]
+    # digits stages x0.2: 2 / 4 / 4; the official stage 3: 0.05 for 4 // 3 = 1 epoch, then 0.0
+    assert used == pytest.approx([0.02] * 6 + [0.05] + [0.0] * 3)
+
+
 def test_learning_rate_extension_sets_the_optimizer_lr_each_epoch(tmp_path):
     stages = (1, 1, 3)
     updater, _, _, _ = setting(stages, batch=6)

@@ -61,3 +61,15 @@ def test_mixup_weight_zero_is_refused_and_another_weight_is_named_in_the_row():
     assert tables.row_label_suffix('ours', experiment.RunConfig(mixup_weight=0.5)) == \
         ' (Lmix weight 0.5)'
     assert tables.row_label_suffix('forward_t', experiment.RunConfig()) == ' (true T)'
+
+
+@pytest.mark.parametrize('scale', [0.1, 0.5, 1.0])
+def test_a_shortened_pencil_schedule_keeps_its_stage3_decay(scale):
+    """--epochs-scale shortens PENCIL's stages and leaves the word settings as given."""
+    config = experiment.RunConfig(dataset='cifar10', epochs_scale=scale,
+                                  overrides={'pencil': {'stage3_decay': 'official'}})
+    pencil = config.settings()['pencil']
+    assert pencil['stage3_decay'] == 'official' and pencil['losses'] == 'official'
+    assert pencil['stages'] == tuple(hparams.scale_epochs(s, scale) for s in (70, 130, 120))
+    assert experiment.RunConfig(dataset='cifar10', epochs_scale=scale).settings()['pencil'][
+        'stage3_decay'] == 'divided'

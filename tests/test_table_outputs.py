@@ -122,7 +122,7 @@ def test_latex_parses_back_to_the_json(table):
     columns, rows = parse_latex(text)
     assert columns == [r'30\%', r'50\%', r'90\%']
     for row in table['rows']:
-        label = table_export.latex_escape(row['label'])
+        label = table_export.latex_method(row['label'])
         for kind in tables.KINDS:
             if row['status'] == 'computed':
                 parsed = rows[(label, kind, 'measured')]
@@ -137,8 +137,9 @@ def test_latex_parses_back_to_the_json(table):
             if any(p is not None for p in papers):
                 assert rows[(label, kind, 'paper')] == pytest.approx(papers)
     # a row of the paper not run here (PENCIL) is there with its numbers only
-    assert ('PENCIL [3]', 'best', 'paper') in rows and ('PENCIL [3]', 'best', 'measured') \
-        not in rows
+    pencil = table_export.latex_method('PENCIL [3]')
+    assert pencil == r'PENCIL~\cite{yi2019pencil}'
+    assert (pencil, 'best', 'paper') in rows and (pencil, 'best', 'measured') not in rows
 
 
 def test_csv_parses_back_to_the_json(table):
@@ -166,7 +167,7 @@ def test_the_noise_figure_draws_every_method_and_the_papers_numbers(table):
     fig = plots.figure_accuracy_vs_noise(table)
     try:
         title = fig._suptitle.get_text()
-        for words in ('Table 2', 'cifar10', 'symmetric noise', "the paper's schedule",
+        for words in ('Table 2', 'CIFAR-10', 'symmetric noise', "the paper's schedule",
                       '5 trials (seeds 0, 1, 2, 3, 4)'):
             assert words in title
         axes = [ax for ax in fig.axes if ax.get_title()]
@@ -222,7 +223,8 @@ def test_write_puts_every_format_and_the_report_in_the_folder(table, tmp_path):
     paths = tables.write(table, str(tmp_path), 'table2')
     names = sorted(os.path.basename(p) for p in paths)
     assert names == sorted(['table2.json', 'table2.md', 'table2.tex', 'table2.csv',
-                            'table2_noise.png', 'table2_noise.pdf', 'report.md'])
+                            'references.bib', 'table2_noise.png', 'table2_noise.pdf',
+                            'report.md'])
     assert not [n for n in os.listdir(str(tmp_path)) if n.endswith('.tmp')]
     (tmp_path / 'figure3.png').write_bytes((tmp_path / 'table2_noise.png').read_bytes())
     text = open(report.write_report(str(tmp_path))).read()
@@ -231,9 +233,35 @@ def test_write_puts_every_format_and_the_report_in_the_folder(table, tmp_path):
     assert table_format.format_markdown(table).splitlines()[-1] in text
     for link in re.findall(r'\]\(([^)#]+)\)', text):
         assert (tmp_path / link).exists(), link
-    assert '### Settings of table2' in text and '### Provenance of table2' in text
+    assert '#### Settings and provenance of table2' in text
 
 
 def test_report_of_an_empty_folder_says_so(tmp_path):
     assert 'Nothing to report yet' in report.build_report(str(tmp_path))
     assert report.main([str(tmp_path / 'missing')]) == 2
+
+
+def test_the_title_says_what_ran_on_cifar10(table):
+    """The paper's data set at scale 1: "the paper's schedule", of the parts that ran only (no
+    PENCIL or Forward T here), the trials and the paper's own trial count kept apart."""
+    assert table['title'] == table_format.title_text(table)
+    assert table['title'] == (
+        "Table 2: test accuracy (%) for symmetric noise on CIFAR-10, beside the paper's numbers "
+        "(its average of 5 trials); 5 trials (seeds 0, 1, 2, 3, 4); the paper's schedule: step 1 "
+        '200 epochs (labels from epoch 70, window 10); step 2 and cross entropy 120 epochs')
+    header = table_format.header_lines(table)
+    assert header[0] == table_format.table_subject(table)
+    short = copy.deepcopy(table)
+    short['provenance']['epochs_scale'] = 0.5
+    short['provenance']['epochs'] = {'step1': 100, 'step2': 60, 'pencil': 160}
+    short['settings']['epochs_scale'] = 0.5
+    title = table_format.title_text(short)
+    assert "SHORTENED schedule (--epochs-scale 0.5 of the paper's schedule): step 1 100 " \
+        'epochs (labels from epoch 35, window 5); step 2 and cross entropy 60 epochs' in title
+    assert "the paper's schedule:" not in title
+    for row in short['rows']:
+        for kind in tables.KINDS:
+            for cell in row[kind]:
+                cell['trials'] = [0, 1, 2] if cell.get('trials') else cell.get('trials')
+    assert '5 trials (seeds 0, 1, 2, 3, 4); finished: 0, 1, 2;' in \
+        table_format.title_text(short)

@@ -141,7 +141,11 @@ def test_figure3_reuses_the_table_runs_and_draws_three_figures(tables_done, caps
     assert '8 runs: 8 finished already, 0 to run' in printed
     assert sorted(titles) == ['figure3', 'step1_confusion', 'step1_label_accuracy']
     for title in titles.values():   # each names its data set, schedule and trials
-        assert 'digits, schedules x0.05, 1 trial (seed 0)' in title, title
+        assert "scikit-learn's digits, 1 trial (seed 0); SHORTENED schedule (--epochs-scale " \
+            "0.05 of this package's digits schedule): step 1 2 epochs" in title, title
+        assert "paper's schedule" not in title
+    assert 'PENCIL 3 epochs' in titles['figure3']              # the parts that ran, and no other
+    assert 'PENCIL' not in titles['step1_label_accuracy']
     assert 'report.md' in printed
     for stem in ('figure3', 'step1_label_accuracy', 'step1_confusion'):
         for ext in ('.png', '.pdf'):

@@ -22,8 +22,10 @@ The losses come in two shapes (``losses``):
 * ``'paper'``: the PENCIL paper's formulas: Lc = mean_i KL(f_i || y^d_i) (network output first),
   Lo = -mean_i log y^d_i[noisy_i], Le = -mean_i sum_j f_ij log f_ij.
 
-The updater switches only the loss. The network's learning rate follows PENCIL's own schedule,
-set by the caller with :class:`PencilLearningRate` and :func:`pencil_lr_schedule`.
+The updater switches only the loss (README, interpretation choice 8). The network's learning
+rate follows PENCIL's own schedule, set by the caller with :class:`PencilLearningRate` and
+:func:`pencil_lr_schedule` (its stage-3 decay: ``'divided'`` or ``'official'``, README,
+interpretation choice 9).
 """
 import chainer
 import chainer.functions as F
@@ -227,19 +229,36 @@ class PencilUpdater(DeviceBatchUpdater):
         self.labels.save(path, **extra)
 
 
-def pencil_lr_schedule(stages, lr, lr3):
+#: PENCIL's stage-3 schedules: ``'divided'`` (the default: lr3, then lr3 / 10, then lr3 / 100)
+#: or ``'official'`` (what the official code computes: lr3, then ``lr3 // 10``, then
+#: ``lr3 // 100``, floor divisions, 0.0 for every lr3 below 10).
+STAGE3_DECAYS = ('divided', 'official')
+
+
+def pencil_lr_schedule(stages, lr, lr3, stage3_decay='divided'):
     """PENCIL's learning rate as a function of the 0-based epoch.
 
-    Stages 1 and 2 (epochs < s1 + s2) use ``lr``; stage 3 uses ``lr3``, divided by 10 after one
-    third and again after two thirds of it (epoch - s1 - s2 >= s3 / 3, resp. >= 2 s3 / 3), and
-    ``lr3 / 100`` past its end. This is what the official PENCIL code intends; there the two
-    divisions are written as floor divisions (``lr3 // 10``), which makes the learning rate 0
-    for the last two thirds of stage 3. Here they are true divisions (interpretation choice 4).
+    Stages 1 and 2 (epochs < s1 + s2) use ``lr``; stage 3 starts at ``lr3`` and drops twice:
+
+    * ``'divided'`` (the default; README, interpretation choice 9): ``lr3 / 10`` from one third
+      and ``lr3 / 100`` from two thirds of stage 3 (epoch - s1 - s2 >= s3 / 3, resp.
+      >= 2 s3 / 3), and past its end. This is what the official code's schedule is read to
+      intend.
+    * ``'official'``: exactly what the official code computes (yikun2019/PENCIL, PENCIL.py:470-481
+      at 8a89ed50): ``lr3`` while epoch - s1 - s2 < s3 // 3, then ``lr3 // 10`` while
+      epoch - s1 - s2 < (2 s3) // 3, then ``lr3 // 100``. Both drops are Python floor
+      divisions of a float: 0.0 for every lr3 below 10 (0.2 -> 0.2, 0.0, 0.0), so the network
+      stops learning after the first third of stage 3. The drops fall on the official code's
+      epochs (floor of a third), which differ from ``'divided'``'s when s3 is not a multiple
+      of 3.
     """
+    if stage3_decay not in STAGE3_DECAYS:
+        raise ValueError('stage3_decay must be one of {}, got {!r}'.format(
+            ', '.join(STAGE3_DECAYS), stage3_decay))
     s1, s2, s3 = (int(s) for s in stages)
     lr, lr3 = float(lr), float(lr3)
 
-    def schedule(epoch):
+    def divided(epoch):
         offset = epoch - s1 - s2
         if offset < 0:
             return lr
@@ -249,7 +268,18 @@ def pencil_lr_schedule(stages, lr, lr3):
             return lr3 / 10
         return lr3 / 100
 
-    return schedule
+    def official(epoch):
+        # the official lines, with stage2 = s1 + s2 (its stage-2 end) and epochs = s1 + s2 + s3
+        stage2, epochs = s1 + s2, s1 + s2 + s3
+        if epoch < stage2:
+            return lr
+        if epoch < (epochs - stage2) // 3 + stage2:
+            return lr3
+        if epoch < 2 * (epochs - stage2) // 3 + stage2:
+            return lr3 // 10
+        return lr3 // 100
+
+    return divided if stage3_decay == 'divided' else official
 
 
 class PencilLearningRate(extension.Extension):
