@@ -291,9 +291,12 @@ def test_ctrl_c_in_a_single_run_stops_cleanly_with_the_command_that_resumes_it(t
     deadline = time.time() + 120
     while not snapshot.exists() and time.time() < deadline and process.poll() is None:
         time.sleep(0.2)
+    seen = snapshot.exists()
     process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=120)
-    assert process.returncode == 130 and 'Traceback' not in err, err
+    out_text, err = process.communicate(timeout=120)
+    assert process.returncode == 130 and 'Traceback' not in err, (
+        'exit {}, snapshot seen before the signal: {}\nstdout: {}\nstderr: {}'.format(
+            process.returncode, seen, out_text[-1500:], err))
     assert 'interrupted: every finished epoch is in its snapshot under {}'.format(out) in err
     resume = shlex.split(err.strip().splitlines()[-1])
     assert resume[:2] == [sys.executable, os.path.join(ROOT, 'reproduce', 'experiment.py')]
