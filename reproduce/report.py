@@ -428,6 +428,26 @@ def _rounded_list(values):
     return ' and '.join('{:.1f} %'.format(v) for v in values)
 
 
+def _columns_table(columns, rows):
+    """Markdown lines of ``rows`` (a table's rows) over ``columns`` ((table, rate index, rate)):
+    best and last of each column with their markers, '–' where a table lacks the method."""
+    from reproduce import table_format
+    lines = ['| method | ' + ' | '.join(
+        '{} {} {}'.format(t['noise'], _rate(rate), kind) if kind == 'best' else kind
+        for t, _, rate in columns for kind in table_format.KINDS) + ' |',
+        '| --- ' * (1 + 2 * len(columns)) + '|']
+    for row in rows:
+        cells = []
+        for t, k, _ in columns:
+            measured = _row(t, row['method'])
+            for kind in table_format.KINDS:
+                cell = measured[kind][k] if measured else None
+                mark = table_format.marker(cell) if cell else ''
+                cells.append(_cell(cell) + (' ' + mark if mark else '') if cell else '–')
+        lines.append('| {} | {} |'.format(short_label(row['label']), ' | '.join(cells)))
+    return lines
+
+
 def results_block(directory=RECORDED):
     """The body of README's "Results" section, from the recorded tables of ``directory``."""
     from reproduce import regression, significance, table_format
@@ -503,19 +523,7 @@ def _main_lines(main, stems, significance, table_format):
                         len(t['provenance']['trials_requested'])) for t in main),
             _word(len(trials)), significance.LEVEL, len(trials), 2 ** len(trials),
             1 / 2 ** len(trials), _word(len(trials))))
-    lines += ['', '| method | ' + ' | '.join(
-        '{} {} {}'.format(t['noise'], _rate(rate), kind) if kind == 'best' else kind
-        for t, _, rate in columns for kind in table_format.KINDS) + ' |',
-        '| --- ' * (1 + 2 * len(columns)) + '|']
-    for row in methods:
-        cells = []
-        for t, k, _ in columns:
-            measured = _row(t, row['method'])
-            for kind in table_format.KINDS:
-                cell = measured[kind][k] if measured else None
-                mark = table_format.marker(cell) if cell else ''
-                cells.append(_cell(cell) + (' ' + mark if mark else '') if cell else '–')
-        lines.append('| {} | {} |'.format(short_label(row['label']), ' | '.join(cells)))
+    lines += [''] + _columns_table(columns, methods)
     lines.append('')
     tanaka = [(t, k) for t, k in ours if _row(t, 'tanaka')]
     sentences = []
@@ -659,19 +667,8 @@ def _side_lines(side, main, stems, significance, table_format):
                       table_format.table_schedule_text(first),
                       _range([s for s in spans if s is not None])), '']
         columns = [(t, k, rate) for t in estimated for k, rate in enumerate(t['rates'])]
-        lines += ['| method | ' + ' | '.join(
-            '{} {} {}'.format(t['noise'], _rate(rate), kind) if kind == 'best' else kind
-            for t, _, rate in columns for kind in table_format.KINDS) + ' |',
-            '| --- ' * (1 + 2 * len(columns)) + '|']
-        for row in [r for r in first['rows'] if r['status'] == 'computed']:
-            cells = []
-            for t, k, _ in columns:
-                measured = _row(t, row['method'])
-                for kind in table_format.KINDS:
-                    cell = measured[kind][k] if measured else None
-                    mark = table_format.marker(cell) if cell else ''
-                    cells.append(_cell(cell) + (' ' + mark if mark else '') if cell else '–')
-            lines.append('| {} | {} |'.format(short_label(row['label']), ' | '.join(cells)))
+        lines += _columns_table(
+            columns, [r for r in first['rows'] if r['status'] == 'computed'])
         lines.append('')
         sentences = []
         if not any(_row(t, 'ours') for t in estimated):
