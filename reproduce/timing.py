@@ -15,7 +15,7 @@ import numpy
 from datasets import cifar10
 from datasets.image_data import ImageData, mean_image
 from datasets.synthetic import SIZES, load_synthetic
-from reproduce import data as data_sets, hparams, opcount, training
+from reproduce import data as data_sets, hparams, opcount, precision, training
 from reproduce.config import BATCH_NORMS, RunConfig
 from updaters.extensions import AccuracyTracker
 
@@ -181,7 +181,7 @@ class TimedPart(object):
     builds them)."""
 
     def __init__(self, name, config, settings, data, noisy, device):
-        training.use_tf32(config.tf32)     # as setup() does: --tf32 on, else float32 products
+        precision.use_tf32(config.tf32)    # as setup() does: --tf32 on, else float32 products
         self.name = name
         self.arrays = training.DeviceData(data, noisy, device, config.order_seed)
         model = training.build_model(config, data, settings)
@@ -343,9 +343,7 @@ def count_device_work(name, config, settings, data, noisy):
     cpu = chainer.get_device('@numpy')
     counts = {}
     for variant in BATCH_NORMS:
-        varied = dataclasses.replace(
-            config, device='@numpy', batch_norm=variant,
-            overrides={'step1': dict(batch), 'step2': dict(batch), 'pencil': dict(batch)})
+        varied = dataclasses.replace(config, device='@numpy', batch_norm=variant)
         part = TimedPart(name, varied, dict(settings, **{
             key: dict(settings[key], **batch) for key in ('step1', 'step2', 'pencil')}),
             small, noisy[:sizes['n_train']], cpu)

@@ -177,9 +177,6 @@ def pencil_updater(settings, arrays, model, device):
 # A part: set up, train (resuming), finish
 
 
-use_tf32 = precision.use_tf32
-
-
 @dataclasses.dataclass
 class Part:
     """What every part builds first: its directory, settings, device, data, model, tracker."""
@@ -196,7 +193,7 @@ class Part:
 
 def setup(config, data, noisy, out_dir, init_weights=None):
     """A :class:`Part` in ``out_dir`` (the network from ``init_weights`` when given)."""
-    use_tf32(config.tf32)
+    precision.use_tf32(config.tf32)
     settings = config.settings()
     device = chainer.get_device(config.device)
     device.use()
