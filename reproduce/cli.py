@@ -37,6 +37,17 @@ def parse_rates(text):
     return rates
 
 
+def parse_panel_rate(text):
+    """A panel's noise rate, or 'none' to leave the panel (and its runs) out."""
+    if text.strip().lower() == 'none':
+        return None
+    return parse_rate(text)
+
+
+def render_panel_rate(value):
+    return 'none' if value is None else repr(value)
+
+
 def parse_devices(text):
     return options.words(text)
 
@@ -103,10 +114,12 @@ class TableOptions:
                               default_text='per cell, from the recording only: 3 per-trial '
                                            'platform spreads / sqrt(trials), at least 1 point; '
                                            'README, "Regression checks"')
-    symmetric_rate: float = option(0.9, 'noise rate of the symmetric panel', commands=(FIGURE,),
-                                   parse=parse_rate, render=repr)
-    asymmetric_rate: float = option(0.3, 'noise rate of the asymmetric panel',
-                                    commands=(FIGURE,), parse=parse_rate, render=repr)
+    symmetric_rate: float = option(0.9, "noise rate of the symmetric panel ('none': no panel)",
+                                   commands=(FIGURE,), parse=parse_panel_rate,
+                                   render=render_panel_rate)
+    asymmetric_rate: float = option(0.3, "noise rate of the asymmetric panel ('none': no panel)",
+                                    commands=(FIGURE,), parse=parse_panel_rate,
+                                    render=render_panel_rate)
 
 
 def table_parser(description, commands, table=None, epilog=None):

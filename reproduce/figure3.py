@@ -82,6 +82,8 @@ def make_figures(args, stream=None):
     rates = {'symmetric': args.symmetric_rate, 'asymmetric': args.asymmetric_rate}
     by_panel, units = [], []
     for noise, title in PANELS:
+        if rates[noise] is None:
+            continue
         base = tables.base_config(args, noise)
         panel_units = runner.plan(base, [rates[noise]], trials, args.methods, args.out)
         by_panel.append((title.format(100 * rates[noise]), panel_units))
@@ -127,6 +129,10 @@ def make_figures(args, stream=None):
 def main(argv=None):
     args = parser().parse_args(argv)
     args.trials = args.trials or 5
+    if args.symmetric_rate is None and args.asymmetric_rate is None:
+        sys.stderr.write('figure3.py: --symmetric-rate and --asymmetric-rate are both none: '
+                         'give a rate to at least one panel\n')
+        return 2
     for note in options.merge_notes(args, ('methods', 'devices')):
         sys.stderr.write(note + '\n')
     def work():

@@ -95,6 +95,9 @@ BAD_INPUTS = [
      r'error: give one of --out \(the run directory\) and --root'),
     ('a bad figure rate', 'figure3', ['--symmetric-rate', '1'], 2,
      r'argument --symmetric-rate: 1 can be read as 1 % or as 100 %'),
+    ('two empty figure panels', 'figure3', ['--symmetric-rate', 'none', '--asymmetric-rate',
+                                            'none'], 2,
+     r'--symmetric-rate and --asymmetric-rate are both none'),
     ('an unknown step to skip', 'gpu_check', ['--smoke', '--skip', 'tests,bogus'], 2,
      r'error: unknown step\(s\) bogus in --skip'),
 ]

@@ -155,6 +155,27 @@ def test_figure3_reuses_the_table_runs_and_draws_three_figures(tables_done, caps
 
 
 @pytest.mark.slow
+def test_figure3_with_one_panel_plans_and_draws_that_panel_only(tables_done, tmp_path, capsys,
+                                                                 monkeypatch):
+    from reproduce import plots
+    drawn, save = {}, plots._save
+
+    def keep(fig, path_stem):
+        drawn[os.path.basename(path_stem)] = [ax.get_title() for ax in fig.axes]
+        return save(fig, path_stem)
+
+    monkeypatch.setattr(plots, '_save', keep)
+    res = str(tmp_path / 'results')
+    argv = TINY + ['--out', tables_done['out'], '--results', res, '--symmetric-rate', '0.9',
+                   '--asymmetric-rate', 'none']
+    assert figure3.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert '4 runs: 4 finished already, 0 to run' in printed      # no asymmetric run planned
+    assert drawn['figure3'] == ['(a) 90% symmetric noise']
+    assert len(drawn['step1_confusion']) == 2                     # one matrix and its colour bar
+
+
+@pytest.mark.slow
 def test_check_passes_on_the_same_numbers_and_lists_every_moved_cell(tables_done, tmp_path,
                                                                       capsys):
     own = os.path.join(tables_done['res'], 'table2.json')
