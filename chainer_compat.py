@@ -1,35 +1,11 @@
-"""Make Chainer 7.8.1 importable, quietly, on today's Python and NumPy; on request, pin the CPU
-numerics so that CPU runs give the same bits on every x86-64 machine.
-
-Import this module before the first ``import chainer`` or ``import numpy`` (every package of this
-project does so in its ``__init__``). It deals with three things Chainer 7.8.1 trips over today:
-
-* ``chainer/_environment_check.py`` imports ``numpy.distutils.system_info``, which NumPy 1.26 no
-  longer provides on Python >= 3.12. Chainer uses it only for a macOS BLAS check, so where the
-  import fails a stand-in module whose ``get_info`` finds nothing is registered instead.
-* On Python <= 3.11 the same import, and Chainer's ``pkg_resources`` import, print deprecation
-  warnings that concern Chainer's own code; they are silenced for the duration of the import only.
-* Chainer compares the installed CuPy with the 7.x series it was released with and warns about
-  CuPy 13, which works (README, "Supported combinations"); ``CHAINER_WARN_VERSION_MISMATCH=0`` turns that warning off
-  unless the user has set the variable.
-
-Exact CPU mode (``MIXUP_EXACT_CPU=1`` in the environment): floating-point results on the CPU
-depend on which OpenBLAS kernel the machine selects (Haswell, SkylakeX, Zen, ...), on OpenBLAS's
-thread count (some kernels split a product differently with more threads) and on which SIMD path
-numpy takes for ``exp``, ``log``, ``tanh``... (AVX-512, AVX2 or baseline). Training amplifies those
-last-bit differences into different accuracies. With the variable set, this module fixes all three
-before numpy is loaded: OpenBLAS's Haswell kernel, one thread, and numpy's AVX2 paths (every
-AVX-512 path disabled), which every x86-64 CPU with AVX2 and FMA (Intel since 2013, AMD since
-2017) can run. Together with the same numpy/OpenBLAS build (numpy 1.26.4's wheel), the same
-Python packages and the same settings, a CPU run then gives bit-identical numbers on any such
-machine (README, "Regression checks"). It refuses, with one line, a machine that lacks AVX2 or
-FMA, and a process that imported numpy before this module with other settings.
-
-cuDNN (section "cuDNN from its wheel" below): CuPy 13 looks for ``libcudnn.so.8`` only in
-``~/.cupy/cuda_lib`` and the system's library path, not in the ``nvidia-cudnn-cu12`` wheel that
-``.[cuda12]`` installs; where that wheel is installed this module loads its library before Chainer
-imports CuPy's cuDNN binding. :func:`cudnn_status` says in one line which cuDNN is in use, or how
-to get one.
+"""Makes Chainer 7.8.1 import quietly on today's Python and NumPy (a stand-in for the removed
+``numpy.distutils.system_info``, its deprecation warnings silenced, no CuPy-13 version warning),
+loads cuDNN from the ``nvidia-cudnn-cu12`` wheel where installed (:func:`cudnn_status`), and on
+request (``MIXUP_EXACT_CPU=1``) pins the CPU numerics before numpy loads: OpenBLAS's Haswell
+kernel, one thread, numpy's AVX2 paths, so that CPU runs give the same bits on any x86-64 machine
+with AVX2 and FMA. Import it before the first ``import chainer``/``numpy`` (``reproduce``,
+``updaters``, ``models`` and ``datasets`` do). README and reproduce/README.md ("Regression
+checks", "Supported combinations") say why.
 """
 import importlib
 import os

@@ -16,8 +16,9 @@ setup(
     long_description_content_type='text/markdown',
     license='MIT',
     python_requires='>=3.9,<3.13',
-    py_modules=['chainer_compat'],
-    packages=['datasets', 'models', 'updaters', 'reproduce'],
+    py_modules=['chainer_compat', 'atomic_files'],
+    packages=['datasets', 'models', 'updaters', 'reproduce', 'reproduce.run', 'reproduce.report',
+              'reproduce.batch', 'reproduce.tools'],
     install_requires=[
         'chainer==7.8.1',
         'numpy>=1.21,<2',

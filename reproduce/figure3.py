@@ -1,27 +1,23 @@
-"""Figure 3 of the paper: test accuracy per epoch of step 2 at 90 % symmetric and 30 % asymmetric
-noise, one line per method (mean over trials, band from lowest to highest trial). Beside it, two
-figures the paper lacks: step 1's label accuracy per epoch for every noise setting of the planned
-runs, and the confusion matrix of corrected against clean labels.
+"""Figure 3 of the paper (step 2's test accuracy per epoch at 90 % symmetric and 30 % asymmetric
+noise), with step 1's label accuracy per epoch and the confusion matrix of its corrected labels.
 
     python reproduce/figure3.py                       # makes the runs it needs, or reuses them
     python reproduce/figure3.py --dataset digits --epochs-scale 0.3 --trials 1
 
-The runs are the same as those of reproduce/table2.py and table3.py (same output root, same
-names), so after the tables this only draws. Files: results/<dataset>[-x<scale>]/figure3.png and
-.pdf, step1_label_accuracy.png/.pdf, step1_confusion.png/.pdf.
+Its runs are those of table2.py and table3.py (same root, same names), so after the tables it only
+draws. Writes figure3, step1_label_accuracy and step1_confusion (.png, .pdf) to the results folder.
 """
 import os
 import sys
 
-if __package__ in (None, ''):  # run as a file: make the repository importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import chainer_compat  # noqa: F401,E402  (before chainer)
-import numpy  # noqa: E402
+import numpy
 
-from reproduce import aggregate, cli, options, preflight, report, rundir, runner, tables  # noqa: E402,E501
-from reproduce.methods import METHODS, NAMES  # noqa: E402
-from reproduce.table_format import (PART_ORDER, data_set_name, schedule_text,  # noqa: E402
+from reproduce.batch import cli, runner, tables
+from reproduce.report import aggregate, page as report
+from reproduce.run import options, preflight, rundir
+from reproduce.run.methods import METHODS, NAMES
+from reproduce.report.table_format import (PART_ORDER, data_set_name, schedule_text,
                                     trials_text)
 
 PANELS = (('symmetric', '(a) {:g}% symmetric noise'), ('asymmetric', '(b) {:g}% asymmetric noise'))
@@ -54,7 +50,7 @@ def label_accuracy_series(units):
 
 def confusion_matrices(units_by_panel, n_classes):
     """Per panel: corrected (step 1's hard labels) against clean labels, summed over trials."""
-    from reproduce import plots
+    from reproduce.report import plots
     matrices = []
     for title, units in units_by_panel:
         counts = numpy.zeros((n_classes, n_classes), dtype=numpy.int64)
@@ -77,7 +73,7 @@ def parser():
 def make_figures(args, stream=None):
     """Runs what is missing (unless gathering only), draws the three figures; returns
     (written paths, failed units)."""
-    from reproduce import plots
+    from reproduce.report import plots
     trials = list(range(args.trials))
     rates = {'symmetric': args.symmetric_rate, 'asymmetric': args.asymmetric_rate}
     by_panel, units = [], []

@@ -2,26 +2,19 @@
 
     python -m reproduce.summarize RUN_DIR [RUN_DIR ...] --name NAME
 
-reads every finished part of the run directories made by :mod:`reproduce.experiment` (through
-:mod:`reproduce.aggregate`, as the tables do) and writes ``results/recorded/NAME.json`` (every
-run's numbers with its provenance, and the aggregates, each other method's cell with its paired
-comparison with ours, :func:`reproduce.significance.compare`) and ``NAME.md`` (with the markers). Only finished parts are
-read; nothing is recomputed. Every method of :mod:`reproduce.methods` has its columns.
+writes ``results/recorded/NAME.json`` (every finished part's numbers with its provenance, the
+aggregates as the tables make them, each other method's paired comparison with ours) and
+``NAME.md`` (with the markers). Only finished parts are read; nothing is recomputed.
 """
 import os
 import sys
 
-if __package__ in (None, ''):  # run as a file: make the repository importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import chainer_compat  # noqa: F401,E402
-
-from reproduce import aggregate, options, preflight, significance  # noqa: E402
-from reproduce.aggregate import KINDS  # noqa: E402
-from reproduce.methods import NAMES as METHODS  # noqa: E402
-from updaters import atomic  # noqa: E402
-
-_HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from reproduce import REPOSITORY
+from reproduce.report import aggregate, significance
+from reproduce.report.aggregate import KINDS
+from reproduce.run import options, preflight
+from reproduce.run.methods import NAMES as METHODS
+import atomic_files as atomic
 
 
 def summarize(run_dirs):
@@ -48,7 +41,7 @@ def summarize(run_dirs):
 
 def compare_with_ours(row):
     """Adds to each other method's cell of a summary row its paired comparison with ours in the
-    same kind (``versus_ours``, :func:`reproduce.significance.compare`), when ours is there."""
+    same kind (``versus_ours``, :func:`reproduce.report.significance.compare`), when ours is there."""
     for kind in KINDS:
         ours = row.get('ours/' + kind)
         for method in METHODS:
@@ -84,7 +77,7 @@ def main(argv=None):
     p.add_argument('runs', nargs='+', help='run directories made by reproduce.experiment')
     p.add_argument('--name', required=True, type=options.file_name,
                    help='file name (without extension) under --dest; an existing one is kept')
-    p.add_argument('--dest', default=os.path.join(_HERE, 'results', 'recorded'))
+    p.add_argument('--dest', default=os.path.join(REPOSITORY, 'results', 'recorded'))
     args = p.parse_args(argv)
     paths = [os.path.join(args.dest, args.name + ext) for ext in ('.json', '.md')]
     try:

@@ -2,7 +2,7 @@
 force on a GPU, and the markers that Chainer's testing helpers use are registered."""
 import chainer_compat  # noqa: F401  (before any chainer import)
 
-from reproduce import precision
+from reproduce.run import precision
 
 # The GPU tests compare float32 numbers: no TF32 in cuBLAS or cuDNN (set before CUDA starts).
 precision.use_tf32(False)

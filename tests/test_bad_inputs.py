@@ -16,8 +16,11 @@ import time
 
 import pytest
 
-from reproduce import experiment, figure3, gpu_check, summarize, tables
-from updaters import atomic
+from reproduce import experiment, figure3, summarize
+from reproduce.batch import tables
+from reproduce.run import launch
+from reproduce.tools import gpu_check
+import atomic_files as atomic
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ['--dataset', 'digits', '--trials', '1', '--epochs-scale', '0.05', '--device', '@numpy']
@@ -92,7 +95,7 @@ BAD_INPUTS = [
     ('Clothing1M without its files', 'experiment', ['--dataset', 'clothing1m'], 2,
      r'error: clothing1m needs --data-dir: '),
     ('neither --out nor --root', 'experiment:noplace', [], 2,
-     r'error: give one of --out \(the run directory\) and --root'),
+     r'error: give one of --out \(the run directory\), --root'),
     ('a bad figure rate', 'figure3', ['--symmetric-rate', '1'], 2,
      r'argument --symmetric-rate: 1 can be read as 1 % or as 100 %'),
     ('two empty figure panels', 'figure3', ['--symmetric-rate', 'none', '--asymmetric-rate',
@@ -198,10 +201,14 @@ def test_planning_cifar10_needs_no_data_and_no_network(tmp_path, capsys, monkeyp
     monkeypatch.setenv('CHAINER_DATASET_ROOT', str(tmp_path / 'dataset-root'))
     chainer.dataset.set_dataset_root(str(tmp_path / 'dataset-root'))
     argv = ['--trials', '1', '--rates', '0.5', '--out', str(tmp_path / 'runs')]
-    status, _, out = _status(lambda: table2(argv + ['--print-commands']), capsys)
+    printed = ['--trials', '1', '--rates', '0.5', '--out', str(tmp_path / 'printed')]
+    status, _, out = _status(lambda: table2(printed + ['--print-commands']), capsys)
     assert status == 0 and len(out.splitlines()) == 4
+    for line in out.splitlines():           # each starts its run from the config.json written
+        words = shlex.split(line)
+        assert os.path.isfile(words[words.index('--config') + 1])
     status, _, out = _status(lambda: figure3.main(['--trials', '1', '--out', str(
-        tmp_path / 'runs'), '--print-commands']), capsys)
+        tmp_path / 'printed'), '--print-commands']), capsys)
     assert status == 0 and len(out.splitlines()) == 8
     status, err, _ = _status(lambda: table2(argv + ['--device', '@numpy']), capsys)
     assert status == 2 and err.count('\n') == 1
@@ -313,7 +320,7 @@ def test_summarize_refuses_a_folder_without_runs_in_one_line(tmp_path, capsys):
 
 
 def test_the_step1_figure_draws_the_planned_runs_only(tmp_path):
-    from reproduce import runner
+    from reproduce.batch import runner
     base = dict(dataset='digits', noise='symmetric', epochs_scale=0.05, progress=False)
     units = runner.plan(base, [0.5], [0], ('ours',), str(tmp_path))
     history = {'epoch': [1, 2], 'accuracy': [0.6, 0.7], 'fixed': [0, 0], 'broken': [0, 0]}
@@ -325,7 +332,7 @@ def test_the_step1_figure_draws_the_planned_runs_only(tmp_path):
 
 
 def test_each_attempt_in_a_run_log_is_marked(tmp_path):
-    from reproduce import runner
+    from reproduce.batch import runner
     base = dict(dataset='digits', noise='symmetric', epochs_scale=0.05, progress=False,
                 device='@numpy')
     units = runner.plan(base, [0.5], [0], ('cross_entropy', 'pencil'), str(tmp_path))
@@ -340,10 +347,10 @@ def test_each_attempt_in_a_run_log_is_marked(tmp_path):
 def test_a_resumed_part_is_named_as_the_user_knows_it(tmp_path, capsys):
     config = experiment.RunConfig(dataset='digits', rate=0.4, epochs_scale=0.05)
     out = str(tmp_path / 'run')
-    experiment.run(config, out, methods=['tanaka'])
+    launch.run(config, out, methods=['tanaka'])
     os.remove(os.path.join(out, 'step1', 'result.json'))
     capsys.readouterr()
-    experiment.run(config, out, methods=['tanaka'])
+    launch.run(config, out, methods=['tanaka'])
     assert 'step1 (for tanaka and ours): resuming after epoch 2 of 2' in capsys.readouterr().out
 
 

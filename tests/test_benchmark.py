@@ -12,7 +12,7 @@ import sys
 import chainer
 import pytest
 
-from reproduce import benchmark
+from reproduce.tools import benchmark
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ['--model', 'tiny', '--n-train', '512', '--n-val', '64', '--n-test', '64',
@@ -223,11 +223,39 @@ def test_a_throughput_process_waits_for_the_common_start(tmp_path, empty_dataset
 @pytest.mark.parametrize('flag, expected', [([], '0'), (['--tf32'], '1')])
 def test_a_timed_part_sets_tf32_as_asked(flag, expected, monkeypatch):
     """--tf32 reaches CuPy's switch as in a real run; without it a TF32 shell setting is off."""
-    from reproduce import data as data_sets, timing
+    from reproduce.run import data as data_sets
     monkeypatch.setenv('CUPY_TF32', '1' if expected == '0' else '0')
     args = benchmark.parser().parse_args(TINY + flag)
-    config = timing.run_config(args)
-    data = timing.random_image_data(64, 16, 16)
-    timing.TimedPart('cross_entropy', config, timing.run_settings(config, args.model), data,
-                     data_sets.noisy_labels(config, data), chainer.get_device('@numpy'))
+    config = benchmark.run_config(args)
+    data = benchmark.random_image_data(64, 16, 16)
+    benchmark.TimedPart('cross_entropy', config, benchmark.run_settings(config, args.model),
+                        data, data_sets.noisy_labels(config, data), chainer.get_device('@numpy'))
     assert os.environ['CUPY_TF32'] == expected
+
+
+@pytest.mark.parametrize('where, message', [
+    (lambda tmp: tmp / 'a_file' / 'result.json', 'cannot be a folder: it is a file'),
+    (lambda tmp: tmp / 'a_file' / 'deeper' / 'result.json', 'lies inside the file'),
+    (lambda tmp: tmp, 'is a folder: name a file'),
+], ids=['in-a-file', 'deeper-in-a-file', 'a-folder'])
+def test_a_json_that_cannot_be_written_stops_it_before_anything_runs(where, message, tmp_path,
+                                                                     capsys, monkeypatch):
+    """--json is checked first: one line, status 2, nothing measured and nothing created."""
+    (tmp_path / 'a_file').write_text('x')
+    ran = []
+
+    def measure(args):
+        ran.append(args)
+        raise ValueError('it ran')
+    monkeypatch.setattr(benchmark, 'run_benchmark', measure)
+    monkeypatch.setattr(benchmark, 'run_throughput', measure)
+    for extra in ([], ['--throughput', 'step1']):
+        with pytest.raises(SystemExit) as exit_info:
+            benchmark.main(TINY + extra + ['--json', str(where(tmp_path))])
+        assert exit_info.value.code == 2
+        out, err = capsys.readouterr()
+        assert err.count('\n') == 1 and '--json' in err and message in err, err
+        assert 'Traceback' not in err and out == ''
+    assert ran == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['a_file']
+    assert (tmp_path / 'a_file').read_text() == 'x'

@@ -1,7 +1,7 @@
-"""Device work counted on the CPU (reproduce.opcount.count_array_operations): the counter against
-hand counts, and the batch-normalisation choice it supports: the default path (Chainer's own
-batch normalisation, cuDNN on a GPU) asks no more of the device than a plain Chainer network
-does, and less than the fused node."""
+"""Device work counted on the CPU (reproduce.tools.device_work.count_array_operations): the
+counter against hand counts, and the batch-normalisation choice it supports: the default path
+(Chainer's own batch normalisation, cuDNN on a GPU) asks no more of the device than a plain
+Chainer network does, and less than the fused node."""
 import copy
 
 import chainer
@@ -11,7 +11,7 @@ import numpy
 import pytest
 
 from models import PreActResNet, preact_resnet32
-from reproduce import opcount
+from reproduce.tools import benchmark, device_work
 from updaters.fused_sgd import FusedMomentumSGD
 
 
@@ -21,7 +21,7 @@ class _Holder(object):
 
 
 def _count(update, *roots):
-    return opcount.count_array_operations(update, *roots)
+    return device_work.count_array_operations(update, *roots)
 
 
 def test_operations_views_and_reads_are_counted_as_a_gpu_would_run_them():
@@ -45,7 +45,7 @@ def test_operations_views_and_reads_are_counted_as_a_gpu_would_run_them():
     counts = _count(work, holder)
     assert counts['array_operations'] == {'ours': 8, 'chainer': 0}
     assert counts['host_reads'] == 1 and counts['library_calls'] == 0
-    assert holder.b is not b_before and isinstance(holder.b, opcount.CountingArray)
+    assert holder.b is not b_before and isinstance(holder.b, device_work.CountingArray)
     numpy.testing.assert_array_equal(holder.b.view(numpy.ndarray),
                                      1 + numpy.arange(12).reshape(3, 4) + 1)
 
@@ -70,15 +70,15 @@ def test_library_calls_hide_their_work_and_chainers_own_operations_are_told_apar
 
 def test_a_step1_iteration_of_the_papers_network_uses_chainers_batch_normalisation():
     """Each of PreAct ResNet-32's 31 batch normalisations is Chainer's own function."""
-    from reproduce import timing, data as data_sets
-    from reproduce.config import RunConfig
+    from reproduce.run import data as data_sets
+    from reproduce.run.config import RunConfig
     config = RunConfig(dataset='cifar10', rate=0.5, device='@numpy', progress=False,
                        overrides={'step1': {'batch_size': 8}})
-    data = timing.random_image_data(16, 8, 8)
-    part = timing.TimedPart('step1', config, config.settings(), data,
-                            data_sets.noisy_labels(config, data), chainer.get_device('@numpy'))
-    counted = opcount.count_iteration(lambda: part.iterate(1),
-                                      part.updater.get_optimizer('main'))
+    data = benchmark.random_image_data(16, 8, 8)
+    part = benchmark.TimedPart('step1', config, config.settings(), data,
+                               data_sets.noisy_labels(config, data), chainer.get_device('@numpy'))
+    counted = device_work.count_iteration(lambda: part.iterate(1),
+                                          part.updater.get_optimizer('main'))
     assert counted['by_function']['BatchNormalization'] == 31
     assert counted['by_function']['BatchNormalizationGrad'] == 31
     assert 'BatchNormReLU' not in counted['by_function']

@@ -10,7 +10,8 @@ import pytest
 
 from updaters.extensions import NonFiniteLossError
 
-from reproduce import config as config_lib, experiment, rundir
+from reproduce import experiment
+from reproduce.run import config as config_lib, launch, rundir
 
 TINY = {'step1': {'epochs': 4, 'begin': 2, 'window': 2}, 'step2': {'epochs': 3, 'milestones': (2,)}}
 #: The method and its baselines of issue 3 (PENCIL and Forward T are tested in test_tables.py).
@@ -35,7 +36,7 @@ def read(path):
 @pytest.fixture(scope='module')
 def finished(tmp_path_factory):
     out = str(tmp_path_factory.mktemp('run'))
-    return out, experiment.run(tiny_config(), out, methods=PARTS)
+    return out, launch.run(tiny_config(), out, methods=PARTS)
 
 
 def test_every_part_writes_its_files_and_numbers(finished):
@@ -81,7 +82,7 @@ def test_step1_corrects_labels_on_real_data(finished):
 def test_a_finished_run_is_skipped(finished):
     out, results = finished
     before = os.path.getmtime(os.path.join(out, 'ours', 'result.json'))
-    again = experiment.run(tiny_config(), out, methods=PARTS)
+    again = launch.run(tiny_config(), out, methods=PARTS)
     assert again['ours'] == json.loads(json.dumps(results['ours']))
     assert os.path.getmtime(os.path.join(out, 'ours', 'result.json')) == before
 
@@ -90,6 +91,7 @@ KILLER = textwrap.dedent('''
     import os, sys
     from chainer.training import extension
     from reproduce import experiment
+    from reproduce.run import launch
 
     @extension.make_extension(trigger=(1, 'iteration'), priority=-1000)
     def kill(trainer):
@@ -99,8 +101,8 @@ KILLER = textwrap.dedent('''
     config = experiment.RunConfig(dataset='digits', noise='asymmetric', rate=0.4, progress=False,
                                   overrides={'step1': {'epochs': 4, 'begin': 2, 'window': 2},
                                              'step2': {'epochs': 3, 'milestones': (2,)}})
-    experiment.run(config, sys.argv[1], methods=['ours'],
-                   extra_extensions=[] if sys.argv[2] == 'none' else [kill])
+    launch.run(config, sys.argv[1], methods=['ours'],
+               extra_extensions=[] if sys.argv[2] == 'none' else [kill])
 ''')
 
 
@@ -140,7 +142,7 @@ def test_killed_mid_epoch_then_restarted_reaches_the_same_numbers(tmp_path):
 def test_nan_stops_with_a_message_and_keeps_the_last_good_snapshot(tmp_path):
     config = tiny_config({'step2': {'epochs': 3, 'lr': 1e30, 'milestones': (2,)}})
     with pytest.raises(NonFiniteLossError, match=r'cross_entropy: .*epoch 1, iteration'):
-        experiment.run(config, str(tmp_path), methods=['cross_entropy'])
+        launch.run(config, str(tmp_path), methods=['cross_entropy'])
     assert not os.path.exists(tmp_path / 'cross_entropy' / rundir.SNAPSHOT)
     assert not os.path.exists(tmp_path / 'cross_entropy' / 'result.json')
 
@@ -174,9 +176,7 @@ def test_settings_given_on_the_command_line_reach_the_run_and_its_command():
     assert settings['pencil']['stages'] == (2, 3, 4) and settings['pencil']['epochs'] == 9
     assert settings['pencil']['label_lr'] == 300 and settings['step1']['lr'] == 0.05
     assert settings['step1']['epochs'] == 40         # the other entries are left as they were
-    words = config.command_line()
-    given = [words[i + 1] for i, w in enumerate(words) if w == '--set']
-    assert given == ['step1.lr=0.05', 'pencil.label_lr=300', 'pencil.stages=[2, 3, 4]']
+    assert config.identity()['pencil'] == {'stages': [2, 3, 4], 'label_lr': 300}
     for bad in ('pencil.lr', 'step3.lr=1'):
         with pytest.raises(SystemExit):
             experiment.parse(['--out', 'x', '--set', bad])
@@ -194,11 +194,14 @@ def test_settings_given_on_the_command_line_reach_the_run_and_its_command():
     assert paper.identity()['pencil'] == {'losses': 'paper'}
 
 
-def test_every_option_of_a_run_survives_its_command_line():
-    """A configuration with every option changed from its default, through its command line
-    and back, is the same configuration (the runner's commands and --print-commands are made
-    this way)."""
-    from reproduce import cli, options
+def test_every_option_of_a_run_survives_its_config_file(tmp_path):
+    """A configuration with every option changed from its default, written to its run
+    folder's config.json (as the runner and --print-commands do) and started from there, is the
+    same configuration; beside --config, the options that do not change what a run computes
+    replace the file's and the others are refused."""
+    import dataclasses
+    from reproduce.batch import cli
+    from reproduce.run import options
     changed = experiment.RunConfig(
         dataset='digits', noise='asymmetric', rate=0.3, trial=2, noise_seed=7, split_seed=8,
         init_seed=9, order_seed=10, mixup_seed=11, device='@numpy', data_dir='/data/here',
@@ -209,18 +212,33 @@ def test_every_option_of_a_run_survives_its_command_line():
     defaults = experiment.RunConfig()
     for field in options.declared(experiment.RunConfig):
         assert getattr(changed, field.name) != getattr(defaults, field.name), field.name
-    words = experiment.command_line(changed, ['ours', 'pencil'], '/runs/x')
-    config, methods, out = experiment.parse(words)
-    assert config == changed and methods == ['ours', 'pencil'] and out == '/runs/x'
-    assert experiment.command_line(config, methods, out) == words
-    assert config_lib.from_values(options.values(
-        experiment.parser().parse_args(words), experiment.RunConfig, options.RUN)) == changed
+    run_dir = str(tmp_path / 'run')
+    rundir.claim(run_dir, changed.identity(), config_lib.defaults_identity(), changed.launch())
+    path = os.path.join(run_dir, rundir.CONFIG)
+    config, methods, out = experiment.parse(['--config', path, '--methods', 'ours,pencil'])
+    assert config == changed and methods == ['ours', 'pencil'] and out == run_dir
+    moved, _, _ = experiment.parse(['--config', path, '--device', '@cupy:1', '--data-dir', '/b'])
+    assert moved == dataclasses.replace(changed, device='@cupy:1', data_dir='/b')
+    for fixed in (['--rate', '0.4'], ['--set', 'step1.lr=0.1'], ['--trial', '2']):
+        with pytest.raises(ValueError, match='{} cannot change the run'.format(fixed[0])):
+            experiment.parse(['--config', path] + fixed)
+    with pytest.raises(SystemExit):
+        experiment.parse(['--config', path, '--out', run_dir])
+    # the identity alone (a folder made before config.json said how to start it) is refused
+    older = str(tmp_path / 'older')
+    rundir.claim(older, changed.identity(), config_lib.defaults_identity())
+    with pytest.raises(ValueError, match='not how to start it'):
+        experiment.parse(['--config', os.path.join(older, rundir.CONFIG)])
+    # ... until a table script starts it: the runner adds the launch entry, identity untouched
+    rundir.claim(older, changed.identity(), config_lib.defaults_identity(), changed.launch(),
+                 new_launch=True)
+    assert experiment.parse(['--config', os.path.join(older, rundir.CONFIG)])[0] == changed
     assert cli.Selection().methods == list(experiment.METHODS)
 
 
 def test_unknown_method_is_refused(tmp_path):
     with pytest.raises(ValueError, match="unknown method.*'pencil2'"):
-        experiment.run(tiny_config(), str(tmp_path), methods=['ours', 'pencil2'])
+        launch.run(tiny_config(), str(tmp_path), methods=['ours', 'pencil2'])
 
 
 def test_command_line_reports_errors_in_one_line(tmp_path):
@@ -278,11 +296,13 @@ def test_a_part_being_trained_by_another_process_is_refused(tmp_path):
     """The part's lock: a second process asked to train the same part is refused in one line
     and leaves the part alone."""
     config = tiny_config()
-    rundir.claim(str(tmp_path), config.identity(), config_lib.defaults_identity())
+    rundir.claim(str(tmp_path), config.identity(), config_lib.defaults_identity(),
+                 config.launch())
     with rundir.locked(str(tmp_path / 'cross_entropy')):
         done = subprocess.run(
-            [sys.executable, '-m', 'reproduce.experiment'] + experiment.command_line(
-                config, ['cross_entropy'], str(tmp_path)), capture_output=True, text=True)
+            [sys.executable, '-m', 'reproduce.experiment', '--config',
+             str(tmp_path / rundir.CONFIG), '--methods', 'cross_entropy'],
+            capture_output=True, text=True)
     assert done.returncode == 1 and done.stderr.count('\n') == 1
     assert 'cross_entropy is being trained by process {}'.format(os.getpid()) in done.stderr
     assert not os.path.exists(tmp_path / 'cross_entropy' / rundir.SNAPSHOT)

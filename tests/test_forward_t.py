@@ -8,7 +8,9 @@ import chainer
 import numpy
 import pytest
 
-from reproduce import experiment, runner, training
+from reproduce import experiment
+from reproduce.batch import runner
+from reproduce.run import launch, training
 from updaters.baselines import ESTIMATE_FLOOR, estimate_transition
 
 
@@ -88,7 +90,7 @@ def test_transition_defaults_and_refusals(tmp_path):
     assert experiment.RunConfig(transition='estimate').identity()['transition'] == 'estimate'
 
 
-def test_an_estimated_forward_t_shares_a_unit_with_its_cross_entropy_network():
+def test_an_estimated_forward_t_shares_a_unit_with_its_cross_entropy_network(tmp_path):
     base = dict(dataset='digits', noise='symmetric', progress=False, transition='estimate')
     units = runner.plan(base, [0.5], [0, 1], experiment.METHODS, 'root')
     assert [u.methods for u in units[:3]] == [('tanaka', 'ours'), ('cross_entropy', 'forward_t'),
@@ -96,7 +98,10 @@ def test_an_estimated_forward_t_shares_a_unit_with_its_cross_entropy_network():
     alone = runner.plan(base, [0.5], [0], ('forward_t',), 'root')
     assert [u.methods for u in alone] == [('forward_t',)]
     assert alone[0].parts == ('cross_entropy', 'forward_t')
-    assert '--transition' in alone[0].command() and 'estimate' in alone[0].command()
+    alone = runner.plan(base, [0.5], [0], ('forward_t',), str(tmp_path))
+    alone[0].write_config()               # its command starts it from there
+    config, methods, _ = experiment.parse(alone[0].command()[2:])
+    assert config.transition == 'estimate' and methods == ['forward_t']
     given = runner.plan(dict(base, transition='true'), [0.5], [0], experiment.METHODS, 'root')
     assert [u.methods for u in given] == [('tanaka', 'ours'), ('cross_entropy',), ('forward_t',),
                                           ('pencil',)]
@@ -107,7 +112,7 @@ def test_forward_t_trains_with_the_matrix_estimated_from_the_cross_entropy_netwo
                                   transition='estimate',
                                   overrides={'step2': {'epochs': 2, 'milestones': (1,)}})
     out = str(tmp_path / 'run')
-    results = experiment.run(config, out, methods=('forward_t',))
+    results = launch.run(config, out, methods=('forward_t',))
     assert set(results) == {'cross_entropy', 'forward_t'}   # the network the estimate needs
     saved = numpy.load(os.path.join(out, 'forward_t', 'transition.npy'))
     with open(os.path.join(out, 'forward_t', 'result.json')) as f:
@@ -130,7 +135,7 @@ def test_forward_t_trains_with_the_matrix_estimated_from_the_cross_entropy_netwo
     # a resume reads the saved estimate instead of recomputing it; the finished parts are kept
     os.remove(os.path.join(out, 'forward_t', 'result.json'))
     numpy.save(os.path.join(out, 'forward_t', 'transition.npy'), saved)
-    again = experiment.run(config, out, methods=('forward_t',))
+    again = launch.run(config, out, methods=('forward_t',))
     assert again['cross_entropy'] == json.loads(json.dumps(results['cross_entropy']))
     numpy.testing.assert_allclose(again['forward_t']['transition']['matrix'], saved)
 
@@ -139,7 +144,7 @@ def test_a_missing_network_is_named(tmp_path):
     config = experiment.RunConfig(dataset='digits', progress=False, transition='estimate',
                                   overrides={'step2': {'epochs': 1, 'milestones': (1,)}})
     out = tmp_path / 'run'
-    experiment.run(config, str(out), methods=('cross_entropy',))
+    launch.run(config, str(out), methods=('cross_entropy',))
     os.remove(out / 'cross_entropy' / 'model.npz')
     with pytest.raises(FileNotFoundError, match='model.npz is missing'):
-        experiment.run(config, str(out), methods=('forward_t',))
+        launch.run(config, str(out), methods=('forward_t',))

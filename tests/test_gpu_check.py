@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from reproduce import gpu_check, runner
+from reproduce.batch import runner
+from reproduce.tools import gpu_check
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -53,6 +54,27 @@ def test_a_full_check_needs_a_gpu():
     done = subprocess.run([sys.executable, os.path.join(ROOT, 'reproduce', 'gpu_check.py'),
                            '--device', '@numpy'], capture_output=True, text=True)
     assert done.returncode == 2 and 'no GPU asked for' in done.stderr and '--smoke' in done.stderr
+
+
+@pytest.mark.parametrize('option', ['--results', '--out'])
+def test_an_output_folder_that_cannot_be_one_stops_it_before_anything_runs(option, tmp_path,
+                                                                           capsys, monkeypatch):
+    """--out and --results are checked first: one line, status 2, no step run, nothing created."""
+    a_file = tmp_path / 'a_file'
+    a_file.write_text('x')
+    ran = []
+    monkeypatch.setattr(gpu_check, 'check', lambda args: ran.append(args) or 0)
+    places = {'--out': str(tmp_path / 'work'), '--results': str(tmp_path / 'results')}
+    places[option] = str(a_file / 'inside')
+    argv = ['--smoke', '--device', '@numpy'] + [x for kv in places.items() for x in kv]
+    with pytest.raises(SystemExit) as exit_info:
+        gpu_check.main(argv)
+    assert exit_info.value.code == 2
+    out, err = capsys.readouterr()
+    assert err.count('\n') == 1 and 'Traceback' not in err and out == ''
+    assert '{} {} cannot be a folder: it lies inside the file {}'.format(
+        option, a_file / 'inside', a_file) in err
+    assert ran == [] and sorted(p.name for p in tmp_path.iterdir()) == ['a_file']
 
 
 def test_parity_compares_first_epoch_losses_and_label_accuracies():

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from reproduce import paper
+from reproduce.report import paper
 
 
 def test_every_table_loads_with_the_right_shape():

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from reproduce import plan, runner, tables
+from reproduce.batch import plan, runner, tables
 
 ALL = ['cross_entropy', 'forward_t', 'tanaka', 'pencil', 'ours']
 #: A made-up CPU benchmark: seconds per (45k-image) epoch of each part and per evaluation pass.

@@ -1,11 +1,11 @@
-"""reproduce.plots: what each figure shows (axes, lines, bands, labels, titles, read back from the
+"""reproduce.report.plots: what each figure shows (axes, lines, bands, labels, titles, read back from the
 matplotlib figure), files written atomically as PNG + PDF, and the confusion counts."""
 import os
 
 import numpy
 import pytest
 
-from reproduce import plots
+from reproduce.report import plots
 
 PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
 

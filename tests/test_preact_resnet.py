@@ -102,8 +102,8 @@ def test_the_cifar10_runs_build_the_tested_network():
     from unittest import mock
 
     import models
-    from reproduce import training
-    from reproduce.config import RunConfig
+    from reproduce.run import training
+    from reproduce.run.config import RunConfig
     config = RunConfig(dataset='cifar10', rate=0.5)
     data = types.SimpleNamespace(n_classes=10, train_x=np.zeros((1, 3, 32, 32), np.uint8))
     with mock.patch.object(models, 'preact_resnet32', wraps=models.preact_resnet32) as built:

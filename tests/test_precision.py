@@ -9,8 +9,8 @@ import sys
 import chainer
 import pytest
 
-from reproduce import precision, provenance, training
-from reproduce.config import RunConfig
+from reproduce.run import precision, provenance, training
+from reproduce.run.config import RunConfig
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -44,7 +44,7 @@ def test_a_run_sets_its_precision_before_the_device_and_records_it(tf32, monkeyp
         dict(os.environ)) or real_get_device(spec))
     config = RunConfig(dataset='digits', rate=0.3, device='@numpy', tf32=tf32, progress=False)
     data = config.spec.load(config)
-    from reproduce import data as data_sets
+    from reproduce.run import data as data_sets
     training.setup(config, data, data_sets.noisy_labels(config, data), str(tmp_path))
     first = used[0]                                        # when the device was first asked for
     if tf32:
@@ -59,7 +59,7 @@ def test_a_run_sets_its_precision_before_the_device_and_records_it(tf32, monkeyp
 
 
 def test_the_benchmark_sets_float32_before_it_starts(monkeypatch):
-    from reproduce import benchmark
+    from reproduce.tools import benchmark
     monkeypatch.setenv('CUPY_TF32', '1')
     monkeypatch.delenv('NVIDIA_TF32_OVERRIDE', raising=False)
     seen = {}

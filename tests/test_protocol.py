@@ -1,12 +1,12 @@
 """The protocol ledger (results/PROTOCOL.md) names real tests and real switches, its choice
-numbers are README's, and the settings of its schedule rows are the ones it cites (restated here
-from the paper and the official code)."""
+numbers are updaters/README.md's, and the settings of its schedule rows are the ones it cites
+(restated here from the paper and the official code)."""
 import json
 import math
 import os
 import re
 
-from reproduce import hparams
+from reproduce.run import hparams
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LEDGER = os.path.join(ROOT, 'results', 'PROTOCOL.md')
@@ -116,8 +116,9 @@ def test_the_official_noise_counts_equal_the_packages_for_every_rate_of_tables_2
 def test_every_switch_the_ledger_names_exists():
     """Every ``--flag`` of the ledger's switch column is an option of a run or a table, and
     every ``--set PART.KEY=VALUE`` there names a real setting that takes that value."""
-    from reproduce import experiment, tables
-    from reproduce.config import RunConfig
+    from reproduce import experiment
+    from reproduce.batch import tables
+    from reproduce.run.config import RunConfig
     flags = {o for p in (experiment.parser(), tables.parser(2)) for a in p._actions
              for o in a.option_strings}
     text = '\n'.join(row.split(' | ')[4] for row in _ledger_rows()
@@ -136,30 +137,31 @@ def test_every_switch_the_ledger_names_exists():
             assert hparams.check_setting(key, value, defaults[part][key]) is None, (key, value)
 
 
-#: README's interpretation choices, each with a word its row must contain.
+#: The interpretation choices (updaters/README.md), each with a word its row must contain.
 CHOICES = {1: 'fresh network', 2: 'un-mixed', 3: 'step 2 trains on soft labels',
            4: 'cross entropy', 5: 'Forward T', 6: 'step 1 trains on soft', 7: 'λ per batch',
            8: "PENCIL's losses", 9: "PENCIL's stage-3"}
 
 
 def test_the_interpretation_choices_are_numbered_once_and_every_reference_uses_its_number():
-    readme = _read('README.md')
-    section = readme[readme.index('### Reproduction notes: interpretation choices'):]
+    readme = _read('updaters', 'README.md')
+    section = readme[readme.index('## Interpretation choices'):]
     section = section[:section.index('\n## ')]
     rows = re.findall(r'^\| (\d+) \| (.*)$', section, re.M)
     assert [int(n) for n, _ in rows] == sorted(CHOICES)
     for number, row in rows:
         assert CHOICES[int(number)] in row, number
     # every numbered reference names a choice of the list
-    sources = {'README.md': readme, 'results/PROTOCOL.md': _read('results', 'PROTOCOL.md')}
-    for name in ('reproduce/hparams.py', 'reproduce/config.py', 'updaters/pencil.py',
+    sources = {'updaters/README.md': readme, 'README.md': _read('README.md'),
+               'results/PROTOCOL.md': _read('results', 'PROTOCOL.md')}
+    for name in ('reproduce/run/hparams.py', 'reproduce/run/config.py', 'updaters/pencil.py',
                  'updaters/mixup.py'):
         sources[name] = _read(*name.split('/'))
     for name, text in sources.items():
         for number in re.findall(r'(?:interpretation choice|\*\*choice\*\*) (\d+)', text):
             assert int(number) in CHOICES, (name, number)
     # the stage-3 decay is choice 9 everywhere; choice 4 is the cross-entropy schedule
-    for name in ('README.md', 'reproduce/hparams.py', 'updaters/pencil.py'):
+    for name in ('updaters/README.md', 'reproduce/run/hparams.py', 'updaters/pencil.py'):
         assert 'interpretation choice 9' in sources[name], name
     for name, text in sources.items():
         for match in re.finditer(r'interpretation choice 4', text):
@@ -201,8 +203,8 @@ def test_the_ledger_flags_the_departures_the_official_code_reading_found():
 def test_pencil_clothing1m_settings_are_marked_unverified_in_table_4s_header():
     """hparams says the settings are recalled and unverified; Table 4's header says so when its
     PENCIL row was computed (and no other table's header does)."""
-    from reproduce import table_format
-    source = _read('reproduce', 'hparams.py')
+    from reproduce.report import table_format
+    source = _read('reproduce', 'run', 'hparams.py')
     comment = source[source.index('#: PENCIL on Clothing1M'):source.index('PENCIL_CLOTHING1M =')]
     assert 'UNVERIFIED' in comment and 'RECALLED, NOT CHECKED' in comment
     line = hparams.PENCIL_CLOTHING1M_UNVERIFIED

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from reproduce import report
+from reproduce.report import page as report
 
 
 @pytest.fixture(scope='module')

@@ -9,8 +9,9 @@ import re
 
 import pytest
 
-from reproduce import plots, report, table_export, table_format, tables
-from reproduce.config import RunConfig
+from reproduce.batch import tables
+from reproduce.report import page as report, plots, table_export, table_files, table_format
+from reproduce.run.config import RunConfig
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECORDED = os.path.join(ROOT, 'results', 'recorded')
@@ -222,14 +223,14 @@ def test_report_reads_summary_tables_side_experiments_then_the_regression_refere
     regression = text.split('## Regression reference')[1]
     as_written = read('digits_regression_table2.md')
     assert as_written.strip() in re.sub(r'^##(#+) ', r'\1 ', regression, flags=re.MULTILINE)
-    assert as_written == tables.markdown_file(recorded('digits_regression_table2'))
+    assert as_written == table_files.markdown_file(recorded('digits_regression_table2'))
 
 
 @pytest.mark.parametrize('stem', STEMS)
 def test_recorded_files_are_what_the_code_writes_from_their_json(stem):
     """python -m reproduce.report results/recorded --rewrite leaves them as they are."""
     table = recorded(stem)
-    assert read(stem + '.md') == tables.markdown_file(table)
+    assert read(stem + '.md') == table_files.markdown_file(table)
     if table.get('platform_spread'):
         return
     assert read(stem + '.tex') == table_export.format_latex(table)
@@ -243,9 +244,9 @@ def test_rewrite_from_json_changes_only_the_title(tmp_path):
                               'trials)')
     path = tmp_path / 'digits_cpu_estimated_t_table2.json'
     path.write_text(json.dumps(stale, indent=1, sort_keys=True) + '\n')
-    written = tables.rewrite_from_json(str(path))
+    written = table_files.rewrite_from_json(str(path))
     assert str(path) in written and json.loads(path.read_text()) == table
     names = sorted(os.path.basename(p) for p in written)
     assert names == sorted(['digits_cpu_estimated_t_table2' + ext for ext in (
         '.json', '.md', '.tex', '.csv', '_noise.png', '_noise.pdf')] + ['references.bib'])
-    assert tables.rewrite_from_json(str(path))[0].endswith('.md')   # the JSON is left alone
+    assert table_files.rewrite_from_json(str(path))[0].endswith('.md')   # the JSON is left alone

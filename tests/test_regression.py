@@ -12,7 +12,10 @@ import sys
 import pytest
 
 import chainer_compat
-from reproduce import experiment, regression, runner, tables
+from reproduce import experiment
+from reproduce.batch import runner, tables
+from reproduce.report import regression
+from reproduce.run import launch
 from updaters.labels import LabelTable
 from updaters.mixup import MixupUpdater
 
@@ -78,7 +81,7 @@ def _broken_chain(tmp_path, monkeypatch, breakage):
                 progress=False)
     units = runner.plan(base, [0.5], [0], ('tanaka', 'ours'), str(tmp_path))
     (unit,) = units
-    experiment.run(unit.config, unit.run_dir, methods=unit.methods)
+    launch.run(unit.config, unit.run_dir, methods=unit.methods)
     return tables.build(2, units, [0.5], [0], unit.methods,
                         experiment.RunConfig(rate=0.5, **base))
 

@@ -13,7 +13,8 @@ import sys
 import numpy
 import pytest
 
-from reproduce import provenance, regression
+from reproduce.report import regression
+from reproduce.run import provenance
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -308,7 +309,7 @@ def test_python_dash_m_runs_it(tmp_path):
 
 
 def test_platform_spread_records_every_trial_of_every_setting_for_the_check():
-    from reproduce import platform_spread
+    from reproduce.tools import platform_spread
     tables = {'a': table([90.0, 92.0], loss=[1.0, 1.2]),
               'b': table([91.0, 92.5], loss=[1.0, 1.2]),
               'c': table([89.0, 93.0], loss=[1.1, 1.2])}

@@ -10,7 +10,7 @@ import re
 import numpy
 import pytest
 
-from reproduce import regression
+from reproduce.report import regression
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECORDED = os.path.join(ROOT, 'results', 'recorded')

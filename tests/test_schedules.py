@@ -4,7 +4,9 @@ import math
 
 import pytest
 
-from reproduce import experiment, hparams, tables
+from reproduce import experiment
+from reproduce.batch import tables
+from reproduce.run import hparams
 
 
 def test_every_epoch_count_is_scaled_by_one_rule():

@@ -4,7 +4,8 @@ import math
 
 import pytest
 
-from reproduce import aggregate, significance, tables
+from reproduce.batch import tables
+from reproduce.report import aggregate, significance
 
 
 def test_stats_use_the_sample_std_and_keep_the_trials():
@@ -81,7 +82,8 @@ def test_compare_with_ours_fills_every_other_computed_cell():
 
 
 def test_the_summary_marks_the_cells_where_ours_is_significantly_better_or_worse():
-    from reproduce import aggregate, summarize
+    from reproduce.report import aggregate
+    from reproduce import summarize
     trials = [0, 1, 2, 3, 4]
     ours = [90.0, 91.0, 92.0, 93.0, 94.0]
     cells = {'ours': ours,

@@ -9,7 +9,7 @@ import numpy
 import pytest
 from PIL import Image
 
-from reproduce import tables
+from reproduce.batch import tables
 
 FIXTURES = Path(__file__).parent / 'fixtures' / 'clothing1m'
 

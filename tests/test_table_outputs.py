@@ -10,8 +10,10 @@ import re
 import numpy
 import pytest
 
-from reproduce import aggregate, plots, report, significance, table_export, table_format, tables
-from reproduce.config import RunConfig
+from reproduce.batch import tables
+from reproduce.run.config import RunConfig
+from reproduce.report import (aggregate, page as report, plots, significance, table_export,
+                              table_format)
 
 RATES = [0.3, 0.5, 0.9]
 TRIALS = [0, 1, 2, 3, 4]

@@ -11,7 +11,10 @@ import numpy
 import pytest
 
 from datasets import noise as noise_lib
-from reproduce import aggregate, experiment, figure3, methods, runner, tables
+from reproduce import experiment, figure3
+from reproduce.batch import runner, tables
+from reproduce.report import aggregate
+from reproduce.run import methods, rundir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: A tiny seeded configuration: two epochs per step.
@@ -126,7 +129,7 @@ def test_running_again_skips_finished_runs(tables_done, capsys):
 @pytest.mark.slow
 def test_figure3_reuses_the_table_runs_and_draws_three_figures(tables_done, capsys,
                                                                 monkeypatch):
-    from reproduce import plots
+    from reproduce.report import plots
     titles, save = {}, plots._save
 
     def keep_title(fig, path_stem):
@@ -157,7 +160,7 @@ def test_figure3_reuses_the_table_runs_and_draws_three_figures(tables_done, caps
 @pytest.mark.slow
 def test_figure3_with_one_panel_plans_and_draws_that_panel_only(tables_done, tmp_path, capsys,
                                                                  monkeypatch):
-    from reproduce import plots
+    from reproduce.report import plots
     drawn, save = {}, plots._save
 
     def keep(fig, path_stem):
@@ -249,7 +252,8 @@ def test_runs_made_with_other_settings_are_refused_and_kept(tables_done, capsys)
     assert open(result).read() == before
 
 
-def test_plan_and_commands_cover_each_setting_once():
+def test_plan_and_commands_cover_each_setting_once(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)              # the units' folders are relative: 'root/...'
     base = dict(dataset='digits', noise='asymmetric', epochs_scale=0.5, progress=False)
     units = runner.plan(base, [0.1, 0.4], [0, 1], ('ours', 'cross_entropy'), 'root')
     assert [(u.config.trial, u.config.rate, u.methods) for u in units] == [
@@ -258,14 +262,18 @@ def test_plan_and_commands_cover_each_setting_once():
         (1, 0.4, ('ours',)), (1, 0.4, ('cross_entropy',))]
     assert units[0].parts == ('step1', 'ours') and units[1].parts == ('cross_entropy',)
     assert units[2].run_dir == os.path.join('root', 'digits-x0.5', 'asymmetric-40', 'trial0')
+    units[0].write_config()
     command = units[0].command(device='@cupy:1', quiet=True)
     config, methods, out = experiment.parse(command[2:])
-    assert command[:2] == [sys.executable, runner.EXPERIMENT]
+    assert command[:4] == [sys.executable, runner.EXPERIMENT, '--config', units[0].config_path]
     assert config == dataclasses.replace(units[0].config, device='@cupy:1', progress=False)
     assert methods == ['ours'] and out == os.path.abspath(units[0].run_dir)
     changed = runner.plan(dict(base, overrides={'pencil': {'label_lr': 300},
                                                 'step2': {'milestones': [5]}}),
-                          [0.1], [0], ('pencil',), 'root')[0]
+                          [0.1], [0], ('pencil',), 'other')[0]
+    with pytest.raises(rundir.SettingsMismatchError, match='pencil {} there'):
+        dataclasses.replace(changed, root='root').write_config()    # refused: not rewritten
+    changed.write_config()
     config, _, _ = experiment.parse(changed.command()[2:])
     assert config.overrides == {'step2': {'milestones': [5]}, 'pencil': {'label_lr': 300}}
     with pytest.raises(ValueError, match='unknown method'):

@@ -1,12 +1,12 @@
 """Trainer extensions that measure the steps: accuracy curves with best/last, label accuracy, and
 a stop on a non-finite loss. Each keeps what a resume needs in ``serialize`` and writes its files
-atomically (:mod:`updaters.atomic`)."""
+atomically (:mod:`atomic_files`)."""
 import chainer
 import chainer.functions as F
 import numpy
 from chainer.training import extension
 
-from updaters import atomic
+import atomic_files as atomic
 
 
 def _history_serialize(serializer, key, rows, width):

@@ -19,7 +19,7 @@ after every later epoch; begin=1 updates after every epoch.
 import chainer
 import numpy
 
-from updaters import atomic
+import atomic_files as atomic
 
 
 class LabelTable(object):
@@ -168,5 +168,5 @@ class LabelTable(object):
 
     def save(self, path, **extra):
         """Write ``soft`` (Y) and ``hard`` (argmax Y), plus any ``extra`` arrays, to ``path``
-        (.npz) atomically (:func:`updaters.atomic.save_npz`)."""
+        (.npz) atomically (:func:`atomic_files.save_npz`)."""
         atomic.save_npz(path, soft=self._y, hard=self.hard, **extra)

@@ -22,17 +22,17 @@ The losses come in two shapes (``losses``):
 * ``'paper'``: the PENCIL paper's formulas: Lc = mean_i KL(f_i || y^d_i) (network output first),
   Lo = -mean_i log y^d_i[noisy_i], Le = -mean_i sum_j f_ij log f_ij.
 
-The updater switches only the loss (README, interpretation choice 8). The network's learning
-rate follows PENCIL's own schedule, set by the caller with :class:`PencilLearningRate` and
-:func:`pencil_lr_schedule` (its stage-3 decay: ``'divided'`` or ``'official'``, README,
-interpretation choice 9).
+The updater switches only the loss (updaters/README.md, interpretation choice 8). The
+network's learning rate follows PENCIL's own schedule, set by the caller with
+:class:`PencilLearningRate` and :func:`pencil_lr_schedule` (its stage-3 decay: ``'divided'`` or
+``'official'``, updaters/README.md, interpretation choice 9).
 """
 import chainer
 import chainer.functions as F
 import numpy
 from chainer.training import extension
 
-from updaters import atomic
+import atomic_files as atomic
 from updaters.base import DeviceBatchUpdater
 
 #: The shapes of the losses: the official code's (default) or the PENCIL paper's.
@@ -134,7 +134,7 @@ class PencilLabels(object):
 
     def save(self, path, **extra):
         """Write ``soft`` (y^d), ``hard`` (argmax) and ``logits`` (y~), plus any ``extra``
-        arrays, to ``path`` (.npz) atomically (:func:`updaters.atomic.save_npz`)."""
+        arrays, to ``path`` (.npz) atomically (:func:`atomic_files.save_npz`)."""
         atomic.save_npz(path, soft=self.soft, hard=self.hard, logits=self.logits, **extra)
 
 
@@ -240,8 +240,8 @@ def pencil_lr_schedule(stages, lr, lr3, stage3_decay='divided'):
 
     Stages 1 and 2 (epochs < s1 + s2) use ``lr``; stage 3 starts at ``lr3`` and drops twice:
 
-    * ``'divided'`` (the default; README, interpretation choice 9): ``lr3 / 10`` from one third
-      and ``lr3 / 100`` from two thirds of stage 3 (epoch - s1 - s2 >= s3 / 3, resp.
+    * ``'divided'`` (the default; updaters/README.md, interpretation choice 9): ``lr3 / 10``
+      from one third and ``lr3 / 100`` from two thirds of stage 3 (epoch - s1 - s2 >= s3 / 3, resp.
       >= 2 s3 / 3), and past its end. This is what the official code's schedule is read to
       intend.
     * ``'official'``: exactly what the official code computes (yikun2019/PENCIL, PENCIL.py:470-481

@@ -1,0 +1,303 @@
+"""Many runs of :mod:`reproduce.experiment`: planning them, running them a few at a time, and
+showing where the whole table stands.
+
+A :class:`Unit` is one self-contained command: the methods of one (noise, rate, trial) that must
+share a process (step 1, then its ``tanaka`` and ``ours`` forks; cross entropy, then Forward T
+estimating its matrix from it), or one baseline. Units never depend on each other (any order, side
+by side, other machines); each writes only below its run directory and resumes what is unfinished.
+"""
+import dataclasses
+import os
+import shlex
+import subprocess
+import sys
+import time
+
+from reproduce import REPOSITORY
+from reproduce.batch import plan as plan_lib
+from reproduce.run.config import RunConfig
+from reproduce.run import (config as config_lib, device as device_lib, methods as methods_lib,
+                           rundir)
+
+#: The single-run command, by its path (it runs from any directory, environment active or not).
+EXPERIMENT = os.path.join(REPOSITORY, 'reproduce', 'experiment.py')
+
+
+@dataclasses.dataclass
+class Unit:
+    """One command: ``methods`` of one run configuration, in ``root/<config.name()>``."""
+
+    config: RunConfig
+    methods: tuple
+    root: str
+
+    @property
+    def run_dir(self):
+        return os.path.join(self.root, self.config.name())
+
+    @property
+    def label(self):
+        c = self.config
+        setting = c.noise if c.spec.real_noise else '{} {:g}%'.format(c.noise, 100 * c.rate)
+        return '{} trial {} [{}]'.format(setting, c.trial, '+'.join(self.methods))
+
+    @property
+    def parts(self):
+        """The part directories this unit fills, in the order it runs them (with the parts its
+        methods need first)."""
+        return methods_lib.parts_of(self.methods, self.config)
+
+    @property
+    def log_path(self):
+        return rundir.output_path(self.run_dir, self.methods)
+
+    def epochs(self):
+        """Epochs this unit trains in all, by part."""
+        settings = self.config.settings()
+        which = {'step1': 'step1', 'pencil': 'pencil'}
+        return {p: settings[which.get(p, 'step2')]['epochs'] for p in self.parts}
+
+    def epochs_done(self):
+        """Epochs finished so far, by part (from each part's result or per-epoch log)."""
+        return {part: rundir.epochs_done(os.path.join(self.run_dir, part)) for part in self.parts}
+
+    def finished(self):
+        return all(rundir.finished(os.path.join(self.run_dir, p)) for p in self.parts)
+
+    @property
+    def config_path(self):
+        return os.path.abspath(os.path.join(self.run_dir, rundir.CONFIG))
+
+    def write_config(self):
+        """Writes the run folder's ``config.json`` (what the run computes and how to start it),
+        or checks the one there (:class:`rundir.SettingsMismatchError` when it describes another
+        run)."""
+        rundir.claim(self.run_dir, self.config.identity(), config_lib.defaults_identity(),
+                     self.config.launch(), new_launch=True)
+
+    def command(self, device=None, quiet=False):
+        """The command line (a list) that runs this unit from its ``config.json`` (written
+        first: :meth:`write_config`), from any directory: this environment's interpreter and the
+        absolute path of ``reproduce/experiment.py``."""
+        words = [sys.executable, EXPERIMENT, '--config', self.config_path,
+                 '--methods', ','.join(self.methods)]
+        return words + (['--device', device] if device else []) + (['--quiet'] if quiet else [])
+
+
+def plan(base, rates, trials, methods, root):
+    """The units of a table: for every trial (outer) and rate, the methods asked for in groups
+    that must share a process (:func:`reproduce.run.methods.groups_of`: the step-1 chain of Tanaka
+    et al. and ours; Forward T with the cross-entropy network it estimates its matrix from),
+    each its own unit.
+
+    ``base`` holds the RunConfig fields shared by all runs (dataset, noise, device, ...). Trials
+    go outermost so that a table filled part-way has every cell with the same number of trials.
+    """
+    methods_lib.check_methods(methods)
+    units = []
+    for trial in trials:
+        for rate in rates:
+            config = RunConfig(rate=rate, trial=trial, **base)
+            units += [Unit(config, group, root) for group in methods_lib.groups_of(methods,
+                                                                                    config)]
+    return units
+
+
+def print_commands(units, device=None, stream=None):
+    """One shell command per unfinished unit (a job array's lines); returns how many."""
+    stream = stream or sys.stdout
+    todo = [u for u in units if not u.finished()]
+    for unit in todo:
+        unit.write_config()
+    for unit in todo:
+        stream.write(' '.join(shlex.quote(a) for a in unit.command(device=device, quiet=True))
+                     + '\n')
+    if len(todo) < len(units):
+        sys.stderr.write('# {} of {} runs are finished already and were left out\n'.format(
+            len(units) - len(todo), len(units)))
+    return len(todo)
+
+
+class Progress(object):
+    """Where the whole table stands: runs done, running and left, epochs and an estimated time
+    left (from the epochs finished since this command started)."""
+
+    def __init__(self, units, stream=None):
+        self.units = units
+        self.stream = stream or sys.stdout
+        self.started = time.time()
+        self.total = sum(sum(u.epochs().values()) for u in units)
+        self.done_at_start = self._epochs_done()
+
+    def _epochs_done(self):
+        return sum(sum(u.epochs_done().values()) for u in self.units)
+
+    def line(self, n_done, n_running, n_failed):
+        done = self._epochs_done()
+        elapsed = time.time() - self.started
+        n_left = len(self.units) - n_done - n_running - n_failed
+        text = '[{}/{} runs done, {} running, {} left{}] epochs {}/{} · elapsed {}'.format(
+            n_done, len(self.units), n_running, n_left,
+            ', {} failed'.format(n_failed) if n_failed else '', done, self.total,
+            plan_lib.duration(elapsed))
+        gained = done - self.done_at_start
+        if 0 < gained and done < self.total:
+            text += ' · about {} left'.format(
+                plan_lib.duration(elapsed / gained * (self.total - done)))
+        return text
+
+    def show(self, n_done, n_running, n_failed, running=()):
+        lines = [self.line(n_done, n_running, n_failed)]
+        for unit in running:
+            done, epochs = unit.epochs_done(), unit.epochs()
+            lines.append('    running {}: {}'.format(unit.label, ', '.join(
+                '{} {}/{}'.format(p, done[p], epochs[p]) for p in unit.parts)))
+        self.stream.write('\n'.join(lines) + '\n')
+        self.stream.flush()
+
+
+def _child_environment(jobs, device, kernel_cache=None):
+    """A run's environment: unbuffered output; on the CPU, the cores shared among the jobs; on
+    a GPU, CuPy's compiled kernels cached in ``kernel_cache`` (unless CUPY_CACHE_DIR is set) so
+    that the runs of a table compile each kernel once between them."""
+    env = dict(os.environ, PYTHONUNBUFFERED='1')
+    if jobs > 1 and '@numpy' in device:
+        threads = str(max(1, (os.cpu_count() or 1) // jobs))
+        for name in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
+            env.setdefault(name, threads)
+    if kernel_cache and '@cupy' in device:
+        env.setdefault('CUPY_CACHE_DIR', kernel_cache)
+    return env
+
+
+#: Device memory a CUDA context and CuPy take beside a run's arrays (an estimate).
+CONTEXT_BYTES = 512 << 20
+BENCHMARKS = plan_lib.BENCHMARKS
+
+
+def recorded_run_bytes(gpu_name, folder=BENCHMARKS):
+    """Device memory one run needs on a GPU of this name, from a recorded GPU check
+    (``results/benchmarks/*.json``: the largest pool peak of a training part, plus
+    :data:`CONTEXT_BYTES`); None when no check of such a GPU is recorded."""
+    import glob
+    for path in sorted(glob.glob(os.path.join(folder, '*.json'))):
+        record = rundir.read_json(path) or {}
+        if gpu_name not in str(record.get('device', '')):
+            continue
+        parts = (plan_lib.benchmark_result(record) or {}).get('parts', {})
+        peaks = [p['peak_memory']['pool_peak_bytes'] for p in parts.values()
+                 if p.get('peak_memory')]
+        if peaks:
+            return max(peaks) + CONTEXT_BYTES
+    return None
+
+
+def check_gpu_memory(devices, per_device, query=device_lib.gpu_memory, folder=BENCHMARKS):
+    """Before anything starts: refuses (ValueError, one line) ``per_device`` runs on a GPU whose
+    free memory cannot hold them by the recorded GPU check; returns notes for the GPUs that no
+    check has been recorded for (their memory is not checked)."""
+    notes = []
+    for device in sorted(set(d for d in devices if '@cupy' in d)):
+        name, free, _ = query(device)
+        need = recorded_run_bytes(name, folder)
+        if need is None:
+            notes.append('{} ({}): memory not checked, no GPU check recorded for it in {} '
+                         '(run make gpu-check there)'.format(device, name, folder))
+            continue
+        if per_device * need > free:
+            raise ValueError(
+                '{} runs on {} ({}) need about {:.1f} GiB ({:.1f} GiB each, from the recorded '
+                'GPU check), but {:.1f} GiB are free: use --per-device {} or fewer'.format(
+                    per_device, device, name, per_device * need / 2.0 ** 30, need / 2.0 ** 30,
+                    free / 2.0 ** 30, max(1, int(free // need))))
+    return notes
+
+
+def execute(units, jobs=1, devices=None, status_every=60.0, stream=None, kernel_cache=None):
+    """Runs the unfinished ``units``, ``jobs`` at a time, spread over ``devices``.
+
+    With one job the run's own progress bar and per-epoch table go to the terminal; with more,
+    each run writes them to ``output-<methods>.txt`` in its run directory and this shows the
+    state of every running run every ``status_every`` seconds. Runs go to the device with the
+    fewest running, so ``jobs`` = k x len(devices) puts k runs on each. A run that fails is reported
+    with the end of its output and the others go on; Ctrl-C stops every run (their snapshots
+    stay, and the same command resumes them). Returns the list of failed units.
+    """
+    if jobs < 1:
+        raise ValueError('--jobs must be at least 1, got {}'.format(jobs))
+    stream = stream or sys.stdout
+    devices = list(devices or [units[0].config.device if units else '@numpy'])
+    todo = [u for u in units if not u.finished()]
+    for unit in todo:      # every settings file first: another run's folder stops nothing midway
+        unit.write_config()
+    progress = Progress(units, stream)
+    n_done = len(units) - len(todo)
+    stream.write('{} runs: {} finished already, {} to run, {} at a time on {}\n'.format(
+        len(units), n_done, len(todo), jobs, ', '.join(devices)))
+    running = {}   # process -> (unit, device, log file or None)
+    failed = []
+    last_status = time.time()
+    try:
+        while todo or running:
+            while todo and len(running) < jobs:
+                unit = todo.pop(0)
+                load = {d: 0 for d in devices}
+                for _, d, _ in running.values():
+                    load[d] += 1
+                device = min(devices, key=lambda d: load[d])
+                os.makedirs(unit.run_dir, exist_ok=True)
+                command = unit.command(device=device, quiet=jobs > 1)
+                log = None
+                if jobs > 1:      # one file per unit, appended to: each attempt says so first
+                    log = open(unit.log_path, 'a')
+                    log.write('\n=== attempt started {} on {}: {}\n'.format(
+                        time.strftime('%Y-%m-%d %H:%M:%S'), device,
+                        ' '.join(shlex.quote(a) for a in command)))
+                    log.flush()
+                if jobs == 1:
+                    progress.show(n_done, 1, len(failed))
+                    stream.write('--- {} on {} in {}\n'.format(unit.label, device, unit.run_dir))
+                    stream.flush()
+                process = subprocess.Popen(
+                    command, stdout=log,
+                    stderr=subprocess.STDOUT if log else None,
+                    env=_child_environment(jobs, device, kernel_cache))
+                running[process] = (unit, device, log)
+            time.sleep(0.2 if jobs == 1 else 1.0)
+            changed = False
+            for process in [p for p in running if p.poll() is not None]:
+                unit, device, log = running.pop(process)
+                if log:
+                    log.close()
+                changed = True
+                if process.returncode == 0 and unit.finished():
+                    n_done += 1
+                else:
+                    failed.append(unit)
+                    _report_failure(unit, process.returncode, jobs > 1, stream)
+            if jobs > 1 and (changed or time.time() - last_status >= status_every):
+                progress.show(n_done, len(running), len(failed),
+                              [u for u, _, _ in running.values()])
+                last_status = time.time()
+    except KeyboardInterrupt:
+        for process in running:
+            process.terminate()
+        for process in running:
+            process.wait()
+        stream.write('\ninterrupted: {} running run(s) stopped ({}); every finished epoch is '
+                     'kept in its snapshot, and the same command resumes them\n'.format(
+                         len(running), '; '.join(u.label for u, _, _ in running.values())))
+        raise
+    if jobs == 1:
+        progress.show(n_done, 0, len(failed))
+    return failed
+
+
+def _report_failure(unit, returncode, logged, stream):
+    stream.write('run {} failed (exit status {})'.format(unit.label, returncode))
+    if logged and os.path.exists(unit.log_path):
+        with open(unit.log_path) as f:
+            tail = [line.rstrip() for line in f.readlines()[-5:]]
+        stream.write('; the end of {}:\n    {}'.format(unit.log_path, '\n    '.join(tail)))
+    stream.write('\n')
+    stream.flush()

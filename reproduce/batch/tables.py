@@ -1,0 +1,310 @@
+"""The paper's tables, measured: plan and run a table's runs, gather the finished ones into Table
+2/3/4's layout beside the published numbers, print, write and check it (``reproduce/table<N>.py``
+is :func:`main` with N). Numbers are test accuracies in %: "best" at the epoch of highest (clean)
+validation accuracy, "last" after the last epoch.
+"""
+import datetime
+import json
+import os
+import sys
+
+from reproduce import REPOSITORY
+from reproduce.batch import cli, plan, runner
+from reproduce.report.aggregate import KINDS, stats
+from reproduce.report.table_format import format_markdown, format_terminal, title_text
+from reproduce.run.config import RunConfig
+from reproduce.run.methods import METHODS, NAMES as COMPUTED, PARTS
+from reproduce.report import (aggregate, page, paper, regression, significance, table_export,
+                              table_files)
+from reproduce.run import (config as config_lib, device as device_lib, options, preflight,
+                           provenance, rundir)
+import atomic_files as atomic
+
+#: The order of the rows: the paper's (its transcriptions' rows, :data:`reproduce.report.paper.METHODS`).
+ROW_ORDER = paper.METHODS
+#: The noise kind of each table.
+NOISE = {2: 'symmetric', 3: 'asymmetric', 4: 'real'}
+#: The name suffix of a table that was not written over a fuller one.
+PARTIAL = '.partial'
+
+
+# ----------------------------------------------------------------------------------------------
+# Building
+
+
+def _unique(records):
+    """The distinct JSON-ready ``records``, in a stable order."""
+    return [json.loads(text) for text in sorted({json.dumps(r, sort_keys=True) for r in records})]
+
+
+def _provenance(parts, config, trials):
+    prov = [p['provenance'] for p in parts]
+    settings = config.settings()
+    dates = sorted(p['date'] for p in prov)
+    return {
+        'commits': sorted({str(p['commit']) for p in prov}),
+        'devices': sorted({p['device'] for p in prov}),
+        'versions': sorted({json.dumps(p['versions'], sort_keys=True) for p in prov}),
+        'tf32': sorted({p.get('tf32', False) for p in prov}),
+        'platforms': _unique(provenance.numerics_key(p) for p in prov),
+        'exact_cpu': sorted({bool((p.get('platform') or {}).get('exact_cpu')) for p in prov}),
+        'run_dates': [dates[0], dates[-1]] if dates else [],
+        'epochs_scale': config.epochs_scale,
+        'epochs': {k: settings[k]['epochs'] for k in ('step1', 'step2', 'pencil')},
+        'settings_changed': config_lib.render_settings(config.overrides),
+        'transition': config.transition_name(),
+        'iterations_per_epoch': config.iterations_per_epoch,
+        'pretrained_weights': (None if 'weights' not in config.spec.needs else
+                               config.weights != 'none'),
+        'trials_requested': list(trials),
+        'seeds': 'every seed (noise, split, init, order, mix-up) equals the trial number',
+        'train_hours': sum(p['train_seconds'] for p in parts) / 3600,
+        'table_commit': provenance.git_commit(),
+        'table_written': datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec='seconds'),
+    }
+
+
+def row_label_suffix(method, config):
+    """What a computed row's label adds to the method's name: the matrix of Forward T, and the
+    weight of Lmix in "ours" when it is not the paper's 1."""
+    if method == 'ours' and config.mixup_weight != 1:
+        return ' (Lmix weight {:g})'.format(config.mixup_weight)
+    if method == 'forward_t':
+        return {'true': ' (true T)', 'estimate': ' (estimated T)'}.get(
+            config.transition, ' (T from {})'.format(config.transition_name()))
+    return ''
+
+
+def _paper_rate(rate, published):
+    """The paper's column of ``rate`` (Table 4 has none)."""
+    return None if published['rates'] is None else rate
+
+
+def build(number, units, rates, trials, methods, base_config):
+    """The table as JSON-ready data: rows in the paper's order with (paper, measured, difference)
+    per cell; computed rows that were not asked for and rows this code cannot compute show the
+    paper's numbers only, marked."""
+    published = paper.load_paper_table(number)
+    found = aggregate.gather(aggregate.runs_of_units(units))
+    compare = base_config.dataset == published['dataset']
+    rows = []
+    methods_in_paper = [row['method'] for row in published['rows']]
+    candidates = published['rows'] + [{'method': m} for m in COMPUTED
+                                      if m not in methods_in_paper]
+    for row in sorted(candidates, key=lambda r: ROW_ORDER.index(r['method'])):
+        method = row['method']
+        if not compare and method not in COMPUTED:
+            continue
+        status = ('computed' if method in methods else 'not run') if method in COMPUTED \
+            else 'quoted'
+        label = row.get('label') or METHODS[method].label
+        if status == 'computed':
+            label += row_label_suffix(method, base_config)
+        entry = {'number': row.get('number'), 'method': method, 'label': label,
+                 'status': status}
+        for kind in KINDS:
+            entry[kind] = []
+            for rate in rates:
+                cell = {'rate': rate}
+                cell['paper'] = (paper.paper_cell(published, method, _paper_rate(rate, published),
+                                                  kind) if compare else None)
+                cell['paper_decimals'] = row.get('decimals', 2)
+                cell.update(found.cell(method, rate, kind) if status == 'computed'
+                            else stats([]))
+                cell['diff'] = (cell['mean'] - cell['paper']
+                                if cell['mean'] is not None and cell['paper'] is not None else None)
+                entry[kind].append(cell)
+        rows.append(entry)
+    compare_with_ours(rows)
+    table = {
+        'table': number, 'title': None, 'dataset': base_config.dataset,
+        'noise': base_config.noise, 'rates': list(rates), 'unit': 'percent',
+        'compared_with_paper': compare, 'paper_source': published['source'],
+        'settings': {k: v for k, v in base_config.identity().items()
+                     if k not in ('rate', 'trial') and not k.endswith('_seed')},
+        'rows': rows,
+        'spread': aggregate.STD_CONVENTION,
+        'significance': significance.rule(METHODS['ours'].label),
+        'labels': [{'rate': r, 'noisy': found.label_cell(r, 'noisy'),
+                    'corrected': found.label_cell(r, 'corrected')} for r in rates],
+        'signals': [{'part': part, 'quantity': quantity,
+                     'cells': [dict(rate=r, **found.signal(part, quantity, r)) for r in rates]}
+                    for part, quantity in sorted({k[:2] for k in found.signals},
+                                                 key=lambda k: (PARTS.index(k[0]), k[1]))],
+        'provenance': _provenance(found.parts, base_config, trials),
+        'runs': found.parts,
+    }
+    table['title'] = title_text(table)   # what ran: data set, trials, the parts' schedules
+    return table
+
+
+def compare_with_ours(rows):
+    """Adds to every computed cell of the other methods its paired comparison with "ours" in
+    the same column and kind (``versus_ours``, :func:`reproduce.report.significance.compare`), when
+    "ours" was computed."""
+    ours = next((r for r in rows if r['method'] == 'ours' and r['status'] == 'computed'), None)
+    if ours is None:
+        return
+    for row in rows:
+        if row is ours or row['status'] != 'computed':
+            continue
+        for kind in KINDS:
+            for cell, reference in zip(row[kind], ours[kind]):
+                if cell['n'] and reference['n']:
+                    cell['versus_ours'] = significance.compare(reference, cell)
+
+
+def write(table, directory, name):
+    """``name``.json, .md, .tex and .csv in ``directory``, the .tex's ``references.bib``, and
+    (Tables 2 and 3) the accuracy against noise rate as ``name``_noise.png and .pdf, each file
+    atomically; then the folder's ``report.md``. Returns the paths, the JSON first."""
+    paths = [os.path.join(directory, name + '.json')]
+    atomic.write_json(paths[0], table)
+    paths += table_files.write_outputs(table, directory, name)
+    paths.append(page.write_report(directory))
+    return paths
+
+
+def finished_cells(table):
+    """How many computed cells of a table hold a number."""
+    return sum(1 for row in (table or {}).get('rows', []) if row.get('status') == 'computed'
+               for kind in KINDS for cell in row.get(kind, []) if cell.get('mean') is not None)
+
+
+def write_safely(table, directory, name, stream):
+    """Writes the table unless that would lose numbers: nothing when no cell is finished; beside
+    the file on disk (``<name>.partial``) when that file holds more finished cells than this
+    table. Says what it did; returns the paths written."""
+    count = finished_cells(table)
+    if count == 0:
+        stream.write('nothing written: no run has finished yet\n')
+        return []
+    on_disk = rundir.read_json(os.path.join(directory, name + '.json'))
+    if finished_cells(on_disk) > count:
+        paths = write(table, directory, name + PARTIAL)
+        stream.write('{} holds {} finished cells, this table {}: it was kept, and this table was '
+                     'written beside it as {}\n'.format(
+                         os.path.relpath(os.path.join(directory, name + '.json')),
+                         finished_cells(on_disk), count, os.path.basename(paths[0])))
+        return list(paths)
+    return list(write(table, directory, name))
+
+
+# ----------------------------------------------------------------------------------------------
+# Running
+
+
+def results_dir(args, config):
+    """``--results``, or ``results/<config.label()>`` of the repository."""
+    return args.results or os.path.join(REPOSITORY, 'results', config.label())
+
+
+def base_config(args, noise):
+    """The RunConfig fields every run of the table shares (its command-line run options)."""
+    base = options.values(args, RunConfig, options.TABLE)
+    if isinstance(base.get('overrides'), list):
+        base['overrides'] = config_lib.combine_settings(base['overrides'])
+    base['dataset'] = args.dataset
+    base['noise'] = noise
+    return base
+
+
+def run_units(units, args, stream=None):
+    """What every table and figure script does with its units before drawing anything: refuse
+    output directories made with other settings and missing inputs (before any run starts),
+    print the plan (:mod:`reproduce.batch.plan`), then stop there (``--plan``) or print the commands
+    (both return None) or run what is unfinished unless gathering only (returns the failed
+    units)."""
+    defaults = config_lib.defaults_identity()
+    for unit in units:
+        rundir.check_identity(unit.run_dir, unit.config.identity(), defaults)
+    devices = args.devices or [units[0].config.device]
+    if args.gather_only:
+        return []
+    jobs = args.per_device * len(devices) if args.per_device else args.jobs
+    if not (args.plan or args.print_commands):
+        device_lib.check_all(devices)
+    plan_stream = sys.stderr if args.print_commands else (stream or sys.stdout)
+    for line in plan.plan_lines(units, devices, jobs):   # needs neither the data nor a device
+        plan_stream.write(('# ' if args.print_commands else '') + line + '\n')
+    if args.plan:
+        return None
+    if args.print_commands:
+        runner.print_commands(units, device=devices[0])
+        return None
+    units[0].config.spec.check_inputs(units[0].config)
+    if args.per_device:
+        for note in runner.check_gpu_memory(devices, args.per_device):
+            (stream or sys.stdout).write(note + '\n')
+    return runner.execute(units, jobs=jobs, devices=devices, stream=stream,
+                          kernel_cache=os.path.join(os.path.abspath(args.out),
+                                                    '.cupy-kernel-cache'))
+
+
+def run_table(number, args, base, rates, methods, stream=None):
+    """Plans, runs (unless gathering only), gathers, prints, writes and checks one table;
+    returns the exit status."""
+    stream = stream or sys.stdout
+    trials = list(range(args.trials))
+    units = runner.plan(base, rates, trials, methods, args.out)
+    if args.check:   # a wrong file fails now, not after hours of training
+        regression.load_check_file(args.check, {
+            'table': number, 'dataset': base['dataset'], 'noise': base['noise'],
+            'provenance': {'epochs_scale': base['epochs_scale']}})
+    failed = run_units(units, args, stream)
+    if failed is None:
+        return 0
+    config = RunConfig(rate=rates[0], **base)
+    table = build(number, units, rates, trials, methods, config)
+    missing = [u for u in units if not u.finished()]
+    if finished_cells(table):
+        stream.write('\n' + format_terminal(table))
+    if missing:
+        stream.write('{} of {} planned runs are not finished ({}); their cells show –\n'.format(
+            len(missing), len(units), '; '.join(u.label for u in missing[:4]) +
+            ('; ...' if len(missing) > 4 else '')))
+    paths = write_safely(table, results_dir(args, config), 'table{}'.format(number), stream)
+    if paths:
+        stream.write('written: {}\n'.format(', '.join(os.path.relpath(p) for p in paths)))
+    status = 0
+    if failed:
+        stream.write('{} run(s) failed: {}; run the same command again to resume them\n'.format(
+            len(failed), '; '.join(u.label for u in failed)))
+        status = 1
+    if args.check:   # the same code as python -m reproduce.regression NEW RECORDED
+        ok, lines = regression.check(table, args.check, args.tolerance)
+        stream.write('\n'.join(lines) + '\n')
+        status = status if ok else 1
+    return status
+
+
+def parser(number):
+    published = paper.load_paper_table(number)
+    commands = (options.TABLE, cli.CHECK) + ((cli.RATES,) if published['rates'] else ())
+    return cli.table_parser(published['title'], commands, table=number)
+
+
+def check_places(args):
+    """The runs root and the results folder, before anything is created."""
+    preflight.folder(args.out, '--out')
+    if args.results:
+        preflight.folder(args.results, '--results')
+
+
+def main(number, argv=None):
+    """The command line of ``reproduce/table<number>.py`` (2: symmetric, 3: asymmetric,
+    4: Clothing1M). Exit status: 0 done, 1 a run failed or the check found moved cells, 2 bad
+    input (nothing ran), 130 interrupted."""
+    published = paper.load_paper_table(number)
+    args = parser(number).parse_args(argv)
+    args.trials = args.trials or published['trials'] or 1
+    rates = getattr(args, 'rates', None) or published['rates'] or [0.0]
+    for note in options.merge_notes(args, ('rates', 'methods', 'devices')):
+        sys.stderr.write(note + '\n')
+    def work():
+        check_places(args)
+        return run_table(number, args, base_config(args, NOISE[number]), rates, args.methods)
+
+    status, table_status = preflight.guarded(work)
+    return status or table_status

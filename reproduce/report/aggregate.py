@@ -1,0 +1,162 @@
+"""The one aggregator of finished runs: every part's ``result.json`` into per-cell lists of
+numbers, for the tables, the figures and :mod:`reproduce.summarize`.
+
+Numbers are in percent (accuracies) or loss units (the final training loss); a cell's statistics
+are the mean, the sample standard deviation (ddof 1; 0 for one trial) and the count over trials.
+"""
+import dataclasses
+import os
+
+import numpy
+
+from reproduce.run import methods as methods_lib, rundir
+
+KINDS = ('best', 'last')
+
+
+#: How a cell's spread is computed, as captions and JSON state it.
+STD_CONVENTION = 'sample standard deviation over trials (ddof 1; 0 for one trial)'
+
+
+def stats(values, trials=None):
+    """Mean, sample standard deviation (ddof 1; 0 for one value), count, the values and the
+    trials (seeds) they come from, in the same order."""
+    trials = [int(t) for t in trials] if trials is not None else None
+    if trials is not None and len(trials) != len(values):
+        raise ValueError('{} values but {} trials'.format(len(values), len(trials)))
+    if not values:
+        return {'mean': None, 'std': None, 'n': 0, 'values': [], 'trials': []}
+    std = float(numpy.std(values, ddof=1)) if len(values) > 1 else 0.0
+    return {'mean': float(numpy.mean(values)), 'std': std, 'n': len(values),
+            'values': [float(v) for v in values], 'trials': trials}
+
+
+def brief(result):
+    """The numbers and provenance of one part's ``result.json`` that tables and summaries keep."""
+    entry = {k: result[k] for k in ('best_test', 'last_test', 'epochs', 'train_seconds')}
+    entry['best_epoch'] = result['accuracy']['best']['epoch']
+    entry['seeds'] = {k: v for k, v in result['config'].items() if k.endswith('_seed')}
+    entry['provenance'] = result['provenance']
+    if 'labels' in result:
+        entry['labels'] = result['labels']
+    return entry
+
+
+@dataclasses.dataclass
+class Run:
+    """One run directory to gather: its parts and the key its numbers go under (a noise rate
+    for a table; (data set, noise, rate) for a summary)."""
+
+    run_dir: str
+    parts: tuple
+    key: object
+    name: str
+    trial: int
+
+
+@dataclasses.dataclass
+class Gathered:
+    """Finished numbers by cell: ``cells[(method, key)][kind]``, ``labels[key]['noisy' or
+    'corrected']`` (step 1), ``signals[(part, quantity, key)]`` (final_loss, label_accuracy),
+    each list with the trials its numbers come from beside it (``cells[...]['trials']``,
+    ``labels[key]['trials']``, ``signal_trials[(part, quantity, key)]``), and a brief of every
+    finished part (``parts``)."""
+
+    cells: dict = dataclasses.field(default_factory=dict)
+    labels: dict = dataclasses.field(default_factory=dict)
+    signals: dict = dataclasses.field(default_factory=dict)
+    signal_trials: dict = dataclasses.field(default_factory=dict)
+    parts: list = dataclasses.field(default_factory=list)
+
+    def cell(self, method, key, kind):
+        """:func:`stats` of one table cell (empty when nothing finished)."""
+        cell = self.cells.get((method, key), {})
+        return stats(cell.get(kind, []), cell.get('trials', []))
+
+    def label_cell(self, key, which):
+        """:func:`stats` of step 1's label accuracy (``noisy`` or ``corrected``) at ``key``."""
+        entry = self.labels.get(key, {})
+        return stats(entry.get(which, []), entry.get('trials', []))
+
+    def signal(self, part, quantity, key):
+        """:func:`stats` of one signal cell."""
+        k = (part, quantity, key)
+        return stats(self.signals.get(k, []), self.signal_trials.get(k, []))
+
+    def keys(self):
+        return sorted({k for _, k in self.cells} | set(self.labels),
+                      key=lambda k: k if isinstance(k, tuple) else (k,))
+
+
+def gather(runs):
+    """Every finished part of ``runs`` (:class:`Run`) into a :class:`Gathered`."""
+    found = Gathered()
+    for run in runs:
+        for part in run.parts:
+            result = rundir.read_result(os.path.join(run.run_dir, part))
+            if result is None:
+                continue
+            key = run.key
+            found.parts.append(dict(brief(result), run=run.name, part=part, trial=run.trial))
+            signals = {}
+            if result.get('final_loss') is not None:
+                signals['final_loss'] = result['final_loss']
+            if 'labels' in result:
+                signals['label_accuracy'] = 100 * result['labels']['corrected_accuracy']
+            for quantity, value in signals.items():
+                found.signals.setdefault((part, quantity, key), []).append(value)
+                found.signal_trials.setdefault((part, quantity, key), []).append(run.trial)
+            if part in methods_lib.PREREQUISITES:
+                entry = found.labels.setdefault(key, {'noisy': [], 'corrected': [], 'trials': []})
+                entry['noisy'].append(100 * result['labels']['noisy_accuracy'])
+                entry['corrected'].append(100 * result['labels']['corrected_accuracy'])
+                entry['trials'].append(run.trial)
+                continue
+            cell = found.cells.setdefault((part, key), {'best': [], 'last': [], 'trials': []})
+            cell['best'].append(100 * result['best_test'])
+            cell['last'].append(100 * result['last_test'])
+            cell['trials'].append(run.trial)
+    return found
+
+
+def runs_of_units(units):
+    """The :class:`Run` of every unit of a table plan (key: the noise rate)."""
+    return [Run(u.run_dir, u.parts, u.config.rate, u.config.name(), u.config.trial)
+            for u in units]
+
+
+def runs_of_directories(run_dirs):
+    """The :class:`Run` of arbitrary run directories (key: (data set, noise, rate), read from
+    their parts' results); FileNotFoundError for a directory without a finished part."""
+    runs = []
+    for run_dir in run_dirs:
+        parts = [p for p in methods_lib.PARTS if rundir.finished(os.path.join(run_dir, p))]
+        if not parts:
+            raise FileNotFoundError('{} holds no finished run (no */{})'.format(
+                run_dir, rundir.RESULT))
+        config = rundir.read_result(os.path.join(run_dir, parts[0]))['config']
+        runs.append(Run(run_dir, tuple(parts), (config['dataset'], config['noise'],
+                                                config['rate']),
+                        os.path.basename(os.path.normpath(run_dir)), config['trial']))
+    return runs
+
+
+def curves(run_dirs, part, split='test'):
+    """Per run directory, ``(epochs, accuracies)`` of ``part`` on ``split`` (runs that have not
+    evaluated yet are left out)."""
+    found = []
+    for run_dir in run_dirs:
+        record = rundir.read_json(os.path.join(run_dir, part, rundir.ACCURACY))
+        if record and record.get('epochs'):
+            found.append((record['epochs'], record['accuracy'][split]))
+    return found
+
+
+def label_histories(run_dirs, part='step1'):
+    """Per run directory, ``(epochs, label accuracy)`` of ``part`` per epoch."""
+    found = []
+    for run_dir in run_dirs:
+        history = rundir.read_json(os.path.join(run_dir, part, rundir.LABEL_ACCURACY))
+        if history and history.get('epoch'):
+            found.append((history['epoch'], history['accuracy']))
+    return found

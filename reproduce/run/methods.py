@@ -1,0 +1,292 @@
+"""The methods of the tables, one short function each on the shared training helper
+(:mod:`reproduce.run.training`), and the parts each needs first (``step1`` before ``tanaka`` and
+``ours``; cross entropy before an estimated Forward T). A part is one network in its own folder,
+skipped when its ``result.json`` exists and resumed from its snapshot otherwise. To add a method:
+a ``run_<name>(context)`` function, a :class:`Method` entry in :data:`METHODS`, and its row in
+``results/paper/`` if the paper has one.
+"""
+import dataclasses
+import os
+
+import chainer
+import numpy
+
+from reproduce.run import data as data_sets, rundir, training
+import atomic_files as atomic
+from updaters.baselines import ESTIMATE_PERCENTILE, estimate_transition
+from updaters.extensions import LabelAccuracyReport, probabilities_of_batches
+
+
+@dataclasses.dataclass
+class Context:
+    """What a method's function gets: the run's configuration, clean data, noisy labels, run
+    directory and extra trainer extensions."""
+
+    config: object
+    data: object
+    noisy: object
+    run_dir: str
+    extensions: tuple = ()
+
+    def part_dir(self, part):
+        return os.path.join(self.run_dir, part)
+
+    def setup(self, part, init_weights=None):
+        """The part's :class:`reproduce.run.training.Part`, named for messages as the user knows
+        it (step 1 by the methods that need it)."""
+        built = training.setup(self.config, self.data, self.noisy, self.part_dir(part),
+                               init_weights)
+        built.title = describe_part(part, self.config)
+        return built
+
+
+def _noisy_accuracy(noisy, clean):
+    """Share of noisy labels equal to the clean one (where a clean one is known: -1 is none)."""
+    known = clean >= 0
+    return float(numpy.mean(noisy[known] == clean[known]))
+
+
+def _label_summary(context, report):
+    accuracy, fixed, broken = report.measure()
+    return {'noisy_accuracy': _noisy_accuracy(context.noisy, context.data.train_y),
+            'corrected_accuracy': accuracy, 'fixed': fixed, 'broken': broken}
+
+
+# ----------------------------------------------------------------------------------------------
+# The parts
+
+
+def run_step1(context):
+    """Step 1: trains the label-correction network, writes ``labels.npz`` and the network."""
+    part = context.setup('step1')
+    step = part.settings['step1']
+    updater = training.step1_updater(context.config, part.settings, part.arrays, part.model,
+                                     part.device)
+    table = updater.label_table
+    report = LabelAccuracyReport(table, part.arrays.noisy, part.arrays.clean,
+                                 path=os.path.join(part.out_dir, rundir.LABEL_ACCURACY))
+    seconds = training.train(part, updater, step['epochs'], [report] + list(context.extensions),
+                             report_keys=['labels/accuracy'])
+    table.save(os.path.join(part.out_dir, rundir.LABELS), noisy=context.noisy,
+               clean=context.data.train_y)
+    atomic.save_model(os.path.join(part.out_dir, rundir.MODEL), part.model)
+    return training.finish(part, 'step1', step, seconds, labels=_label_summary(context, report))
+
+
+def corrected_labels(step1_dir, kind='soft'):
+    """Step 1's labels as float32 (n, c) training targets: soft Y or one-hot of argmax Y."""
+    path = os.path.join(step1_dir, rundir.LABELS)
+    if not os.path.exists(path):
+        raise FileNotFoundError('{} is missing: step 1 has not finished in {}'.format(
+            path, step1_dir))
+    with numpy.load(path) as f:
+        soft = f['soft']
+    if kind == 'soft':
+        return soft.astype(numpy.float32)
+    return numpy.eye(soft.shape[1], dtype=numpy.float32)[soft.argmax(axis=1)]
+
+
+def _run_step2(context, name, mixup_weight):
+    """Step 2 on step 1's labels: ours (w > 0) or Tanaka et al.'s (w = 0)."""
+    config = context.config
+    step1_dir = context.part_dir('step1')
+    targets = corrected_labels(step1_dir, config.step2_labels)
+    init = os.path.join(step1_dir, rundir.MODEL) if config.step2_init == 'step1' else None
+    part = context.setup(name, init)
+    step = part.settings['step2']
+    updater = training.step2_updater(config, part.settings, part.arrays, part.model,
+                                     part.device, targets, mixup_weight)
+    seconds = training.train(part, updater, step['epochs'], context.extensions,
+                             milestones=step['milestones'], lr_decay=step['lr_decay'])
+    return training.finish(part, 'step2', step, seconds, mixup_weight=mixup_weight)
+
+
+def run_tanaka(context):
+    """Tanaka et al.'s second step: Lc alone on step 1's labels."""
+    return _run_step2(context, 'tanaka', 0.0)
+
+
+def run_ours(context):
+    """The paper's method: Lc + w Lmix on step 1's labels."""
+    return _run_step2(context, 'ours', context.config.mixup_weight)
+
+
+def given_transition(config, n_classes):
+    """Forward T's given matrix: the true one of the configured synthetic noise, or the one in
+    the .npy file ``config.transition`` (checked: c x c, non-negative, rows summing to 1).
+    (``'estimate'`` is computed during the run: :func:`estimated_transition`.)"""
+    if config.transition == 'true':
+        return data_sets.true_transition(config, n_classes)
+    if not os.path.isfile(config.transition):
+        raise FileNotFoundError('transition matrix file {} does not exist'.format(
+            config.transition))
+    t = numpy.load(config.transition).astype(numpy.float32)
+    if t.shape != (n_classes, n_classes) or (t < 0).any() or not numpy.allclose(
+            t.sum(axis=1), 1, atol=1e-3):
+        raise ValueError('{} is not a {} x {} transition matrix (non-negative, rows summing to '
+                         '1)'.format(config.transition, n_classes, n_classes))
+    return t
+
+
+def estimated_transition(context, part, path):
+    """Patrini et al.'s estimate of T (:func:`updaters.baselines.estimate_transition`) from the
+    cross-entropy network of this run, predicted on the training images without augmentation;
+    saved to ``path`` (.npy) once and read from there on a resume."""
+    if os.path.exists(path):
+        return numpy.load(path)
+    network_dir = context.part_dir('cross_entropy')
+    weights = os.path.join(network_dir, rundir.MODEL)
+    if not os.path.exists(weights):
+        raise FileNotFoundError(
+            '{} is missing: Forward T estimates its matrix with the cross-entropy network, which '
+            'is saved when that run finishes (a run finished by an older version of this '
+            'package did not save it: delete {} to train it again)'.format(weights, network_dir))
+    model = training.build_model(context.config, context.data, part.settings)
+    chainer.serializers.load_npz(weights, model)
+    model.to_device(part.device)
+    source = part.arrays.train_split()
+    probabilities = probabilities_of_batches(
+        model, source.batches(context.config.evaluation_batch_size()))
+    t = chainer.backend.CpuDevice().send(estimate_transition(probabilities))
+    atomic.save_npy(path, t)
+    return t
+
+
+def _run_cross_entropy(context, name, forward):
+    """Cross entropy on the noisy labels with step 2's schedule; with ``forward``, Forward T."""
+    config = context.config
+    estimate = forward and config.transition == 'estimate'
+    # a given matrix is read (and a bad file refused) before anything is built
+    transition = (given_transition(config, context.data.n_classes)
+                  if forward and not estimate else None)
+    part = context.setup(name)
+    if estimate:
+        transition = estimated_transition(context, part,
+                                          os.path.join(part.out_dir, rundir.TRANSITION))
+    step = part.settings['step2']
+    updater = training.cross_entropy_updater(part.settings, part.arrays, part.model,
+                                             part.device, transition)
+    seconds = training.train(part, updater, step['epochs'], context.extensions,
+                             milestones=step['milestones'], lr_decay=step['lr_decay'])
+    extra = {}
+    if transition is None:      # the network Forward T estimates its matrix from
+        atomic.save_model(os.path.join(part.out_dir, rundir.MODEL), part.model)
+    else:
+        extra['transition'] = {
+            'source': {'true': 'true', 'estimate': 'estimated'}.get(config.transition, 'file'),
+            'matrix': numpy.asarray(transition).tolist()}
+        if estimate:
+            extra['transition'].update(network='cross_entropy', percentile=ESTIMATE_PERCENTILE)
+    return training.finish(part, updater.step_name, step, seconds, **extra)
+
+
+def run_cross_entropy(context):
+    return _run_cross_entropy(context, 'cross_entropy', forward=False)
+
+
+def run_forward_t(context):
+    return _run_cross_entropy(context, 'forward_t', forward=True)
+
+
+def run_pencil(context):
+    """PENCIL (Yi & Wu, CVPR 2019): its three stages with its own schedule; writes its
+    corrected labels (``labels.npz``) and their accuracy per epoch like step 1."""
+    from updaters.pencil import PencilLearningRate, pencil_lr_schedule
+    part = context.setup('pencil')
+    step = part.settings['pencil']
+    updater = training.pencil_updater(part.settings, part.arrays, part.model, part.device)
+    report = LabelAccuracyReport(updater.labels, part.arrays.noisy, part.arrays.clean,
+                                 path=os.path.join(part.out_dir, rundir.LABEL_ACCURACY))
+    schedule = PencilLearningRate(pencil_lr_schedule(step['stages'], step['lr'], step['lr3'],
+                                                     step['stage3_decay']))
+    seconds = training.train(part, updater, step['epochs'],
+                             [report, schedule] + list(context.extensions),
+                             report_keys=['labels/accuracy'])
+    updater.save(os.path.join(part.out_dir, rundir.LABELS), noisy=context.noisy,
+                 clean=context.data.train_y)
+    return training.finish(part, 'pencil', step, seconds, labels=_label_summary(context, report))
+
+
+# ----------------------------------------------------------------------------------------------
+# The registry
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """One method: its name (and part), its row label, and the parts it needs first
+    (``config -> tuple``)."""
+
+    name: str
+    label: str
+    run: object
+    needs: object = lambda config: ()
+
+
+#: The computed methods, in the order of the paper's rows.
+METHODS = {m.name: m for m in (
+    Method('cross_entropy', 'Cross Entropy', run_cross_entropy),
+    Method('forward_t', 'Forward T [5]', run_forward_t,
+           needs=lambda config: ('cross_entropy',) if config.transition == 'estimate' else ()),
+    Method('tanaka', 'Tanaka et al. [6]', run_tanaka, needs=lambda config: ('step1',)),
+    Method('pencil', 'PENCIL [3]', run_pencil),
+    Method('ours', 'Our method', run_ours, needs=lambda config: ('step1',)),
+)}
+NAMES = tuple(METHODS)
+#: Parts that are no method's row: what the methods need first.
+PREREQUISITES = {'step1': run_step1}
+#: Every part, in the order of the tables' provenance and regression signals.
+PARTS = ('step1',) + NAMES
+
+
+def describe_part(part, config):
+    """A part as the user knows it: a method's name, or step 1 by the methods that need it."""
+    needed_by = [m for m in NAMES if part != m and part in METHODS[m].needs(config)]
+    return part if not needed_by else '{} (for {})'.format(part, ' and '.join(needed_by))
+
+
+def check_methods(methods):
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError('unknown method(s) {}: choose from {}'.format(
+            ', '.join(map(repr, unknown)), ', '.join(NAMES)))
+
+
+def parts_of(methods, config):
+    """The parts ``methods`` train, in order: each method's prerequisites before it, each
+    part once."""
+    order = []
+    for method in methods:
+        for part in tuple(METHODS[method].needs(config)) + (method,):
+            if part not in order:
+                order.append(part)
+    return tuple(order)
+
+
+def groups_of(methods, config):
+    """``methods`` (in :data:`NAMES` order) in groups that must run in one process: methods
+    that share a prerequisite, or of which one needs another (they would train the same part
+    twice, or at once, apart)."""
+    chosen = [m for m in NAMES if m in methods]
+    groups = []
+    for method in chosen:
+        parts = set(parts_of([method], config))
+        joined = [g for g in groups if parts & set(parts_of(g, config))]
+        merged = [m for g in joined for m in g] + [method]
+        groups = [g for g in groups if g not in joined] + [tuple(m for m in NAMES if m in merged)]
+    return sorted(groups, key=lambda g: -1 if 'step1' in parts_of(g, config) else
+                  NAMES.index(g[0]))
+
+
+def run_parts(context, methods):
+    """Trains the parts of ``methods`` that are not finished; returns {part: result}."""
+    check_methods(methods)
+    results = {}
+    for part in parts_of(methods, context.config):
+        done = rundir.read_result(context.part_dir(part))
+        if done is None:
+            with rundir.locked(context.part_dir(part)):    # one process trains a part
+                done = rundir.read_result(context.part_dir(part))
+                if done is None:
+                    done = (PREREQUISITES.get(part) or METHODS[part].run)(context)
+        results[part] = done
+    return results

@@ -1,0 +1,270 @@
+"""What every part of a run shares: the data placed on the device, the network, the optimizer,
+the updaters built from the settings, the trainer with its extensions (resuming from the last
+snapshot), and the part's ``result.json``.
+"""
+import dataclasses
+import os
+import time
+
+import chainer
+import numpy
+from chainer import training as chainer_training
+from chainer.training import extensions as chainer_extensions
+
+from datasets import augment
+from reproduce.run import precision, rundir
+from reproduce.run.provenance import provenance
+import atomic_files as atomic
+from updaters.baselines import CrossEntropyUpdater
+from updaters.extensions import AccuracyTracker, DeviceSplit, StopOnNonFinite
+from updaters.feed import DeviceImageFeed, IndexIterator
+from updaters.fused_sgd import FusedMomentumSGD
+from updaters.joint import JointOptimizationUpdater
+from updaters.labels import LabelTable
+from updaters.mixup import MixupUpdater
+from updaters.pencil import PencilUpdater
+
+
+# ----------------------------------------------------------------------------------------------
+# Data on the device
+
+
+class DeviceData(object):
+    """The data set's arrays on the training device, and the functions that feed them."""
+
+    def __init__(self, data, labels_noisy, device, order_seed, iterations_per_epoch=None):
+        self.device = device
+        self.n_classes = data.n_classes
+        self.iterations_per_epoch = iterations_per_epoch
+        self.train_x = device.send(data.train_x)
+        self.clean = device.send(data.train_y)
+        self.noisy = device.send(labels_noisy)
+        self.mean = device.send(data.mean)
+        self.splits = {'val': (device.send(data.val_x), device.send(data.val_y)),
+                       'test': (device.send(data.test_x), device.send(data.test_y))}
+        mean, pad, flip = self.mean, data.pad, data.flip
+        self.feed = DeviceImageFeed(
+            self.train_x, lambda x, rng: augment.random_crop_flip(x, mean, rng, pad=pad, flip=flip),
+            seed=order_seed)
+        self.preprocess = lambda x: augment.normalize(x, mean)
+        self.order_seed = order_seed
+
+    def train_split(self):
+        """The training images as an evaluation batch source (no augmentation), with their
+        noisy labels."""
+        return DeviceSplit(self.train_x, self.noisy, self.preprocess)
+
+    def iterator(self, batch_size):
+        return IndexIterator(len(self.train_x), batch_size, seed=self.order_seed,
+                             xp=self.device.xp, iterations_per_epoch=self.iterations_per_epoch)
+
+
+class HostData(object):
+    """The counterpart of :class:`DeviceData` for images too many for the device (Clothing1M):
+    labels on the device, images decoded on the host for every batch
+    (:class:`updaters.feed.HostImageFeed`)."""
+
+    def __init__(self, data, labels_noisy, device, order_seed, iterations_per_epoch, threads):
+        from updaters.feed import HostImageFeed, HostSplit
+        self.device = device
+        self.n_classes = data.n_classes
+        self.n = len(data.train)
+        self.clean = device.send(data.train_y)
+        self.noisy = device.send(labels_noisy)
+        self.feed = HostImageFeed(data.train, seed=order_seed, device=device, threads=threads)
+        self.splits = {'val': HostSplit(data.val, device=device, threads=threads),
+                       'test': HostSplit(data.test, device=device, threads=threads)}
+        self.preprocess = None
+        self.order_seed = order_seed
+        self.iterations_per_epoch = iterations_per_epoch
+        self.threads = threads
+
+    def train_split(self):
+        """The noisy training images as an evaluation batch source (centre crop), with their
+        noisy labels."""
+        from datasets.clothing1m import Clothing1MDataset
+        from updaters.feed import HostSplit
+        train = self.feed.dataset
+        plain = Clothing1MDataset(train.root, train.paths, train.labels, train=False)
+        return HostSplit(plain, device=self.device, threads=self.threads)
+
+    def iterator(self, batch_size):
+        # host indices: the feed loads a batch without waiting for the device's queued work
+        return IndexIterator(self.n, batch_size, seed=self.order_seed, xp=numpy,
+                             iterations_per_epoch=self.iterations_per_epoch)
+
+
+def place(config, data, noisy, device):
+    """The data on ``device`` as the data set's description says (device or host images)."""
+    if config.spec.host_images:
+        return HostData(data, noisy, device, config.order_seed, config.iterations_per_epoch,
+                        config.loader_threads)
+    return DeviceData(data, noisy, device, config.order_seed, config.iterations_per_epoch)
+
+
+# ----------------------------------------------------------------------------------------------
+# Network, optimizer, updaters
+
+
+def build_model(config, data, settings):
+    """The network of ``settings['model']``: ``preact_resnet32`` (the paper's CIFAR-10 network,
+    :func:`models.preact_resnet32`), ``preact_resnet`` (a smaller PreActResNet: digits) or
+    ``resnet50`` (Clothing1M), initialised from ``config.init_seed``; the PreAct ResNets with
+    ``config.batch_norm``'s batch normalisation."""
+    numpy.random.seed(config.init_seed)  # Chainer's initialisers draw from numpy's global RNG
+    spec = dict(settings['model'])
+    arch = spec.pop('arch')
+    if arch == 'resnet50':
+        from models import ResNet50
+        return ResNet50(n_classes=data.n_classes,
+                        pretrained_path=None if config.weights == 'none' else config.weights)
+    from models import PreActResNet, preact_resnet32
+    if arch == 'preact_resnet32':
+        return preact_resnet32(n_classes=data.n_classes, in_channels=data.train_x.shape[1],
+                               batch_norm=config.batch_norm)
+    return PreActResNet(n_classes=data.n_classes, in_channels=data.train_x.shape[1],
+                        batch_norm=config.batch_norm, **spec)
+
+
+def optimizer(model, step):
+    """Momentum SGD with weight decay, as one operation over all parameters
+    (:class:`updaters.fused_sgd.FusedMomentumSGD`; the arithmetic of Chainer's MomentumSGD with
+    a WeightDecay hook)."""
+    return FusedMomentumSGD(lr=step['lr'], momentum=step['momentum'],
+                            weight_decay=step['weight_decay']).setup(model)
+
+
+def step1_updater(config, settings, arrays, model, device):
+    """Step 1's updater on ``arrays`` (:class:`DeviceData` or :class:`HostData`), with its label
+    table as ``updater.label_table``."""
+    step = settings['step1']
+    table = LabelTable(arrays.noisy, arrays.n_classes, window=step['window'],
+                       begin=step['begin'], device=device)
+    return JointOptimizationUpdater(
+        arrays.iterator(step['batch_size']), optimizer(model, step), arrays.feed, table,
+        alpha=step['alpha'], beta=step['beta'], label_kind=config.step1_labels, device=device)
+
+
+def step2_updater(config, settings, arrays, model, device, targets, mixup_weight):
+    """Step 2's updater on fixed ``targets`` (host float32 (n, c)), Lmix weight
+    ``mixup_weight`` (0: Tanaka's second step)."""
+    step = settings['step2']
+    return MixupUpdater(
+        arrays.iterator(step['batch_size']), optimizer(model, step), arrays.feed,
+        device.send(targets), mixup_alpha=step['mixup_alpha'], mixup_weight=mixup_weight,
+        lc_on=config.lc_on, seed=config.mixup_seed, device=device)
+
+
+def cross_entropy_updater(settings, arrays, model, device, transition=None):
+    """The cross-entropy baseline's updater with step 2's settings; with ``transition`` (host
+    (c, c)), Forward T's."""
+    step = settings['step2']
+    return CrossEntropyUpdater(
+        arrays.iterator(step['batch_size']), optimizer(model, step), arrays.feed, arrays.noisy,
+        transition=None if transition is None else device.send(transition), device=device)
+
+
+def pencil_updater(settings, arrays, model, device):
+    """PENCIL's updater with its settings (``settings['pencil']``)."""
+    step = settings['pencil']
+    return PencilUpdater(
+        arrays.iterator(step['batch_size']), optimizer(model, step), arrays.feed, arrays.noisy,
+        arrays.n_classes, step['stages'], alpha=step['alpha'], beta=step['beta'],
+        label_lr=step['label_lr'], k=step['k'], losses=step['losses'], device=device)
+
+
+# ----------------------------------------------------------------------------------------------
+# A part: set up, train (resuming), finish
+
+
+@dataclasses.dataclass
+class Part:
+    """What every part builds first: its directory, settings, device, data, model, tracker."""
+
+    out_dir: str
+    config: object
+    settings: dict
+    device: object
+    arrays: object
+    model: object
+    tracker: object
+    title: str = None       # how messages name the part ('step1 (for tanaka and ours)')
+
+
+def setup(config, data, noisy, out_dir, init_weights=None):
+    """A :class:`Part` in ``out_dir`` (the network from ``init_weights`` when given)."""
+    precision.use_tf32(config.tf32)
+    settings = config.settings()
+    device = chainer.get_device(config.device)
+    device.use()
+    arrays = place(config, data, noisy, device)
+    model = build_model(config, data, settings)
+    if init_weights:
+        chainer.serializers.load_npz(init_weights, model)
+    model.to_device(device)
+    tracker = AccuracyTracker(arrays.splits, arrays.preprocess,
+                              batch_size=config.evaluation_batch_size(),
+                              path=os.path.join(out_dir, rundir.ACCURACY))
+    return Part(out_dir, config, settings, device, arrays, model, tracker)
+
+
+def _save_uncompressed(path, target):
+    """The snapshot's writer: Chainer compresses by default, which costs seconds per epoch for
+    float parameters and label buffers that hardly compress."""
+    chainer.serializers.save_npz(path, target, compression=False)
+
+
+def train(part, updater, epochs, extra_extensions=(), milestones=None, lr_decay=0.1,
+          report_keys=()):
+    """Runs ``updater`` for ``epochs`` in the part's directory, resuming from its snapshot if
+    there is one; returns the seconds it trained."""
+    out_dir, config = part.out_dir, part.config
+    trainer = chainer_training.Trainer(updater, (epochs, 'epoch'), out=out_dir)
+    trainer.extend(StopOnNonFinite())
+    trainer.extend(part.tracker)
+    if milestones:
+        trainer.extend(chainer_extensions.ExponentialShift('lr', lr_decay),
+                       trigger=chainer_training.triggers.ManualScheduleTrigger(
+                           list(milestones), 'epoch'))
+    trainer.extend(chainer_extensions.observe_lr(), trigger=(1, 'epoch'))
+    trainer.extend(chainer_extensions.LogReport(trigger=(1, 'epoch'), filename=rundir.LOG))
+    for extension in extra_extensions:
+        trainer.extend(extension)
+    trainer.extend(chainer_extensions.snapshot(savefun=_save_uncompressed,
+                                               filename=rundir.SNAPSHOT), trigger=(1, 'epoch'))
+    if config.progress:
+        keys = ['epoch', 'main/loss', 'val/accuracy', 'test/accuracy'] + list(report_keys)
+        trainer.extend(chainer_extensions.PrintReport(keys + ['lr', 'elapsed_time']))
+        trainer.extend(chainer_extensions.ProgressBar(update_interval=10))
+    snapshot = os.path.join(out_dir, rundir.SNAPSHOT)
+    if os.path.exists(snapshot):
+        # before trainer.run: ExponentialShift.initialize would otherwise set the lr first
+        chainer.serializers.load_npz(snapshot, trainer)
+        if config.progress:
+            print('{}: resuming after epoch {} of {} ({})'.format(
+                part.title or os.path.basename(out_dir), updater.epoch, epochs, snapshot))
+    started = time.time()
+    trainer.run(show_loop_exception_msg=False)
+    return time.time() - started
+
+
+def finish(part, step_name, step, seconds, **extra):
+    """Writes the part's ``result.json`` (last, atomically: the part is then finished) and
+    returns it."""
+    curves = part.tracker.summary()
+    result = {
+        'part': step_name,
+        'config': dataclasses.asdict(part.config),
+        'settings': {'model': part.settings['model']},
+        'step': step,
+        'epochs': step['epochs'],
+        'accuracy': curves,
+        'best_test': curves['best']['test'],
+        'last_test': curves['last']['test'],
+        'final_loss': rundir.final_loss(part.out_dir),
+        'train_seconds': seconds,
+        'provenance': provenance(part.config.device),
+    }
+    result.update(extra)
+    atomic.write_json(os.path.join(part.out_dir, rundir.RESULT), result)
+    return result
