@@ -57,7 +57,9 @@ def confusion_matrices(units_by_panel, n_classes):
         trials = 0
         for unit in units:
             path = os.path.join(unit.run_dir, 'step1', rundir.LABELS)
-            if 'step1' in unit.parts and os.path.exists(path):
+            if 'step1' in unit.parts and rundir.problem(path):
+                aggregate.skipped(path, rundir.problem(path))
+            elif 'step1' in unit.parts and os.path.exists(path):
                 with numpy.load(path) as f:
                     counts += plots.confusion_counts(f['clean'], f['hard'], n_classes)
                 trials += 1

@@ -243,7 +243,7 @@ def test_a_disk_that_fills_up_is_one_line_and_the_table_on_disk_stays(tmp_path, 
     def full(path, obj):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
     monkeypatch.setattr(atomic, 'write_json', full)
-    monkeypatch.setattr(tables, 'finished_cells', lambda table: 1)   # as if a run had finished
+    monkeypatch.setattr(tables, 'finished_results', lambda table: 1)   # as if a run had finished
     status, err, _ = _status(lambda: table2(TINY + ['--rates', '0.5', '--out', str(
         tmp_path / 'runs'), '--results', str(results), '--gather-only']), capsys)
     assert status == 1 and err.count('\n') == 1
@@ -259,7 +259,7 @@ def test_a_table_is_never_replaced_by_an_emptier_one(tmp_path, capsys):
     assert status == 0 and 'nothing written: no run has finished yet' in out
     assert '4 of 4 planned runs are not finished' in out
     assert not results.exists()
-    # a table with more finished cells on disk is kept; this one goes beside it
+    # a table with more trial results on disk is kept; this one goes beside it
     status, _, out = _status(lambda: table2(argv + ['--methods', 'cross_entropy']), capsys)
     assert status == 0 and (results / 'table2.json').exists()
     before = (results / 'table2.json').read_text()
@@ -282,7 +282,7 @@ def test_a_richer_table_on_disk_is_kept_and_the_new_one_written_beside_it(tmp_pa
     status, _, out = _status(lambda: table2(argv + ['--methods', 'cross_entropy,forward_t',
                                                     '--gather-only']), capsys)
     assert status == 0 and (results / 'table2.json').read_text() == before
-    assert 'holds 4 finished cells, this table 2: it was kept' in out
+    assert 'holds 4 trial results, this table 2: it was kept' in out
     assert (results / 'table2.partial.json').exists()
 
 

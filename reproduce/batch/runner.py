@@ -72,8 +72,12 @@ class Unit:
         """Writes the run folder's ``config.json`` (what the run computes and how to start it),
         or checks the one there (:class:`rundir.SettingsMismatchError` when it describes another
         run)."""
-        rundir.claim(self.run_dir, self.config.identity(), config_lib.defaults_identity(),
-                     self.config.launch(), new_launch=True)
+        changed = rundir.claim(self.run_dir, self.config.identity(),
+                               config_lib.defaults_identity(), self.config.launch(),
+                               new_launch=True)
+        if changed:
+            sys.stderr.write('note: {}: how to start the run now follows this command ({})\n'
+                             .format(self.config_path, '; '.join(changed)))
 
     def command(self, device=None, quiet=False):
         """The command line (a list) that runs this unit from its ``config.json`` (written

@@ -166,27 +166,28 @@ def write(table, directory, name):
     return paths
 
 
-def finished_cells(table):
-    """How many computed cells of a table hold a number."""
-    return sum(1 for row in (table or {}).get('rows', []) if row.get('status') == 'computed'
-               for kind in KINDS for cell in row.get(kind, []) if cell.get('mean') is not None)
+def finished_results(table):
+    """How many trial results the computed cells of a table hold (a cell counts its trials)."""
+    return sum(len(cell.get('values') or []) for row in (table or {}).get('rows', [])
+               if row.get('status') == 'computed' for kind in KINDS
+               for cell in row.get(kind, []) if cell.get('mean') is not None)
 
 
 def write_safely(table, directory, name, stream):
     """Writes the table unless that would lose numbers: nothing when no cell is finished; beside
-    the file on disk (``<name>.partial``) when that file holds more finished cells than this
+    the file on disk (``<name>.partial``) when that file holds more trial results than this
     table. Says what it did; returns the paths written."""
-    count = finished_cells(table)
+    count = finished_results(table)
     if count == 0:
         stream.write('nothing written: no run has finished yet\n')
         return []
     on_disk = rundir.read_json(os.path.join(directory, name + '.json'))
-    if finished_cells(on_disk) > count:
+    if finished_results(on_disk) > count:
         paths = write(table, directory, name + PARTIAL)
-        stream.write('{} holds {} finished cells, this table {}: it was kept, and this table was '
+        stream.write('{} holds {} trial results, this table {}: it was kept, and this table was '
                      'written beside it as {}\n'.format(
                          os.path.relpath(os.path.join(directory, name + '.json')),
-                         finished_cells(on_disk), count, os.path.basename(paths[0])))
+                         finished_results(on_disk), count, os.path.basename(paths[0])))
         return list(paths)
     return list(write(table, directory, name))
 
@@ -258,7 +259,7 @@ def run_table(number, args, base, rates, methods, stream=None):
     config = RunConfig(rate=rates[0], **base)
     table = build(number, units, rates, trials, methods, config)
     missing = [u for u in units if not u.finished()]
-    if finished_cells(table):
+    if finished_results(table):
         stream.write('\n' + format_terminal(table))
     if missing:
         stream.write('{} of {} planned runs are not finished ({}); their cells show –\n'.format(

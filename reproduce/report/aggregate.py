@@ -6,6 +6,7 @@ are the mean, the sample standard deviation (ddof 1; 0 for one trial) and the co
 """
 import dataclasses
 import os
+import sys
 
 import numpy
 
@@ -88,12 +89,22 @@ class Gathered:
                       key=lambda k: k if isinstance(k, tuple) else (k,))
 
 
+def skipped(path, reason):
+    """Says in one line (stderr) that gathering left out a run's damaged file."""
+    sys.stderr.write('skipped {}: {} is damaged ({})\n'.format(
+        os.path.dirname(path), os.path.basename(path), reason))
+
+
 def gather(runs):
     """Every finished part of ``runs`` (:class:`Run`) into a :class:`Gathered`."""
     found = Gathered()
     for run in runs:
         for part in run.parts:
-            result = rundir.read_result(os.path.join(run.run_dir, part))
+            part_dir = os.path.join(run.run_dir, part)
+            reason = rundir.result_problem(part_dir)
+            if reason:
+                skipped(os.path.join(part_dir, rundir.RESULT), reason)
+            result = rundir.read_result(part_dir)
             if result is None:
                 continue
             key = run.key
@@ -146,7 +157,11 @@ def curves(run_dirs, part, split='test'):
     evaluated yet are left out)."""
     found = []
     for run_dir in run_dirs:
-        record = rundir.read_json(os.path.join(run_dir, part, rundir.ACCURACY))
+        path = os.path.join(run_dir, part, rundir.ACCURACY)
+        if rundir.problem(path):
+            skipped(path, rundir.problem(path))
+            continue
+        record = rundir.read_json(path)
         if record and record.get('epochs'):
             found.append((record['epochs'], record['accuracy'][split]))
     return found
@@ -156,7 +171,11 @@ def label_histories(run_dirs, part='step1'):
     """Per run directory, ``(epochs, label accuracy)`` of ``part`` per epoch."""
     found = []
     for run_dir in run_dirs:
-        history = rundir.read_json(os.path.join(run_dir, part, rundir.LABEL_ACCURACY))
+        path = os.path.join(run_dir, part, rundir.LABEL_ACCURACY)
+        if rundir.problem(path):
+            skipped(path, rundir.problem(path))
+            continue
+        history = rundir.read_json(path)
         if history and history.get('epoch'):
             found.append((history['epoch'], history['accuracy']))
     return found

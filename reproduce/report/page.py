@@ -33,13 +33,22 @@ FIGURES = {
 NOISE_FIGURE = table_files.NOISE_FIGURE
 
 
+#: The damaged files :func:`tables_in` has said it skips (once each).
+_SKIPPED = set()
+
+
 def tables_in(directory):
     """``[(stem, table)]`` of the table JSON files of ``directory`` (sorted by name)."""
     found = []
     for name in sorted(os.listdir(directory)):
         if not name.endswith('.json'):
             continue
-        table = rundir.read_json(os.path.join(directory, name))
+        path = os.path.join(directory, name)
+        reason = rundir.problem(path)
+        if reason and path not in _SKIPPED:
+            _SKIPPED.add(path)
+            sys.stderr.write('skipped {}: damaged ({})\n'.format(path, reason))
+        table = rundir.read_json(path)
         if isinstance(table, dict) and isinstance(table.get('rows'), list) and 'table' in table:
             found.append((name[:-len('.json')], table))
     return found

@@ -315,10 +315,14 @@ def from_values(values):
 def from_file(path):
     """The RunConfig that a run folder's ``config.json`` describes (its identity and its
     ``launch`` entry); ValueError, one line, where the file cannot describe one."""
+    if not os.path.exists(path):
+        raise ValueError('{} does not exist'.format(path))
+    reason = rundir.problem(path)
+    if reason:
+        raise rundir.DamagedFile('{} is damaged ({}): move it aside and start the run with its '
+                                 'options and --out {}'.format(path, reason,
+                                                               os.path.dirname(path)))
     data = rundir.read_json(path)
-    if not isinstance(data, dict):
-        raise ValueError('{} is not a run\'s settings file ({})'.format(
-            path, 'missing' if not os.path.exists(path) else 'not a JSON object'))
     launch = data.get(rundir.LAUNCH)
     if not isinstance(launch, dict):
         raise ValueError('{} says what its run computes but not how to start it (written by an '

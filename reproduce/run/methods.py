@@ -7,6 +7,7 @@ a ``run_<name>(context)`` function, a :class:`Method` entry in :data:`METHODS`, 
 """
 import dataclasses
 import os
+import sys
 
 import chainer
 import numpy
@@ -278,15 +279,24 @@ def groups_of(methods, config):
 
 
 def run_parts(context, methods):
-    """Trains the parts of ``methods`` that are not finished; returns {part: result}."""
+    """Trains the parts of ``methods`` that are not finished; returns {part: result}. Each part's
+    damaged files are moved aside first where it can start again (:func:`rundir.repair_part`,
+    one line each on stderr); a snapshot that cannot be loaded restarts the part once."""
     check_methods(methods)
     results = {}
+    identity = context.config.identity()
     for part in parts_of(methods, context.config):
-        done = rundir.read_result(context.part_dir(part))
-        if done is None:
-            with rundir.locked(context.part_dir(part)):    # one process trains a part
-                done = rundir.read_result(context.part_dir(part))
-                if done is None:
-                    done = (PREREQUISITES.get(part) or METHODS[part].run)(context)
+        part_dir = context.part_dir(part)
+        with rundir.locked(part_dir):                    # one process trains a part
+            for note in rundir.repair_part(part_dir, identity, part):
+                sys.stderr.write(note + '\n')
+            done = rundir.read_result(part_dir)
+            if done is None:
+                run = PREREQUISITES.get(part) or METHODS[part].run
+                try:
+                    done = run(context)
+                except rundir.RestartPart as restart:
+                    sys.stderr.write('{}\n'.format(restart))
+                    done = run(context)
         results[part] = done
     return results

@@ -8,8 +8,13 @@ cross_entropy, forward_t, pencil) ``.lock``, ``log.json``, ``accuracy.json``, ``
 """
 import contextlib
 import errno
+import hashlib
 import json
 import os
+import time
+import zipfile
+
+import numpy
 
 import atomic_files as atomic
 
@@ -45,12 +50,15 @@ def read_json(path):
 
 
 def read_result(part_dir):
-    """A part's ``result.json`` (None: the part has not finished)."""
+    """A part's ``result.json`` (None: the part has not finished, or its result is damaged:
+    :func:`result_problem`)."""
+    if result_problem(part_dir):
+        return None
     return read_json(os.path.join(part_dir, RESULT))
 
 
 def finished(part_dir):
-    return os.path.exists(os.path.join(part_dir, RESULT))
+    return read_result(part_dir) is not None
 
 
 def epochs_done(part_dir):
@@ -77,7 +85,14 @@ def check_identity(run_dir, identity, defaults):
     ``config.json`` names other settings than ``identity``; a field missing there (added to
     the configuration after the run was made) counts as its value in ``defaults``. Returns
     whether the directory holds a configuration already."""
-    recorded = read_json(os.path.join(run_dir, CONFIG))
+    path = os.path.join(run_dir, CONFIG)
+    reason = problem(path)
+    if reason:
+        raise DamagedFile(
+            '{} is damaged ({}); it records which run {} holds, so nothing was started there: '
+            'move it aside (or delete that folder) to start the run again'.format(
+                path, reason, run_dir))
+    recorded = read_json(path)
     if recorded is None:
         return False
     recorded = {k: v for k, v in recorded.items() if k != LAUNCH}
@@ -85,11 +100,11 @@ def check_identity(run_dir, identity, defaults):
                     if recorded.get(k, defaults.get(k)) != identity.get(k, defaults.get(k)))
     if differ:
         raise SettingsMismatchError(
-            '{} holds a run made with other settings ({}); nothing was changed there: use '
-            'another --out, or delete that directory to start it again'.format(
+            '{} holds a run made with other settings ({}, says {}); nothing was changed there: '
+            'use another --out, or delete that directory to start it again'.format(
                 run_dir, ', '.join('{} {} there, {} now'.format(
                     k, json.dumps(recorded.get(k)), json.dumps(identity.get(k)))
-                    for k in differ)))
+                    for k in differ), path))
     return True
 
 
@@ -97,18 +112,25 @@ def claim(run_dir, identity, defaults, launch=None, new_launch=False):
     """Claims ``run_dir`` for a configuration: checks an existing ``config.json``
     (:func:`check_identity`) or writes one. ``launch`` (how to start the run) is written beside
     the identity where the file has none, or replaces the file's with ``new_launch``; the
-    identity already there is never rewritten."""
+    identity already there is never rewritten. Returns what changed in an existing launch entry
+    (``['device "auto" -> "@cupy:0"', ...]``)."""
     path = os.path.join(run_dir, CONFIG)
+    changed = []
     if check_identity(run_dir, identity, defaults):
         recorded = read_json(path)
         if launch is None or recorded.get(LAUNCH) == launch or (
                 LAUNCH in recorded and not new_launch):
-            return
+            return []
+        before = recorded.get(LAUNCH) or {}
+        changed = ['{} {} -> {}'.format(k, json.dumps(before.get(k)), json.dumps(launch.get(k)))
+                   for k in sorted(set(before) | set(launch)) if before.get(k) != launch.get(k)
+                   and LAUNCH in recorded]
         identity = {k: v for k, v in recorded.items() if k != LAUNCH}
     data = dict(identity)
     if launch is not None:
         data[LAUNCH] = launch
     atomic.write_json(path, data)
+    return changed
 
 
 @contextlib.contextmanager
@@ -139,3 +161,149 @@ def locked(part_dir):
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+# ----------------------------------------------------------------------------------------------
+# Damaged files: found, named in one line, moved aside where the part can start again
+
+
+class DamagedFile(ValueError):
+    """A run folder's file that cannot be what its name says; the message names it, says what
+    is wrong and what to do."""
+
+
+class RestartPart(Exception):
+    """A part's snapshot could not be loaded and was moved aside: the part trains again from its
+    first epoch (the message says so)."""
+
+
+#: What each JSON file of a run folder holds.
+JSON_TYPES = {CONFIG: dict, RESULT: dict, LOG: list, ACCURACY: dict, LABEL_ACCURACY: dict}
+#: A finished part's outputs that later parts read.
+OUTPUTS = (LABELS, MODEL, TRANSITION)
+#: What a label table (``labels.npz``) holds at least.
+LABEL_ARRAYS = ('soft.npy', 'hard.npy', 'noisy.npy', 'clean.npy')
+#: The per-epoch files of an unfinished part, written again from the snapshot every epoch.
+PER_EPOCH = (LOG, ACCURACY, LABEL_ACCURACY)
+
+
+def stamp(identity, part):
+    """A short fingerprint of a run's identity and one of its parts, kept in the part's snapshot
+    and result so that a file copied from another run or part is recognised."""
+    text = json.dumps([identity, part], sort_keys=True)
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def problem(path):
+    """What is wrong with a run folder's file, as a few words; None when nothing is, or when it
+    is missing. JSON files must parse to their kind, archives (.npz) must be whole, arrays (.npy)
+    must load."""
+    name = os.path.basename(path)
+    try:
+        if os.path.getsize(path) == 0:
+            return 'empty'
+    except OSError:
+        return None
+    try:
+        if name.endswith('.json'):
+            with open(path, 'rb') as f:
+                value = json.loads(f.read().decode('utf-8'))
+            kind = JSON_TYPES.get(name, (dict, list))
+            if not isinstance(value, kind):
+                return 'not a JSON {}'.format(getattr(kind, '__name__', 'object or list'))
+        elif name.endswith('.npz'):
+            with zipfile.ZipFile(path) as archive:
+                bad, entries = archive.testzip(), archive.namelist()
+            if bad is not None:
+                return 'entry {} is corrupt'.format(bad)
+            if name == LABELS and not set(LABEL_ARRAYS) <= set(entries):
+                return 'not a label table: it lacks {}'.format(', '.join(
+                    e[:-4] for e in LABEL_ARRAYS if e not in entries))
+            if name == MODEL and not all('/' in e for e in entries):
+                return "not a network's weights"
+        elif name.endswith('.npy'):
+            array = numpy.load(path, allow_pickle=False)
+            if not isinstance(array, numpy.ndarray):
+                array.close()
+                return 'an archive, not a NumPy array'
+            if name == TRANSITION and (array.ndim != 2 or array.shape[0] != array.shape[1]):
+                return 'not a square matrix but of shape {}'.format(array.shape)
+    except UnicodeDecodeError:
+        return 'not text'
+    except ValueError as error:            # json's JSONDecodeError; numpy's bad header
+        return 'not {} ({})'.format('JSON' if name.endswith('.json') else 'a NumPy array',
+                                    str(error).splitlines()[0][:80])
+    except (zipfile.BadZipFile, EOFError, OSError) as error:
+        return 'not a whole NumPy archive ({})'.format(str(error).splitlines()[0][:80])
+    return None
+
+
+def result_problem(part_dir, identity=None, part=None):
+    """What is wrong with a part's ``result.json`` (None: nothing, or missing): damaged, lacking
+    a number, or of another run or part (its stamp, where it has one)."""
+    path = os.path.join(part_dir, RESULT)
+    found = problem(path)
+    if found:
+        return found
+    result = read_json(path)
+    if result is None:
+        return None
+    missing = [k for k in ('best_test', 'last_test', 'epochs', 'config') if k not in result]
+    if missing:
+        return 'lacks {}'.format(', '.join(missing))
+    if identity is not None and result.get('stamp') not in (None, stamp(identity, part)):
+        return 'of another run or part'
+    return None
+
+
+def move_aside(path):
+    """Renames a damaged file to ``<name>.damaged-<UTC time>`` beside it (never deleted);
+    returns the new path."""
+    aside = '{}.damaged-{}'.format(path, time.strftime('%Y%m%dT%H%M%S', time.gmtime()))
+    n = 1
+    while os.path.exists(aside):
+        n += 1
+        aside = '{}.damaged-{}-{}'.format(path, time.strftime('%Y%m%dT%H%M%S', time.gmtime()), n)
+    os.replace(path, aside)
+    return aside
+
+
+def repair_part(part_dir, identity, part):
+    """Before a part is trained or skipped: moves its damaged files aside where the part can
+    safely start again, and returns one line per file moved, saying what happens next. A
+    damaged result, or a damaged output of a finished part (labels, network, matrix), goes
+    aside with the result: the part finishes again from its snapshot. A damaged snapshot:
+    the part starts again from its first epoch. A damaged per-epoch file of an unfinished part:
+    written again from the snapshot at the next epoch."""
+    notes = []
+
+    def aside(name, what, reason):
+        path = os.path.join(part_dir, name)
+        notes.append('note: {} is damaged ({}): moved aside to {}; {}'.format(
+            path, reason, os.path.basename(move_aside(path)), what))
+
+    again = 'the part finishes again from its snapshot'
+    reason = result_problem(part_dir, identity, part)
+    if reason:
+        aside(RESULT, again, reason)
+    elif os.path.exists(os.path.join(part_dir, RESULT)):
+        for name in OUTPUTS:
+            path = os.path.join(part_dir, name)
+            reason = problem(path)
+            if reason and os.path.exists(os.path.join(part_dir, RESULT)):
+                result = move_aside(os.path.join(part_dir, RESULT))
+                notes.append('note: {} is damaged ({}): moved aside to {}, with its part\'s '
+                             'result (to {}); {}'.format(
+                                 path, reason, os.path.basename(move_aside(path)),
+                                 os.path.basename(result), again))
+            elif reason:
+                aside(name, again, reason)
+        return notes
+    reason = problem(os.path.join(part_dir, SNAPSHOT))
+    if reason:
+        aside(SNAPSHOT, 'the part starts again from its first epoch', reason)
+    for name in PER_EPOCH:
+        reason = problem(os.path.join(part_dir, name))
+        if reason:
+            aside(name, 'written again at the next epoch', reason)
+    return notes

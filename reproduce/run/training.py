@@ -208,6 +208,36 @@ def setup(config, data, noisy, out_dir, init_weights=None):
     return Part(out_dir, config, settings, device, arrays, model, tracker)
 
 
+class RunStamp(chainer_training.Extension):
+    """Keeps the run's and part's fingerprint (:func:`rundir.stamp`) in the snapshot; loading a
+    snapshot of another run or part raises :class:`rundir.DamagedFile` (an older snapshot,
+    without a stamp, is accepted)."""
+
+    trigger = (1, 'epoch')
+    name = 'run_stamp'
+
+    def __init__(self, stamp):
+        self.stamp = stamp
+
+    def __call__(self, trainer):
+        pass
+
+    def serialize(self, serializer):
+        if not isinstance(serializer, chainer.serializer.Deserializer):
+            serializer('stamp', self.stamp)
+            return
+        try:
+            found = serializer('stamp', '')
+        except KeyError:
+            return
+        if found != self.stamp:
+            raise rundir.DamagedFile('of another run or part')
+
+
+def stamp_of(part):
+    return rundir.stamp(part.config.identity(), os.path.basename(os.path.normpath(part.out_dir)))
+
+
 def _save_uncompressed(path, target):
     """The snapshot's writer: Chainer compresses by default, which costs seconds per epoch for
     float parameters and label buffers that hardly compress."""
@@ -221,6 +251,7 @@ def train(part, updater, epochs, extra_extensions=(), milestones=None, lr_decay=
     out_dir, config = part.out_dir, part.config
     trainer = chainer_training.Trainer(updater, (epochs, 'epoch'), out=out_dir)
     trainer.extend(StopOnNonFinite())
+    trainer.extend(RunStamp(stamp_of(part)))
     trainer.extend(part.tracker)
     if milestones:
         trainer.extend(chainer_extensions.ExponentialShift('lr', lr_decay),
@@ -239,7 +270,14 @@ def train(part, updater, epochs, extra_extensions=(), milestones=None, lr_decay=
     snapshot = os.path.join(out_dir, rundir.SNAPSHOT)
     if os.path.exists(snapshot):
         # before trainer.run: ExponentialShift.initialize would otherwise set the lr first
-        chainer.serializers.load_npz(snapshot, trainer)
+        try:
+            chainer.serializers.load_npz(snapshot, trainer)
+        except Exception as error:    # damaged, or another run's or part's state: all restart
+            reason = str(error).splitlines()[0][:100] if str(error) else type(error).__name__
+            raise rundir.RestartPart(
+                'note: {} cannot be loaded ({}): moved aside to {}; the part starts again from '
+                'its first epoch'.format(snapshot, reason,
+                                         os.path.basename(rundir.move_aside(snapshot))))
         if config.progress:
             print('{}: resuming after epoch {} of {} ({})'.format(
                 part.title or os.path.basename(out_dir), updater.epoch, epochs, snapshot))
@@ -264,6 +302,7 @@ def finish(part, step_name, step, seconds, **extra):
         'final_loss': rundir.final_loss(part.out_dir),
         'train_seconds': seconds,
         'provenance': provenance(part.config.device),
+        'stamp': stamp_of(part),
     }
     result.update(extra)
     atomic.write_json(os.path.join(part.out_dir, rundir.RESULT), result)
