@@ -263,3 +263,16 @@ def test_the_report_skips_a_damaged_table_file_in_one_line(tmp_path, capsys):
     assert err.count('\n') == 1 and 'skipped' in err and 'table3.json' in err, err
     with open(str(tmp_path / page.NAME)) as f:
         assert '## Table 2' in f.read()
+
+
+def test_summarize_skips_a_damaged_result_in_one_line(finished, tmp_path, capsys):
+    from reproduce import summarize
+    out = copy_of(finished, tmp_path)
+    damage(os.path.join(out, 'tanaka', rundir.RESULT), 'truncated')
+    summarize.main([out, '--name', 'summary', '--dest', str(tmp_path)])
+    err = capsys.readouterr().err
+    skipped = [line for line in err.splitlines() if 'skipped' in line]
+    assert len(skipped) == 1 and 'tanaka' in skipped[0] and 'result.json' in skipped[0], err
+    with open(str(tmp_path / 'summary.json')) as f:
+        text = f.read()
+    assert 'ours' in text and 'Traceback' not in err

@@ -141,6 +141,10 @@ def runs_of_directories(run_dirs):
     their parts' results); FileNotFoundError for a directory without a finished part."""
     runs = []
     for run_dir in run_dirs:
+        for part in methods_lib.PARTS:
+            reason = rundir.result_problem(os.path.join(run_dir, part))
+            if reason:
+                skipped(os.path.join(run_dir, part, rundir.RESULT), reason)
         parts = [p for p in methods_lib.PARTS if rundir.finished(os.path.join(run_dir, p))]
         if not parts:
             raise FileNotFoundError('{} holds no finished run (no */{})'.format(
