@@ -101,6 +101,10 @@ BAD_INPUTS = [
     ('two empty figure panels', 'figure3', ['--symmetric-rate', 'none', '--asymmetric-rate',
                                             'none'], 2,
      r'--symmetric-rate and --asymmetric-rate are both none'),
+    ('a settings file that is not one', 'experiment:noplace', ['--config', __file__], 2,
+     r"error: .*test_bad_inputs.py is not a run's settings file"),
+    ('a missing settings file', 'experiment:noplace', ['--config', 'missing/config.json'], 2,
+     r'error: missing/config.json does not exist'),
     ('an unknown step to skip', 'gpu_check', ['--smoke', '--skip', 'tests,bogus'], 2,
      r'error: unknown step\(s\) bogus in --skip'),
 ]

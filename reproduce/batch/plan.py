@@ -207,7 +207,8 @@ def plan_lines(units, devices, jobs, benchmarks=None, recorded=None):
         load[device][1] += to_train[id(unit)]
         load[device][2] += (cost or 0.0) / slots
     lines.append('devices: ' + '; '.join(
-        '{}: {} runs, {:,} epochs to train{}'.format(d, n, e, ', about ' + duration(s) if known else '')
+        '{}: {} runs, {:,} epochs to train{}'.format(
+            d, n, e, ', about ' + duration(s) if known else '')
         for d, (n, e, s) in load.items()) +
         ('' if len(used) == len(devices) else ' (--jobs {} uses {} of the {} devices)'.format(
             jobs, len(used), len(devices))))

@@ -20,7 +20,7 @@ from reproduce.run import (config as config_lib, device as device_lib, options, 
                            provenance, rundir)
 import atomic_files as atomic
 
-#: The order of the rows: the paper's (its transcriptions' rows, :data:`reproduce.report.paper.METHODS`).
+#: The order of the rows: the paper's (:data:`reproduce.report.paper.METHODS`).
 ROW_ORDER = paper.METHODS
 #: The noise kind of each table.
 NOISE = {2: 'symmetric', 3: 'asymmetric', 4: 'real'}

@@ -323,6 +323,8 @@ def from_file(path):
                                  'options and --out {}'.format(path, reason,
                                                                os.path.dirname(path)))
     data = rundir.read_json(path)
+    if not isinstance(data, dict):
+        raise ValueError("{} is not a run's settings file (not a JSON object)".format(path))
     launch = data.get(rundir.LAUNCH)
     if not isinstance(launch, dict):
         raise ValueError('{} says what its run computes but not how to start it (written by an '

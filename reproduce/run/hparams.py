@@ -2,8 +2,9 @@
 check a schedule.
 
 ``TABLE1`` is the paper's Table 1 (CIFAR-10, per noise kind and rate: alpha, beta, the step-1
-learning rate and the mix-up parameter a). The schedules are the anchors' (results/PROTOCOL.md). ``DIGITS`` holds this package's own settings for the small real data set that the
-demo and the tests use; they are not the paper's and are labelled so.
+learning rate and the mix-up parameter a). The schedules are the anchors' (results/PROTOCOL.md).
+``DIGITS`` holds this package's own settings for the small real data set that the demo and the
+tests use; they are not the paper's and are labelled so.
 """
 
 import math
