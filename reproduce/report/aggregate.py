@@ -156,30 +156,28 @@ def runs_of_directories(run_dirs):
     return runs
 
 
+def _readable(run_dirs, part, name):
+    """The JSON of ``part``'s file ``name`` in each run directory that has it; a damaged one is
+    skipped with one line."""
+    for run_dir in run_dirs:
+        path = os.path.join(run_dir, part, name)
+        reason = rundir.problem(path)
+        if reason:
+            skipped(path, reason)
+            continue
+        record = rundir.read_json(path)
+        if record:
+            yield record
+
+
 def curves(run_dirs, part, split='test'):
     """Per run directory, ``(epochs, accuracies)`` of ``part`` on ``split`` (runs that have not
     evaluated yet are left out)."""
-    found = []
-    for run_dir in run_dirs:
-        path = os.path.join(run_dir, part, rundir.ACCURACY)
-        if rundir.problem(path):
-            skipped(path, rundir.problem(path))
-            continue
-        record = rundir.read_json(path)
-        if record and record.get('epochs'):
-            found.append((record['epochs'], record['accuracy'][split]))
-    return found
+    return [(r['epochs'], r['accuracy'][split])
+            for r in _readable(run_dirs, part, rundir.ACCURACY) if r.get('epochs')]
 
 
 def label_histories(run_dirs, part='step1'):
     """Per run directory, ``(epochs, label accuracy)`` of ``part`` per epoch."""
-    found = []
-    for run_dir in run_dirs:
-        path = os.path.join(run_dir, part, rundir.LABEL_ACCURACY)
-        if rundir.problem(path):
-            skipped(path, rundir.problem(path))
-            continue
-        history = rundir.read_json(path)
-        if history and history.get('epoch'):
-            found.append((history['epoch'], history['accuracy']))
-    return found
+    return [(h['epoch'], h['accuracy'])
+            for h in _readable(run_dirs, part, rundir.LABEL_ACCURACY) if h.get('epoch')]
