@@ -276,3 +276,15 @@ def test_summarize_skips_a_damaged_result_in_one_line(finished, tmp_path, capsys
     with open(str(tmp_path / 'summary.json')) as f:
         text = f.read()
     assert 'ours' in text and 'Traceback' not in err
+
+
+def test_a_finished_part_missing_an_output_finishes_again_from_its_snapshot(finished, tmp_path,
+                                                                            capsys):
+    """A copy cut short: step 1's labels are gone though its result is there."""
+    out = copy_of(finished, tmp_path)
+    labels = os.path.join(out, 'step1', rundir.LABELS)
+    os.remove(labels)
+    status, err = run(out, capsys)
+    assert status == 0 and len(err) == 1 and 'is missing' in err[0] and labels in err[0], err
+    assert rundir.problem(labels) is None and os.path.exists(labels)
+    assert result(out, 'ours')['best_test'] == result(finished[0], 'ours')['best_test']

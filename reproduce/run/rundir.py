@@ -181,6 +181,8 @@ class RestartPart(Exception):
 JSON_TYPES = {CONFIG: dict, RESULT: dict, LOG: list, ACCURACY: dict, LABEL_ACCURACY: dict}
 #: A finished part's outputs that later parts read.
 OUTPUTS = (LABELS, MODEL, TRANSITION)
+#: The outputs a finished part always leaves (later parts read them).
+NEEDED = {'step1': (LABELS, MODEL), 'cross_entropy': (MODEL,), 'pencil': (LABELS,)}
 #: What a label table (``labels.npz``) holds at least.
 LABEL_ARRAYS = ('soft.npy', 'hard.npy', 'noisy.npy', 'clean.npy')
 #: The per-epoch files of an unfinished part, written again from the snapshot every epoch.
@@ -290,6 +292,12 @@ def repair_part(part_dir, identity, part):
         for name in OUTPUTS:
             path = os.path.join(part_dir, name)
             reason = problem(path)
+            if (not reason and name in NEEDED.get(part, ()) and not os.path.exists(path)
+                    and os.path.exists(os.path.join(part_dir, SNAPSHOT))):
+                result = move_aside(os.path.join(part_dir, RESULT))
+                notes.append('note: {} is missing (a copy cut short?): the result beside it '
+                             'moved aside to {}; {}'.format(path, os.path.basename(result), again))
+                continue
             if reason and os.path.exists(os.path.join(part_dir, RESULT)):
                 result = move_aside(os.path.join(part_dir, RESULT))
                 notes.append('note: {} is damaged ({}): moved aside to {}, with its part\'s '
