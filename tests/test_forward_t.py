@@ -3,6 +3,7 @@ reference, and the run that trains the cross-entropy network, estimates T from i
 Forward T with it."""
 import json
 import os
+import shutil
 
 import chainer
 import numpy
@@ -145,6 +146,12 @@ def test_a_missing_network_is_named(tmp_path):
                                   overrides={'step2': {'epochs': 1, 'milestones': (1,)}})
     out = tmp_path / 'run'
     launch.run(config, str(out), methods=('cross_entropy',))
-    os.remove(out / 'cross_entropy' / 'model.npz')
+    model = out / 'cross_entropy' / 'model.npz'
+    os.remove(model)      # beside its snapshot: cross entropy finishes again and saves it
+    assert 'forward_t' in launch.run(config, str(out), methods=('forward_t',))
+    assert os.path.exists(model)
+    shutil.rmtree(out / 'forward_t')
+    os.remove(model)      # without the snapshot either, the missing network is named
+    os.remove(out / 'cross_entropy' / 'snapshot.npz')
     with pytest.raises(FileNotFoundError, match='model.npz is missing'):
         launch.run(config, str(out), methods=('forward_t',))
