@@ -24,6 +24,8 @@ import atomic_files as atomic
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ['--dataset', 'digits', '--trials', '1', '--epochs-scale', '0.05', '--device', '@numpy']
+#: ... where runs finish and nothing asserted needs a trained network: two batches an epoch.
+SHORT = ['--iterations-per-epoch', '2']
 
 
 def table2(argv):
@@ -131,19 +133,23 @@ def test_a_bad_input_gives_one_line_and_its_status(what, command, argv, code, li
 
 
 def test_the_same_inputs_on_the_real_command_lines_give_no_traceback(tmp_path):
-    """A few of the cases above, as subprocesses of the scripts users type."""
-    for script, argv in (('table2.py', ['--rates', '1']), ('table3.py', ['--set', 'step2.lr=0']),
-                         ('table4.py', ['--weights', 'none']),
-                         ('figure3.py', ['--methods', '']),
-                         ('experiment.py', ['--trial', '-1', '--out', str(tmp_path / 'x')]),
-                         ('benchmark.py', ['--warmup', 'x']),
-                         ('summarize.py', ['--name', 'x']),
-                         ('platform_spread.py', ['--table', '5', '--name', 'x'])):
-        done = subprocess.run([sys.executable, os.path.join(ROOT, 'reproduce', script)] + argv,
-                              capture_output=True, text=True, cwd=str(tmp_path))
-        assert done.returncode == 2, (script, done.stderr)
-        assert done.stderr.count('\n') == 1 and 'Traceback' not in done.stderr, done.stderr
-        assert done.stderr.rstrip().endswith('(see --help)') or 'error:' in done.stderr
+    """A few of the cases above, as subprocesses of the scripts users type (started together:
+    each spends its time importing)."""
+    started = [(script, subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, 'reproduce', script)] + argv, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, cwd=str(tmp_path))) for script, argv in (
+            ('table2.py', ['--rates', '1']), ('table3.py', ['--set', 'step2.lr=0']),
+            ('table4.py', ['--weights', 'none']),
+            ('figure3.py', ['--methods', '']),
+            ('experiment.py', ['--trial', '-1', '--out', str(tmp_path / 'x')]),
+            ('benchmark.py', ['--warmup', 'x']),
+            ('summarize.py', ['--name', 'x']),
+            ('platform_spread.py', ['--table', '5', '--name', 'x']))]
+    for script, process in started:
+        _, stderr = process.communicate(timeout=300)
+        assert process.returncode == 2, (script, stderr)
+        assert stderr.count('\n') == 1 and 'Traceback' not in stderr, stderr
+        assert stderr.rstrip().endswith('(see --help)') or 'error:' in stderr
     assert not os.path.exists(tmp_path / 'x')
 
 
@@ -257,7 +263,8 @@ def test_a_disk_that_fills_up_is_one_line_and_the_table_on_disk_stays(tmp_path, 
 
 def test_a_table_is_never_replaced_by_an_emptier_one(tmp_path, capsys):
     results = tmp_path / 'results'
-    argv = TINY + ['--rates', '0.5', '--out', str(tmp_path / 'runs'), '--results', str(results)]
+    argv = TINY + SHORT + ['--rates', '0.5', '--out', str(tmp_path / 'runs'), '--results',
+                           str(results)]
     # nothing finished: nothing written, and the missing runs counted
     status, err, out = _status(lambda: table2(argv + ['--gather-only']), capsys)
     assert status == 0 and 'nothing written: no run has finished yet' in out
@@ -267,7 +274,7 @@ def test_a_table_is_never_replaced_by_an_emptier_one(tmp_path, capsys):
     status, _, out = _status(lambda: table2(argv + ['--methods', 'cross_entropy']), capsys)
     assert status == 0 and (results / 'table2.json').exists()
     before = (results / 'table2.json').read_text()
-    (tmp_path / 'runs' / 'digits-x0.05' / 'symmetric-50' / 'trial0' / 'cross_entropy' /
+    (tmp_path / 'runs' / 'digits-x0.05-i2' / 'symmetric-50' / 'trial0' / 'cross_entropy' /
      'result.json').unlink()
     status, _, out = _status(lambda: table2(argv + ['--methods', 'cross_entropy',
                                                     '--gather-only']), capsys)
@@ -278,10 +285,12 @@ def test_a_table_is_never_replaced_by_an_emptier_one(tmp_path, capsys):
 
 def test_a_richer_table_on_disk_is_kept_and_the_new_one_written_beside_it(tmp_path, capsys):
     results = tmp_path / 'results'
-    argv = TINY + ['--rates', '0.5', '--out', str(tmp_path / 'runs'), '--results', str(results)]
-    assert _status(lambda: table2(argv + ['--methods', 'cross_entropy,forward_t']), capsys)[0] == 0
+    argv = TINY + SHORT + ['--rates', '0.5', '--out', str(tmp_path / 'runs'), '--results',
+                           str(results)]
+    assert _status(lambda: table2(argv + ['--methods', 'cross_entropy,forward_t', '--jobs', '2']),
+                   capsys)[0] == 0
     before = (results / 'table2.json').read_text()
-    ce = tmp_path / 'runs' / 'digits-x0.05' / 'symmetric-50' / 'trial0' / 'cross_entropy'
+    ce = tmp_path / 'runs' / 'digits-x0.05-i2' / 'symmetric-50' / 'trial0' / 'cross_entropy'
     (ce / 'result.json').unlink()
     status, _, out = _status(lambda: table2(argv + ['--methods', 'cross_entropy,forward_t',
                                                     '--gather-only']), capsys)
@@ -299,7 +308,8 @@ def _umask():
 def test_ctrl_c_in_a_single_run_stops_cleanly_with_the_command_that_resumes_it(tmp_path):
     out = tmp_path / 'run'
     command = [sys.executable, os.path.join(ROOT, 'reproduce', 'experiment.py'), '--dataset',
-               'digits', '--methods', 'cross_entropy', '--device', '@numpy', '--out', str(out)]
+               'digits', '--methods', 'cross_entropy', '--device', '@numpy', '--out', str(out)
+               ] + SHORT                     # 30 epochs of two batches: the signal comes first
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     snapshot = out / 'cross_entropy' / 'snapshot.npz'
     deadline = time.time() + 120
@@ -338,7 +348,7 @@ def test_the_step1_figure_draws_the_planned_runs_only(tmp_path):
 def test_each_attempt_in_a_run_log_is_marked(tmp_path):
     from reproduce.batch import runner
     base = dict(dataset='digits', noise='symmetric', epochs_scale=0.05, progress=False,
-                device='@numpy')
+                device='@numpy', iterations_per_epoch=2)
     units = runner.plan(base, [0.5], [0], ('cross_entropy', 'pencil'), str(tmp_path))
     for _ in range(2):
         assert runner.execute(units, jobs=2, stream=open(os.devnull, 'w')) == []
@@ -349,7 +359,8 @@ def test_each_attempt_in_a_run_log_is_marked(tmp_path):
 
 
 def test_a_resumed_part_is_named_as_the_user_knows_it(tmp_path, capsys):
-    config = experiment.RunConfig(dataset='digits', rate=0.4, epochs_scale=0.05)
+    config = experiment.RunConfig(dataset='digits', rate=0.4, epochs_scale=0.05,
+                                  iterations_per_epoch=2)
     out = str(tmp_path / 'run')
     launch.run(config, out, methods=['tanaka'])
     os.remove(os.path.join(out, 'step1', 'result.json'))

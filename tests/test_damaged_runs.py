@@ -10,6 +10,7 @@ import shutil
 import numpy
 import pytest
 
+import background
 from reproduce import experiment
 from reproduce.batch import tables
 from reproduce.run import rundir
@@ -38,15 +39,22 @@ def run(out, capsys, *extra):
     return status, [line for line in capsys.readouterr().err.splitlines() if line.strip()]
 
 
-@pytest.fixture(scope='module')
-def finished(tmp_path_factory):
+def train_runs(base):
     """One finished run of every part above (trial 0) and, for 'of another run', the same
-    configuration's run at another rate."""
-    base = tmp_path_factory.mktemp('damaged')
-    out, other = str(base / 'finished'), str(base / 'other')
+    configuration's run at another rate: [its folder, the other's]."""
+    out, other = os.path.join(base, 'finished'), os.path.join(base, 'other')
     for where, rate in ((out, RATE), (other, 0.2)):
         experiment.main(OPTIONS + ['--rate', str(rate), '--methods', METHODS, '--out', where])
-    return out, other
+    return [out, other]
+
+
+# trained beside the session's other tests (tests/background.py); the tests change copies
+damaged_runs = background.call('damaged_runs', 'test_damaged_runs', 'train_runs', cost=12)
+
+
+@pytest.fixture
+def finished(damaged_runs):
+    return damaged_runs[1]
 
 
 def copy_of(finished, tmp_path):

@@ -1,6 +1,9 @@
-"""The whole method on the real digits data, tiny schedules: files, resume, skip, errors."""
+"""The whole method on the real digits data, tiny schedules: files, resume, skip, errors. Where
+nothing asserted needs a trained network, an epoch is a few random batches
+(--iterations-per-epoch); step 1's label correction is asserted on whole epochs."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -10,12 +13,16 @@ import pytest
 
 from updaters.extensions import NonFiniteLossError
 
+import background
+import partial_runs
 from reproduce import experiment
 from reproduce.run import config as config_lib, launch, rundir
 
 TINY = {'step1': {'epochs': 4, 'begin': 2, 'window': 2}, 'step2': {'epochs': 3, 'milestones': (2,)}}
 #: The method and its baselines of issue 3 (PENCIL and Forward T are tested in test_tables.py).
 PARTS = ('cross_entropy', 'tanaka', 'ours')
+#: Four random batches an epoch: the runs whose files, numbers and gathering are checked.
+SHORT = dict(iterations_per_epoch=4)
 
 
 def tiny_config(settings=None, **changes):
@@ -33,10 +40,25 @@ def read(path):
         return json.load(f)
 
 
-@pytest.fixture(scope='module')
-def finished(tmp_path_factory):
-    out = str(tmp_path_factory.mktemp('run'))
-    return out, launch.run(tiny_config(), out, methods=PARTS)
+def train_parts(out):
+    """The parts of :data:`PARTS` on a few batches an epoch: {part: result}."""
+    return launch.run(tiny_config(**SHORT), out, methods=PARTS)
+
+
+def train_step1_on_whole_epochs(out):
+    return partial_runs.train_step1(tiny_config(), out)
+
+
+# (run folder, {part: result as launch.run returned it}), trained beside the session's tests
+experiment_parts = background.call('experiment_parts', 'test_experiment', 'train_parts',
+                                   cost=10)
+experiment_step1 = background.call('experiment_step1', 'test_experiment',
+                                   'train_step1_on_whole_epochs', cost=13)
+
+
+@pytest.fixture
+def finished(experiment_parts):
+    return experiment_parts
 
 
 def test_every_part_writes_its_files_and_numbers(finished):
@@ -70,19 +92,20 @@ def test_every_part_writes_its_files_and_numbers(finished):
     assert history['accuracy'][-1] == pytest.approx(step1['corrected_accuracy'])
 
 
-def test_step1_corrects_labels_on_real_data(finished):
+def test_step1_corrects_labels_on_real_data(experiment_step1):
     """What must hold on real data: the corrected labels beat the noisy ones they started from
     (digits, 40 % symmetric noise, 4 epochs of step 1 with labels updated after epochs 2-4)."""
-    labels = finished[1]['step1']['labels']
+    labels = experiment_step1[1]['step1']['labels']
     assert labels['noisy_accuracy'] < 0.7
     assert labels['corrected_accuracy'] > labels['noisy_accuracy'] + 0.1
     assert labels['fixed'] > labels['broken']
 
 
-def test_a_finished_run_is_skipped(finished):
-    out, results = finished
+def test_a_finished_run_is_skipped(finished, tmp_path):
+    out, results = str(tmp_path / 'run'), finished[1]
+    shutil.copytree(finished[0], out)                     # the times of the files kept
     before = os.path.getmtime(os.path.join(out, 'ours', 'result.json'))
-    again = launch.run(tiny_config(), out, methods=PARTS)
+    again = launch.run(tiny_config(**SHORT), out, methods=PARTS)
     assert again['ours'] == json.loads(json.dumps(results['ours']))
     assert os.path.getmtime(os.path.join(out, 'ours', 'result.json')) == before
 
@@ -99,6 +122,7 @@ KILLER = textwrap.dedent('''
             os._exit(9)  # a hard kill: no clean-up, no error handlers
 
     config = experiment.RunConfig(dataset='digits', noise='asymmetric', rate=0.4, progress=False,
+                                  iterations_per_epoch=10,
                                   overrides={'step1': {'epochs': 4, 'begin': 2, 'window': 2},
                                              'step2': {'epochs': 3, 'milestones': (2,)}})
     launch.run(config, sys.argv[1], methods=['ours'],
@@ -112,20 +136,24 @@ def test_killed_mid_epoch_then_restarted_reaches_the_same_numbers(tmp_path):
     script.write_text(KILLER)
 
     def job(out, step='none', iteration=0):
-        return subprocess.run([sys.executable, str(script), str(out), step, str(iteration)],
-                              capture_output=True, text=True)
+        return subprocess.Popen([sys.executable, str(script), str(out), step, str(iteration)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
-    reference = job(tmp_path / 'reference')
-    assert reference.returncode == 0, reference.stderr
+    def ended(process):
+        return process.communicate()[1], process.returncode
+
+    reference = job(tmp_path / 'reference')            # beside the interrupted one: two cores
     interrupted = tmp_path / 'interrupted'
-    # 41 iterations per epoch on digits at batch 32: kill inside epoch 3 of step 1, then inside
-    # epoch 2 of step 2 after a restart, then finish
-    assert job(interrupted, 'step1', 100).returncode == 9
+    # 10 iterations an epoch: kill inside epoch 3 of step 1, then inside epoch 2 of step 2 after
+    # a restart, then finish
+    assert ended(job(interrupted, 'step1', 25))[1] == 9
     assert not os.path.exists(interrupted / 'step1' / 'result.json')
-    assert job(interrupted, 'step2', 60).returncode == 9
+    assert ended(job(interrupted, 'step2', 15))[1] == 9
     assert os.path.exists(interrupted / 'step1' / 'result.json')
-    finished = job(interrupted)
-    assert finished.returncode == 0, finished.stderr
+    stderr, status = ended(job(interrupted))
+    assert status == 0, stderr
+    stderr, status = ended(reference)
+    assert status == 0, stderr
     for part in ('step1', 'ours'):
         a = read(tmp_path / 'reference' / part / 'accuracy.json')
         b = read(interrupted / part / 'accuracy.json')
@@ -242,16 +270,17 @@ def test_unknown_method_is_refused(tmp_path):
 
 
 def test_command_line_reports_errors_in_one_line(tmp_path):
-    out = subprocess.run([sys.executable, '-m', 'reproduce.experiment', '--rate', '150',
-                          '--out', str(tmp_path)], capture_output=True, text=True)
-    assert out.returncode == 2
-    assert out.stderr.strip() == ('experiment.py: error: argument --rate: 150 is outside [0, 1) '
-                                  '(or [0, 100) in percent) (see --help)')
-    out = subprocess.run([sys.executable, '-m', 'reproduce.experiment', '--rate', '0.2',
-                          '--out', str(tmp_path)], capture_output=True, text=True)
-    assert out.returncode == 2 and out.stderr.count('\n') == 1
-    assert out.stderr.startswith('error: the paper gives no hyper-parameters for symmetric '
-                                 'noise at rate 0.2')
+    wrong_rate, no_hyper_parameters = [subprocess.Popen(     # both at once: two cores
+        [sys.executable, '-m', 'reproduce.experiment', '--rate', rate, '--out', str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for rate in ('150', '0.2')]
+    stderr = wrong_rate.communicate()[1]
+    assert wrong_rate.returncode == 2
+    assert stderr.strip() == ('experiment.py: error: argument --rate: 150 is outside [0, 1) '
+                              '(or [0, 100) in percent) (see --help)')
+    stderr = no_hyper_parameters.communicate()[1]
+    assert no_hyper_parameters.returncode == 2 and stderr.count('\n') == 1
+    assert stderr.startswith('error: the paper gives no hyper-parameters for symmetric '
+                             'noise at rate 0.2')
 
 
 def test_summarize_gathers_runs_with_their_provenance(finished, tmp_path):

@@ -110,7 +110,7 @@ def test_an_estimated_forward_t_shares_a_unit_with_its_cross_entropy_network(tmp
 
 def test_forward_t_trains_with_the_matrix_estimated_from_the_cross_entropy_network(tmp_path):
     config = experiment.RunConfig(dataset='digits', noise='asymmetric', rate=0.4, progress=False,
-                                  transition='estimate',
+                                  transition='estimate', iterations_per_epoch=4,
                                   overrides={'step2': {'epochs': 2, 'milestones': (1,)}})
     out = str(tmp_path / 'run')
     results = launch.run(config, out, methods=('forward_t',))
@@ -143,6 +143,7 @@ def test_forward_t_trains_with_the_matrix_estimated_from_the_cross_entropy_netwo
 
 def test_a_missing_network_is_named(tmp_path):
     config = experiment.RunConfig(dataset='digits', progress=False, transition='estimate',
+                                  iterations_per_epoch=2,
                                   overrides={'step2': {'epochs': 1, 'milestones': (1,)}})
     out = tmp_path / 'run'
     launch.run(config, str(out), methods=('cross_entropy',))

@@ -4,21 +4,27 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+import background
 from reproduce.batch import runner
 from reproduce.tools import gpu_check
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+# The CPU smoke version, run beside the session's tests
+gpu_check_smoke = background.command('gpu_check_smoke', lambda folder: (
+    [sys.executable, os.path.join(ROOT, 'reproduce', 'gpu_check.py'), '--smoke', '--device',
+     '@numpy', '--out', os.path.join(folder, 'work'), '--results',
+     os.path.join(folder, 'results')], None), cost=75)
+
+
 @pytest.mark.slow
-def test_the_smoke_version_runs_every_step_it_can_on_the_cpu(tmp_path):
-    done = subprocess.run(
-        [sys.executable, os.path.join(ROOT, 'reproduce', 'gpu_check.py'), '--smoke', '--device',
-         '@numpy', '--out', str(tmp_path / 'work'), '--results', str(tmp_path / 'results')],
-        capture_output=True, text=True, timeout=900)
+def test_the_smoke_version_runs_every_step_it_can_on_the_cpu(gpu_check_smoke):
+    done, tmp_path = gpu_check_smoke, Path(gpu_check_smoke.folder)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     (json_path,) = [p for p in os.listdir(tmp_path / 'results') if p.endswith('.json')]
     with open(tmp_path / 'results' / json_path) as f:

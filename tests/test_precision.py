@@ -81,12 +81,15 @@ def test_a_run_started_from_a_tf32_shell_records_float32(tmp_path):
     env.pop('NVIDIA_TF32_OVERRIDE', None)
     base = [sys.executable, '-m', 'reproduce.experiment', '--dataset', 'digits', '--rate',
             '0.3', '--methods', 'cross_entropy', '--set', 'step2.epochs=1',
-            '--set', 'step2.milestones=[]', '--quiet', '--device', '@numpy']
-    for flag, tf32 in (([], False), (['--tf32'], True)):
-        out = tmp_path / ('tf32' if tf32 else 'float32')
-        done = subprocess.run(base + flag + ['--out', str(out)], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, done.stderr[-2000:]
+            '--set', 'step2.milestones=[]', '--iterations-per-epoch', '2', '--quiet',
+            '--device', '@numpy']
+    started = [(out, tf32, subprocess.Popen(                  # both at once: two cores
+        base + flag + ['--out', str(out)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)) for flag, tf32, out in (
+            ([], False, tmp_path / 'float32'), (['--tf32'], True, tmp_path / 'tf32'))]
+    for out, tf32, process in started:
+        stderr = process.communicate(timeout=300)[1]
+        assert process.returncode == 0, stderr[-2000:]
         (result,) = [os.path.join(d, f) for d, _, files in os.walk(str(out)) for f in files
                      if f == 'result.json']
         with open(result) as f:

@@ -3,15 +3,19 @@ trained by the table script and compared trial by trial with the numbers recorde
 results/recorded/ under several CPU numerics settings (reproduce/platform_spread.py), with the
 tolerance that recording's spread gives. It must pass on any CPU (make test runs it again under a
 second OpenBLAS kernel) and fail for a broken method by a wide margin.
-Exact CPU mode must give bit-identical numbers whatever kernel the machine would pick."""
+Exact CPU mode must give bit-identical numbers whatever kernel the machine would pick.
+The table script's runs go on beside the session's other tests (tests/background.py)."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 
 import pytest
 
+import background
 import chainer_compat
+import partial_runs
 from reproduce import experiment
 from reproduce.batch import runner, tables
 from reproduce.report import regression
@@ -56,15 +60,22 @@ def recorded_value(recorded, spread_cell):
     return regression.cells_of(recorded)[key]['mean']
 
 
+def _table_script(folder):
+    return [sys.executable, os.path.join(ROOT, 'reproduce', 'table2.py')] + CONFIGURATION + [
+        '--device', '@numpy', '--out', os.path.join(folder, 'runs'), '--results',
+        os.path.join(folder, 'results'), '--check', RECORDED], None
+
+
+#: The configuration trained by the table script (its step 1 is also the one the lost mix-up
+#: term is trained after, below)
+regression_run = background.command('regression_run', _table_script, cost=100)
+
+
 @pytest.mark.slow
 @pytest.mark.regression
-def test_the_configuration_reproduces_the_recorded_numbers(tmp_path):
+def test_the_configuration_reproduces_the_recorded_numbers(regression_run):
     """The regression test proper; make test runs it under two OpenBLAS kernels."""
-    out, res = str(tmp_path / 'runs'), str(tmp_path / 'results')
-    done = subprocess.run(
-        [sys.executable, os.path.join(ROOT, 'reproduce', 'table2.py')] + CONFIGURATION
-        + ['--device', '@numpy', '--out', out, '--results', res, '--check', RECORDED],
-        capture_output=True, text=True)
+    done, res = regression_run, os.path.join(regression_run.folder, 'results')
     report = done.stdout[done.stdout.index('check against'):] if 'check against' in \
         done.stdout else done.stdout[-3000:] + done.stderr[-3000:]
     assert done.returncode == 0, report
@@ -73,17 +84,49 @@ def test_the_configuration_reproduces_the_recorded_numbers(tmp_path):
     assert comparison.compared == len(regression.cells_of(read(RECORDED)))
 
 
-def _broken_chain(tmp_path, monkeypatch, breakage):
-    """Trains the step-1 chain (step 1, tanaka, ours) of the regression configuration in-process
-    with one part broken; returns the table built from it."""
-    breakage(monkeypatch)
-    base = dict(dataset='digits', noise='symmetric', epochs_scale=0.2, device='@numpy',
-                progress=False)
-    units = runner.plan(base, [0.5], [0], ('tanaka', 'ours'), str(tmp_path))
-    (unit,) = units
-    launch.run(unit.config, unit.run_dir, methods=unit.methods)
-    return tables.build(2, units, [0.5], [0], unit.methods,
-                        experiment.RunConfig(rate=0.5, **base))
+#: The regression configuration's run of the step-1 chain (step 1, tanaka, ours).
+BASE = dict(dataset='digits', noise='symmetric', epochs_scale=0.2, device='@numpy',
+            progress=False)
+
+
+def _chain(root):
+    (unit,) = runner.plan(BASE, [0.5], [0], ('tanaka', 'ours'), root)
+    return unit
+
+
+def _table(unit, methods):
+    """The table built from the chain's run, ``methods`` computed (the others not run)."""
+    return tables.build(2, [unit], [0.5], [0], methods, experiment.RunConfig(rate=0.5, **BASE))
+
+
+def train_step1_with_labels_never_updated(root):
+    """Step 1 of the regression configuration with its label update broken: the table. Only
+    step 1 is trained: the cell the check must move reads step 1 alone, and every part after it
+    would only train on the broken labels."""
+    _never_update_labels(pytest.MonkeyPatch())            # this process only
+    unit = _chain(root)
+    partial_runs.train_step1(unit.config, unit.run_dir)
+    return _table(unit, ())
+
+
+broken_step1_run = background.call('broken_step1_run', 'test_regression',
+                                   'train_step1_with_labels_never_updated', cost=20)
+
+
+def _ours_without_mixup(regression_run, root, monkeypatch):
+    """"ours" of the regression configuration trained with its mix-up term lost: the table. It
+    trains after the regression run's step 1, copied (the breakage does not reach step 1, which
+    has no mix-up)."""
+    unit = _chain(root)
+    trained = os.path.join(regression_run.folder, 'runs', os.path.relpath(unit.run_dir, root))
+    assert os.path.isfile(os.path.join(trained, 'step1', 'result.json')), \
+        regression_run.stdout[-2000:] + regression_run.stderr[-2000:]
+    os.makedirs(unit.run_dir)
+    shutil.copy(os.path.join(trained, 'config.json'), unit.run_dir)
+    shutil.copytree(os.path.join(trained, 'step1'), os.path.join(unit.run_dir, 'step1'))
+    _no_mixup(monkeypatch)
+    launch.run(unit.config, unit.run_dir, methods=('ours',))
+    return _table(unit, ('ours',))
 
 
 def _margins(table, recorded):
@@ -117,45 +160,70 @@ def _no_mixup(monkeypatch):
     monkeypatch.setattr(MixupUpdater, '__init__', init)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize('breakage, sharpest', [
-    (_never_update_labels, ('step1', 'label_accuracy', 0.5)),
-    (_no_mixup, ('ours', 'final_loss', 0.5)),
-])
-def test_a_broken_method_fails_the_check_by_a_wide_margin(tmp_path, monkeypatch, breakage,
-                                                           sharpest):
+def _fails_the_check_by_a_wide_margin(table, sharpest):
     recorded = read(RECORDED)
-    table = _broken_chain(tmp_path, monkeypatch, breakage)
     comparison = regression.compare(table, recorded)
     assert not comparison.ok
     assert any(line.startswith(regression._where(sharpest)) for line in comparison.moved)
     assert _margins(table, recorded)[sharpest] > WIDE
 
 
-def _exact_cpu_run(tmp_path, name, kernel):
-    env = {k: v for k, v in os.environ.items() if k not in
-           ('OPENBLAS_NUM_THREADS', 'OMP_NUM_THREADS', 'NPY_DISABLE_CPU_FEATURES')}
-    env.update({chainer_compat.EXACT_CPU_VARIABLE: '1', 'OPENBLAS_CORETYPE': kernel})
-    res = str(tmp_path / name / 'results')
-    done = subprocess.run(
-        [sys.executable, os.path.join(ROOT, 'reproduce', 'table2.py'), '--dataset', 'digits',
-         '--rates', '0.8', '--trials', '1', '--epochs-scale', '0.05', '--jobs', '2',
-         '--methods', 'cross_entropy,tanaka,ours', '--device', '@numpy',
-         '--out', str(tmp_path / name / 'runs'), '--results', res],
-        env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    return read(os.path.join(res, 'table2.json'))
+@pytest.mark.slow
+def test_a_broken_label_update_fails_the_check_by_a_wide_margin(broken_step1_run):
+    _fails_the_check_by_a_wide_margin(broken_step1_run[1], ('step1', 'label_accuracy', 0.5))
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not {'avx2', 'fma'} <= chainer_compat.cpu_flags(),
-                    reason='exact CPU mode needs an x86-64 CPU with AVX2 and FMA')
-def test_exact_cpu_mode_gives_the_same_bits_whatever_kernel_the_machine_picks(tmp_path):
+def test_a_lost_mixup_term_fails_the_check_by_a_wide_margin(regression_run, tmp_path,
+                                                            monkeypatch):
+    _fails_the_check_by_a_wide_margin(_ours_without_mixup(regression_run, str(tmp_path),
+                                                          monkeypatch),
+                                      ('ours', 'final_loss', 0.5))
+
+
+EXACT_CPU = {'avx2', 'fma'} <= chainer_compat.cpu_flags()
+
+
+def _exact_cpu_run(kernel):
+    """The table script on a small configuration in exact CPU mode, OpenBLAS told to pick
+    ``kernel`` (a machine that would pick it stands in): (command, environment) for a folder
+    (nothing where exact CPU mode cannot hold: its test is skipped)."""
+    def build(folder):
+        if not EXACT_CPU:
+            return [sys.executable, '-c', ''], None
+        env = {k: v for k, v in os.environ.items() if k not in
+               ('OPENBLAS_NUM_THREADS', 'OMP_NUM_THREADS', 'NPY_DISABLE_CPU_FEATURES')}
+        env.update({chainer_compat.EXACT_CPU_VARIABLE: '1', 'OPENBLAS_CORETYPE': kernel})
+        return [sys.executable, os.path.join(ROOT, 'reproduce', 'table2.py'), '--dataset',
+                'digits', '--rates', '0.8', '--trials', '1', '--epochs-scale', '0.05',
+                '--iterations-per-epoch', '5', '--jobs', '2', '--methods',
+                'cross_entropy,tanaka,ours',
+                '--device', '@numpy', '--out', os.path.join(folder, 'runs'),
+                '--results', os.path.join(folder, 'results')], env
+    return build
+
+
+def _exact_table(done):
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return read(os.path.join(done.folder, 'results', 'table2.json'))
+
+
+exact_cpu_prescott = background.command('exact_cpu_prescott', _exact_cpu_run('Prescott'),
+                                         cost=10)
+exact_cpu_other = background.command(
+    'exact_cpu_other', _exact_cpu_run('SkylakeX' if 'avx512f' in chainer_compat.cpu_flags()
+                                      else ''), cost=10)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not EXACT_CPU, reason='exact CPU mode needs an x86-64 CPU with AVX2 and FMA')
+def test_exact_cpu_mode_gives_the_same_bits_whatever_kernel_the_machine_picks(
+        exact_cpu_prescott, exact_cpu_other):
     """Two machines stand in: one whose OpenBLAS would pick Prescott, one that would pick
-    SkylakeX (or its own kernel where the CPU lacks AVX-512)."""
-    other = 'SkylakeX' if 'avx512f' in chainer_compat.cpu_flags() else ''
-    first = _exact_cpu_run(tmp_path, 'prescott', 'Prescott')
-    second = _exact_cpu_run(tmp_path, 'other', other)
+    SkylakeX (or its own kernel where the CPU lacks AVX-512). Cross entropy, step 1, Tanaka's
+    step 2 and ours, two epochs each of five batches: every cell of the table bit for bit."""
+    first = _exact_table(exact_cpu_prescott)
+    second = _exact_table(exact_cpu_other)
     comparison = regression.compare(second, first)
     assert comparison.exact and not comparison.platform, comparison.report('first')
     assert first['provenance']['exact_cpu'] == [True]

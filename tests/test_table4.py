@@ -1,5 +1,8 @@
 """reproduce/table4.py end to end on a tiny Clothing1M-format directory (real annotation lines,
-generated JPEGs), with the real ResNet-50 from random weights and one iteration per epoch."""
+generated JPEGs), with the real ResNet-50 from random weights and one iteration per epoch (run
+beside the session's other tests: tests/background.py)."""
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -9,6 +12,7 @@ import numpy
 import pytest
 from PIL import Image
 
+import background
 from reproduce.batch import tables
 
 FIXTURES = Path(__file__).parent / 'fixtures' / 'clothing1m'
@@ -18,9 +22,10 @@ def _keys(name, n):
     return [line for line in (FIXTURES / name).read_text().split('\n') if line][:n]
 
 
-@pytest.fixture(scope='module')
-def clothing(tmp_path_factory):
-    root = tmp_path_factory.mktemp('clothing1m')
+def make_clothing(root):
+    """A tiny Clothing1M-format directory at ``root``: 4 training images, 2 validation, 2 test."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
     shutil.copy(FIXTURES / 'clean_label_kv.txt', root / 'clean_label_kv.txt')
     train, val, test = (_keys('clean_train_key_list.txt', 4), _keys('clean_val_key_list.txt', 2),
                         _keys('clean_test_key_list.txt', 2))
@@ -37,14 +42,34 @@ def clothing(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope='module')
+def clothing(tmp_path_factory):
+    return make_clothing(tmp_path_factory.mktemp('clothing1m'))
+
+
+def run_table4(folder):
+    """The table script on the tiny directory: its exit status, its printed output and the
+    folders of its runs and results."""
+    out, res = os.path.join(folder, 'runs'), os.path.join(folder, 'results')
+    argv = ['--data-dir', str(make_clothing(os.path.join(folder, 'clothing1m'))), '--weights',
+            'none', '--iterations-per-epoch', '1', '--epochs-scale', '0.1', '--device', '@numpy',
+            '--out', out, '--results', res, '--loader-threads', '2', '--methods',
+            'cross_entropy,forward_t,pencil,ours']
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        status = tables.main(4, argv)
+    return {'status': status, 'printed': printed.getvalue(), 'out': out, 'res': res}
+
+
+table4_run = background.call('table4_run', 'test_table4', 'run_table4', cost=80)
+
+
 @pytest.mark.slow
-def test_table4_runs_the_computed_rows_and_quotes_the_others(clothing, tmp_path, capsys):
-    out, res = str(tmp_path / 'runs'), str(tmp_path / 'results')
-    argv = ['--data-dir', str(clothing), '--weights', 'none', '--iterations-per-epoch', '1',
-            '--epochs-scale', '0.1', '--device', '@numpy', '--out', out, '--results', res,
-            '--loader-threads', '2', '--methods', 'cross_entropy,forward_t,pencil,ours']
-    assert tables.main(4, argv) == 0
-    printed = capsys.readouterr().out
+def test_table4_runs_the_computed_rows_and_quotes_the_others(table4_run):
+    done = table4_run[1]
+    out, res = done['out'], done['res']
+    assert done['status'] == 0
+    printed = done['printed']
     assert 'SUBSAMPLED' in printed and 'NOT PRE-TRAINED' in printed
     with open(os.path.join(res, 'table4.json')) as f:
         table = json.load(f)

@@ -1,5 +1,6 @@
 """The table and figure scripts end to end on the digits data with tiny schedules: runs, skip,
-the cluster route (--print-commands, then gathering), regression checks and bad input."""
+the cluster route (--print-commands, then gathering), regression checks and bad input. The
+tables' runs go on beside the session's other tests (tests/background.py)."""
 import dataclasses
 import json
 import os
@@ -10,6 +11,7 @@ import sys
 import numpy
 import pytest
 
+import background
 from datasets import noise as noise_lib
 from reproduce import experiment, figure3
 from reproduce.batch import runner, tables
@@ -17,8 +19,11 @@ from reproduce.report import aggregate
 from reproduce.run import methods, rundir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-#: A tiny seeded configuration: two epochs per step.
-TINY = ['--dataset', 'digits', '--trials', '1', '--epochs-scale', '0.05', '--device', '@numpy']
+#: A tiny seeded configuration: two epochs per step, each of five random batches.
+TINY = ['--dataset', 'digits', '--trials', '1', '--epochs-scale', '0.05', '--device', '@numpy',
+        '--iterations-per-epoch', '5']
+#: The runs' folder under --out: the data set, the epochs scale and the batches an epoch.
+NAME = 'digits-x0.05-i5'
 
 
 def read(path):
@@ -26,26 +31,38 @@ def read(path):
         return json.load(f)
 
 
-@pytest.fixture(scope='module')
-def tables_done(tmp_path_factory):
+def make_tables(base):
     """Table 2 (90 % symmetric) run by the script with two jobs; Table 3 (30 % asymmetric) run
-    the cluster way: its printed commands run one by one, then the script only gathers."""
-    base = tmp_path_factory.mktemp('tables')
-    out, res = str(base / 'runs'), str(base / 'results')
+    the cluster way: its printed commands run (all at once, as on a cluster), then the script
+    only gathers."""
+    out, res = os.path.join(base, 'runs'), os.path.join(base, 'results')
     common = TINY + ['--out', out, '--results', res]
     status2 = tables.main(2, common + ['--rates', '0.9', '--jobs', '2'])
     listing = subprocess.run(
         [sys.executable, os.path.join(ROOT, 'reproduce', 'table3.py')] + common
         + ['--rates', '30', '--print-commands'], capture_output=True, text=True, check=True)
     commands = [shlex.split(line) for line in listing.stdout.splitlines()]
+    started = []
     for command in commands:
         assert command[:2] == [sys.executable, runner.EXPERIMENT]
         # as printed, from another folder, the environment not activated
-        subprocess.run(command, check=True, capture_output=True, cwd=str(base),
-                       env={k: v for k, v in os.environ.items() if k != 'VIRTUAL_ENV'})
+        started.append(subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=base,
+            env={k: v for k, v in os.environ.items() if k != 'VIRTUAL_ENV'}))
+    for command, process in zip(commands, started):
+        stderr = process.communicate()[1]
+        assert process.returncode == 0, (command, stderr)
     status3 = tables.main(3, common + ['--rates', '0.3', '--gather-only'])
-    return {'out': out, 'res': res, 'common': common, 'status': (status2, status3),
+    return {'out': out, 'res': res, 'common': common, 'status': [status2, status3],
             'commands': commands}
+
+
+tables_run = background.call('tables_run', 'test_tables', 'make_tables', cost=50)
+
+
+@pytest.fixture
+def tables_done(tables_run):
+    return tables_run[1]
 
 
 def computed_cells(table):
@@ -55,7 +72,7 @@ def computed_cells(table):
 
 @pytest.mark.slow
 def test_tables_hold_every_computed_cell_from_the_run_results(tables_done):
-    assert tables_done['status'] == (0, 0)
+    assert tables_done['status'] == [0, 0]
     assert len(tables_done['commands']) == 4   # the step-1 chain, CE, Forward T, PENCIL
     for number, noise, rate in ((2, 'symmetric', 0.9), (3, 'asymmetric', 0.3)):
         table = read(os.path.join(tables_done['res'], 'table{}.json'.format(number)))
@@ -63,7 +80,7 @@ def test_tables_hold_every_computed_cell_from_the_run_results(tables_done):
         assert [r['method'] for r in table['rows']] == ['cross_entropy', 'forward_t', 'tanaka',
                                                         'pencil', 'ours']
         assert table['rows'][1]['label'].endswith('(true T)')
-        run_dir = os.path.join(tables_done['out'], 'digits-x0.05',
+        run_dir = os.path.join(tables_done['out'], NAME,
                                '{}-{:g}'.format(noise, 100 * rate), 'trial0')
         for (method, kind, _), cell in computed_cells(table).items():
             result = read(os.path.join(run_dir, method, 'result.json'))
@@ -145,7 +162,8 @@ def test_figure3_reuses_the_table_runs_and_draws_three_figures(tables_done, caps
     assert sorted(titles) == ['figure3', 'step1_confusion', 'step1_label_accuracy']
     for title in titles.values():   # each names its data set, schedule and trials
         assert "scikit-learn's digits, 1 trial (seed 0); SHORTENED schedule (--epochs-scale " \
-            "0.05 of this package's digits schedule): step 1 2 epochs" in title, title
+            "0.05 of this package's digits schedule), epochs SUBSAMPLED: step 1 2 epochs" in \
+            title, title
         assert "paper's schedule" not in title
     assert 'PENCIL 3 epochs' in titles['figure3']              # the parts that ran, and no other
     assert 'PENCIL' not in titles['step1_label_accuracy']
@@ -242,7 +260,7 @@ def test_bad_input_gives_one_clear_line(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_runs_made_with_other_settings_are_refused_and_kept(tables_done, capsys):
-    run_dir = os.path.join(tables_done['out'], 'digits-x0.05', 'symmetric-90', 'trial0')
+    run_dir = os.path.join(tables_done['out'], NAME, 'symmetric-90', 'trial0')
     result = os.path.join(run_dir, 'ours', 'result.json')
     before = open(result).read()
     status = tables.main(2, tables_done['common'] + ['--rates', '0.9', '--lc-on', 'mixed'])
@@ -282,7 +300,7 @@ def test_plan_and_commands_cover_each_setting_once(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_forward_t_uses_the_true_matrix_or_a_checked_estimate(tables_done, tmp_path):
-    run_dir = os.path.join(tables_done['out'], 'digits-x0.05', 'symmetric-90', 'trial0')
+    run_dir = os.path.join(tables_done['out'], NAME, 'symmetric-90', 'trial0')
     result = read(os.path.join(run_dir, 'forward_t', 'result.json'))
     expected = noise_lib.transition_matrix('symmetric', 0.9, 10)
     numpy.testing.assert_allclose(result['transition']['matrix'], expected, rtol=1e-6)
@@ -303,7 +321,7 @@ def test_forward_t_uses_the_true_matrix_or_a_checked_estimate(tables_done, tmp_p
 
 @pytest.mark.slow
 def test_pencil_runs_its_three_stages_and_reports_its_labels(tables_done):
-    run_dir = os.path.join(tables_done['out'], 'digits-x0.05', 'asymmetric-30', 'trial0', 'pencil')
+    run_dir = os.path.join(tables_done['out'], NAME, 'asymmetric-30', 'trial0', 'pencil')
     result = read(os.path.join(run_dir, 'result.json'))
     assert result['step']['stages'] == [1, 1, 1] and result['epochs'] == 3
     history = read(os.path.join(run_dir, 'label_accuracy.json'))
