@@ -1,11 +1,13 @@
 """The tables' statistics against hand computations: the sample standard deviation with its
 trials, and the exact paired sign-flip test of "ours" against each other method."""
+import itertools
 import math
 
+import numpy
 import pytest
 
 from reproduce.batch import tables
-from reproduce.report import aggregate, significance
+from reproduce.report import aggregate, significance, table_format
 
 
 def test_stats_use_the_sample_std_and_keep_the_trials():
@@ -137,3 +139,59 @@ def test_the_rule_states_one_sided_tests_and_no_multiple_comparison_correction()
     rule = significance.rule()
     assert 'one-sided' in rule and 'not corrected for multiple comparisons' in rule
     assert '5 trials that differ' in rule
+
+
+def _enumerated(d):
+    """Plain numpy: every sign assignment written out, the three p-values counted."""
+    d = numpy.asarray(d, dtype=numpy.float64)
+    signs = numpy.array(list(itertools.product((1.0, -1.0), repeat=d.size)))
+    sums, observed = signs @ numpy.abs(d), d.sum()
+    slack = 1e-9 * max(1.0, numpy.abs(d).mean()) * d.size
+    return (numpy.mean(sums >= observed - slack), numpy.mean(sums <= observed + slack),
+            numpy.mean(numpy.abs(sums) >= abs(observed) - slack))
+
+
+@pytest.mark.parametrize('n', [1, 2, 5, 8, 11, 12])
+def test_sign_flip_p_values_match_every_assignment_written_out(n):
+    rs = numpy.random.RandomState(n)
+    for d in (rs.normal(0.3, 1.0, n), numpy.round(rs.normal(0.0, 2.0, n)),
+              numpy.abs(rs.normal(size=n))):
+        assert significance.sign_flip_p_values(d) == pytest.approx(_enumerated(d), abs=1e-15)
+
+
+def test_forty_trials_get_their_exact_p_values_and_more_get_none():
+    """Integer differences: the counts of the signed sums are the coefficients of a product of
+    polynomials (x^-v + x^v), an independent reference computed by convolution."""
+    rs = numpy.random.RandomState(40)
+    d = rs.randint(-3, 6, size=40).astype(float)
+    a = numpy.abs(d).astype(int)
+    counts = numpy.ones(1, dtype=numpy.int64)                # signed sums from -sum(a) to sum(a)
+    for v in a:
+        step = numpy.zeros(2 * v + 1, dtype=numpy.int64)
+        step[0] += 1
+        step[-1] += 1
+        counts = numpy.convolve(counts, step)
+    sums = numpy.arange(-a.sum(), a.sum() + 1)
+    observed = int(d.sum())
+    total = 2.0 ** 40
+    assert counts.sum() == 2 ** 40
+    expected = (counts[sums >= observed].sum() / total, counts[sums <= observed].sum() / total,
+                counts[numpy.abs(sums) >= abs(observed)].sum() / total)
+    assert significance.sign_flip_p_values(d) == expected
+    # 41 shared trials: no p-value and no marker, said in words
+    many = significance.compare(aggregate.stats([90.0 + i % 3 for i in range(41)], list(range(41))),
+                                aggregate.stats([80.0] * 41, list(range(41))))
+    assert many['p_ours_better'] is None and many['marker'] == ''
+    assert many['note'] == significance.TOO_MANY and many['mean_difference'] > 10
+    with pytest.raises(ValueError, match='at most 40'):
+        significance.sign_flip_p_values(numpy.ones(41))
+    # a table of 41 trials says why no cell is marked, and each cell why it has no p-value
+    rows = [{'method': method, 'status': 'computed', 'label': method,
+             **{kind: [dict(rate=0.5, paper=None, **aggregate.stats(
+                 [base + i % 3 for i in range(41)], list(range(41))))] for kind in tables.KINDS}}
+            for method, base in (('cross_entropy', 80.0), ('ours', 90.0))]
+    tables.compare_with_ours(rows)
+    caption = table_format.caption_lines({'rows': rows})
+    assert caption[-1] == 'No cell can be marked: {}.'.format(significance.TOO_MANY)
+    assert table_format.comparison_text(rows[0]['best'][0]['versus_ours']) == \
+        '+10.00 (41 trials: more than 40 shared trials: no exact p-value)'

@@ -303,8 +303,11 @@ def caption_lines(table):
     if found:
         lines.append(table.get('significance') or significance.rule())
         if all(v is None or v['p_ours_better'] is None for _, _, vs in found for v in vs):
+            notes = {v['note'] for _, _, vs in found for v in vs if v is not None}
             lines.append('No cell can be marked: every comparison has {} (fewer than {} shared '
-                         'trials).'.format(significance.TOO_FEW, significance.MIN_TRIALS))
+                         'trials).'.format(significance.TOO_FEW, significance.MIN_TRIALS)
+                         if notes <= {significance.TOO_FEW} else
+                         'No cell can be marked: {}.'.format('; '.join(sorted(notes))))
     return lines
 
 
