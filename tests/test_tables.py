@@ -298,6 +298,28 @@ def test_plan_and_commands_cover_each_setting_once(tmp_path, monkeypatch):
         runner.plan(base, [0.1], [0], ('forward',), 'root')
 
 
+def test_a_change_in_how_runs_start_is_one_line_for_all_of_them(tmp_path, capsys):
+    base = dict(dataset='digits', noise='asymmetric', epochs_scale=0.5, progress=False)
+    units = runner.plan(base, [0.1, 0.4], [0, 1], ('ours', 'cross_entropy'), str(tmp_path))
+    runner.write_configs(units)
+    assert capsys.readouterr().err == ''                     # written, nothing changed
+    runner.write_configs(units)
+    assert capsys.readouterr().err == ''                     # the same again
+    again = runner.plan(dict(base, progress=True, loader_threads=3), [0.1, 0.4], [0, 1],
+                        ('ours', 'cross_entropy'), str(tmp_path))
+    runner.write_configs(again[:6] + [runner.plan(dict(base, progress=True), [0.4], [1],
+                                                  ('ours', 'cross_entropy'), str(tmp_path))[0]])
+    err = capsys.readouterr().err                            # 4 run folders, the units 2 each
+    assert err == ('note: the config.json of 4 runs: how they start now follows this command '
+                   '(loader_threads 8 -> 3 in 3 of them; progress false -> true)\n'), err
+    for unit in units:
+        assert rundir.read_json(unit.config_path)['launch']['progress'] is True
+    runner.write_configs(units[7:])
+    err = capsys.readouterr().err                            # one run: named by its file
+    assert err == ('note: {}: how the run starts now follows this command (progress true -> '
+                   'false)\n'.format(units[7].config_path)), err
+
+
 @pytest.mark.slow
 def test_forward_t_uses_the_true_matrix_or_a_checked_estimate(tables_done, tmp_path):
     run_dir = os.path.join(tables_done['out'], NAME, 'symmetric-90', 'trial0')

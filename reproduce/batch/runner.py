@@ -71,13 +71,9 @@ class Unit:
     def write_config(self):
         """Writes the run folder's ``config.json`` (what the run computes and how to start it),
         or checks the one there (:class:`rundir.SettingsMismatchError` when it describes another
-        run)."""
-        changed = rundir.claim(self.run_dir, self.config.identity(),
-                               config_lib.defaults_identity(), self.config.launch(),
-                               new_launch=True)
-        if changed:
-            sys.stderr.write('note: {}: how to start the run now follows this command ({})\n'
-                             .format(self.config_path, '; '.join(changed)))
+        run). Returns what changed in how the run starts (``['device "auto" -> "@cupy:0"']``)."""
+        return rundir.claim(self.run_dir, self.config.identity(), config_lib.defaults_identity(),
+                            self.config.launch(), new_launch=True)
 
     def command(self, device=None, quiet=False):
         """The command line (a list) that runs this unit from its ``config.json`` (written
@@ -107,12 +103,28 @@ def plan(base, rates, trials, methods, root):
     return units
 
 
+def write_configs(units):
+    """Writes (or checks) the ``config.json`` of every unit before anything starts, so that
+    another run's folder stops nothing midway; where how the runs start changed (the options
+    that do not change what they compute), says so in one line for all of them."""
+    changed = {}
+    for unit in units:
+        for change in unit.write_config():
+            changed.setdefault(change, []).append(unit.config_path)
+    if changed:
+        paths = sorted({p for ps in changed.values() for p in ps})
+        sys.stderr.write('note: {}: how {} now follows this command ({})\n'.format(
+            paths[0] if len(paths) == 1 else "the config.json of {} runs".format(len(paths)),
+            'the run starts' if len(paths) == 1 else 'they start', '; '.join(
+                change if len(ps) == len(paths) else '{} in {} of them'.format(change, len(ps))
+                for change, ps in sorted(changed.items()))))
+
+
 def print_commands(units, device=None, stream=None):
     """One shell command per unfinished unit (a job array's lines); returns how many."""
     stream = stream or sys.stdout
     todo = [u for u in units if not u.finished()]
-    for unit in todo:
-        unit.write_config()
+    write_configs(todo)
     for unit in todo:
         stream.write(' '.join(shlex.quote(a) for a in unit.command(device=device, quiet=True))
                      + '\n')
@@ -232,8 +244,7 @@ def execute(units, jobs=1, devices=None, status_every=60.0, stream=None, kernel_
     stream = stream or sys.stdout
     devices = list(devices or [units[0].config.device if units else '@numpy'])
     todo = [u for u in units if not u.finished()]
-    for unit in todo:      # every settings file first: another run's folder stops nothing midway
-        unit.write_config()
+    write_configs(todo)
     progress = Progress(units, stream)
     n_done = len(units) - len(todo)
     stream.write('{} runs: {} finished already, {} to run, {} at a time on {}\n'.format(
