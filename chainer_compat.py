@@ -67,13 +67,19 @@ def cpu_flags():
     return set()
 
 
+def exact_cpu_possible():
+    """Whether exact CPU mode can hold here: an x86-64 CPU with AVX2 and FMA."""
+    import platform
+    return platform.machine() in ('x86_64', 'AMD64') and {'avx2', 'fma'} <= cpu_flags()
+
+
 def _apply_exact_cpu():
     """Put :data:`EXACT_CPU_SETTINGS` into the environment when exact CPU mode is asked for."""
     if not exact_cpu_requested():
         return
     import platform
     flags = cpu_flags()
-    if platform.machine() not in ('x86_64', 'AMD64') or not {'avx2', 'fma'} <= flags:
+    if not exact_cpu_possible():
         raise ExactCpuError(
             '{}=1 needs an x86-64 CPU with AVX2 and FMA (read from /proc/cpuinfo); this machine '
             'is {} and lacks {}: unset {} (README, "Regression checks")'.format(

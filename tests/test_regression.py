@@ -181,7 +181,7 @@ def test_a_lost_mixup_term_fails_the_check_by_a_wide_margin(regression_run, tmp_
                                       ('ours', 'final_loss', 0.5))
 
 
-EXACT_CPU = {'avx2', 'fma'} <= chainer_compat.cpu_flags()
+EXACT_CPU = chainer_compat.exact_cpu_possible()
 
 
 def _exact_cpu_run(kernel):
