@@ -10,7 +10,7 @@ draws. Writes figure3, step1_label_accuracy and step1_confusion (.png, .pdf) to 
 import os
 import sys
 
-
+import chainer_compat  # noqa: F401  (before numpy: exact CPU mode pins its numerics first)
 import numpy
 
 from reproduce.batch import cli, runner, tables
