@@ -14,7 +14,7 @@ import pytest
 import background
 from datasets import noise as noise_lib
 from reproduce import experiment, figure3
-from reproduce.batch import runner, tables
+from reproduce.batch import plan as plan_lib, runner, tables
 from reproduce.report import aggregate
 from reproduce.run import methods, rundir
 
@@ -355,3 +355,37 @@ def test_pencil_runs_its_three_stages_and_reports_its_labels(tables_done):
         numpy.mean(labels['noisy'] == labels['clean']))
     lrs = [entry['lr'] for entry in read(os.path.join(run_dir, 'log.json'))]
     assert lrs[:2] == [0.02, 0.02]                # stages 1-2 at lr, then stage 3 from lr3
+
+
+def test_the_time_left_counts_the_runs_that_share_the_processes_and_the_longest_alone(
+        monkeypatch):
+    class Unit(object):
+        def __init__(self, epochs, done):
+            self.total, self.done = epochs, done
+
+        def epochs(self):
+            return {'part': self.total}
+
+        def epochs_done(self):
+            return {'part': self.done}
+
+    clock = [1000.0]
+    monkeypatch.setattr(runner.time, 'time', lambda: clock[0])
+    units = [Unit(10, 0), Unit(10, 0), Unit(10, 0), Unit(40, 0)]
+    progress = runner.Progress(units, open(os.devnull, 'w'), jobs=2)
+    assert progress.line(0, 2, 0).endswith('epochs 0/70 · elapsed {}'.format(
+        plan_lib.duration(0)))                       # nothing measured: no estimate
+    clock[0] += 100                                  # two runs, 100 s each: 20 epochs
+    units[0].done, units[3].done = 10, 10
+    line = progress.line(1, 2, 0)
+    # 0.1 epoch per second of a run; 40 epochs left (10 + 30) on two processes: 200 s, but the
+    # 30 of the longest run alone take 300 s
+    assert line.startswith('[1/4 runs done, 2 running, 1 left] epochs 20/70 · elapsed {}'.format(
+        plan_lib.duration(100)))
+    assert line.endswith('about {} left'.format(plan_lib.duration(300))), line
+    clock[0] += 50                                   # two runs 50 s more: 5 epochs
+    units[1].done = 5
+    line = progress.line(1, 2, 0)
+    # 25 epochs in 300 seconds of runs; left 5 + 10 + 30 on two processes (22.5 epochs each)
+    # or 30 alone: 30 / (25 / 300) = 360 s
+    assert line.endswith('about {} left'.format(plan_lib.duration(360))), line

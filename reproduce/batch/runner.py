@@ -136,30 +136,47 @@ def print_commands(units, device=None, stream=None):
 
 class Progress(object):
     """Where the whole table stands: runs done, running and left, epochs and an estimated time
-    left (from the epochs finished since this command started)."""
+    left. The estimate rests on the epochs finished since this command started per second of a
+    run running; the runs left share ``jobs`` processes, and the longest of them alone bounds it
+    from below (at the end of a table one run may be left, training alone)."""
 
-    def __init__(self, units, stream=None):
+    def __init__(self, units, stream=None, jobs=1):
         self.units = units
         self.stream = stream or sys.stdout
-        self.started = time.time()
+        self.jobs = jobs
+        self.started = self._since = time.time()
         self.total = sum(sum(u.epochs().values()) for u in units)
         self.done_at_start = self._epochs_done()
+        self._run_seconds, self._running = 0.0, 0
 
     def _epochs_done(self):
         return sum(sum(u.epochs_done().values()) for u in self.units)
 
+    def _seconds_left(self, gained):
+        """The estimated seconds left, or None before any epoch has finished."""
+        if gained <= 0 or self._run_seconds <= 0:
+            return None
+        per_run_second = gained / self._run_seconds
+        left = [sum(u.epochs().values()) - sum(u.epochs_done().values()) for u in self.units]
+        left = [n for n in left if n > 0]
+        if not left:
+            return None
+        return max(sum(left) / min(self.jobs, len(left)), max(left)) / per_run_second
+
     def line(self, n_done, n_running, n_failed):
+        now = time.time()
+        self._run_seconds += self._running * (now - self._since)
+        self._since, self._running = now, n_running
         done = self._epochs_done()
-        elapsed = time.time() - self.started
+        elapsed = now - self.started
         n_left = len(self.units) - n_done - n_running - n_failed
         text = '[{}/{} runs done, {} running, {} left{}] epochs {}/{} · elapsed {}'.format(
             n_done, len(self.units), n_running, n_left,
             ', {} failed'.format(n_failed) if n_failed else '', done, self.total,
             plan_lib.duration(elapsed))
-        gained = done - self.done_at_start
-        if 0 < gained and done < self.total:
-            text += ' · about {} left'.format(
-                plan_lib.duration(elapsed / gained * (self.total - done)))
+        seconds = self._seconds_left(done - self.done_at_start)
+        if seconds is not None and done < self.total:
+            text += ' · about {} left'.format(plan_lib.duration(seconds))
         return text
 
     def show(self, n_done, n_running, n_failed, running=()):
@@ -245,7 +262,7 @@ def execute(units, jobs=1, devices=None, status_every=60.0, stream=None, kernel_
     devices = list(devices or [units[0].config.device if units else '@numpy'])
     todo = [u for u in units if not u.finished()]
     write_configs(todo)
-    progress = Progress(units, stream)
+    progress = Progress(units, stream, jobs)
     n_done = len(units) - len(todo)
     stream.write('{} runs: {} finished already, {} to run, {} at a time on {}\n'.format(
         len(units), n_done, len(todo), jobs, ', '.join(devices)))
