@@ -51,7 +51,7 @@ demo: install
 	MIXUP_EXACT_CPU=$$exact $(BIN)/python reproduce/table2.py $(DEMO) --rates 0.5 && \
 	MIXUP_EXACT_CPU=$$exact $(BIN)/python reproduce/figure3.py $(DEMO) --symmetric-rate 0.5 \
 	  --asymmetric-rate none
-DEMO_EXACT := the numbers of results/recorded/demo/, bit for bit
+DEMO_EXACT := runs made now give the numbers of results/recorded/demo/, bit for bit
 DEMO_NOT_EXACT := the numbers differ from results/recorded/demo/ by trial noise (exact mode \
   needs an x86-64 CPU with AVX2 and FMA)
 
