@@ -20,7 +20,9 @@ _LATEX_MARKERS = {significance.BETTER: '$^{*}$', significance.WORSE: '$^{\\dagge
 #: The BibTeX file written beside the tables.
 BIB_NAME = 'references.bib'
 #: The methods' references, by their number in the reproduced paper's reference list (the
-#: ``[n]`` of the row labels): ``(cite key, author-year text, BibTeX entry)``.
+#: ``[n]`` of the row labels): ``(cite key, author-year text, BibTeX entry)``. Patrini et al.'s
+#: and Tanaka et al.'s were checked against the CVF open-access pages (authors, title, pages);
+#: Yi and Wu's and Vahdat's are not checked yet.
 REFERENCES = {
     3: ('yi2019pencil', 'Yi and Wu, 2019', """@inproceedings{yi2019pencil,
   author = {Yi, Kun and Wu, Jianxin},
@@ -30,14 +32,16 @@ REFERENCES = {
 }"""),
     5: ('patrini2017making', 'Patrini et al., 2017', """@inproceedings{patrini2017making,
   author = {Patrini, Giorgio and Rozza, Alessandro and Krishna Menon, Aditya and Nock, Richard and Qu, Lizhen},
-  title = {Making Deep Neural Networks Robust to Label Noise: a Loss Correction Approach},
+  title = {Making Deep Neural Networks Robust to Label Noise: A Loss Correction Approach},
   booktitle = {Proceedings of the IEEE Conference on Computer Vision and Pattern Recognition (CVPR)},
+  pages = {1944--1952},
   year = {2017}
 }"""),
     6: ('tanaka2018joint', 'Tanaka et al., 2018', """@inproceedings{tanaka2018joint,
   author = {Tanaka, Daiki and Ikami, Daiki and Yamasaki, Toshihiko and Aizawa, Kiyoharu},
   title = {Joint Optimization Framework for Learning with Noisy Labels},
   booktitle = {Proceedings of the IEEE Conference on Computer Vision and Pattern Recognition (CVPR)},
+  pages = {5552--5560},
   year = {2018}
 }"""),
     16: ('vahdat2017toward', 'Vahdat, 2017', """@inproceedings{vahdat2017toward,
