@@ -391,3 +391,16 @@ def test_summarize_refuses_a_bad_name_or_destination_and_keeps_an_existing_summa
     assert status == 2 and err.count('\n') == 1 and 'x.json exists and is kept' in err
     assert (dest / 'x.json').read_text() == '{"kept": true}' and not (dest / 'x.md').exists()
     assert not (tmp_path / 'd' / '.json').exists()
+
+
+def test_a_missing_data_folder_is_the_one_line_before_any_plan(tmp_path, capsys):
+    """Table 4 with a Clothing1M folder that does not exist: the error, no plan above it (the
+    plan alone, --plan, needs no data)."""
+    argv = ['--data-dir', str(tmp_path / 'nowhere'), '--weights', 'none', '--device', '@numpy',
+            '--out', str(tmp_path / 'runs'), '--results', str(tmp_path / 'results')]
+    status, err, out = _status(lambda: tables.main(4, argv), capsys)
+    assert status == 2 and err.count('\n') == 1 and 'does not exist' in err, err
+    assert out == ''
+    status, err, out = _status(lambda: tables.main(4, argv + ['--plan']), capsys)
+    assert status == 0 and out.startswith('plan: ') and err == ''
+    assert not os.path.exists(tmp_path / 'runs')

@@ -213,7 +213,7 @@ def base_config(args, noise):
 
 def run_units(units, args, stream=None):
     """What every table and figure script does with its units before drawing anything: refuse
-    output directories made with other settings and missing inputs (before any run starts),
+    output directories made with other settings, then (to run) a bad device or missing inputs,
     print the plan (:mod:`reproduce.batch.plan`), then stop there (``--plan``) or print the commands
     (both return None) or run what is unfinished unless gathering only (returns the failed
     units)."""
@@ -224,8 +224,9 @@ def run_units(units, args, stream=None):
     if args.gather_only:
         return []
     jobs = args.per_device * len(devices) if args.per_device else args.jobs
-    if not (args.plan or args.print_commands):
+    if not (args.plan or args.print_commands):   # a run: its device and inputs before the plan
         device_lib.check_all(devices)
+        units[0].config.spec.check_inputs(units[0].config)
     plan_stream = sys.stderr if args.print_commands else (stream or sys.stdout)
     for line in plan.plan_lines(units, devices, jobs):   # needs neither the data nor a device
         plan_stream.write(('# ' if args.print_commands else '') + line + '\n')
@@ -234,7 +235,6 @@ def run_units(units, args, stream=None):
     if args.print_commands:
         runner.print_commands(units, device=devices[0])
         return None
-    units[0].config.spec.check_inputs(units[0].config)
     if args.per_device:
         for note in runner.check_gpu_memory(devices, args.per_device):
             (stream or sys.stdout).write(note + '\n')
