@@ -145,20 +145,23 @@ class Progress(object):
         self.stream = stream or sys.stdout
         self.jobs = jobs
         self.started = self._since = time.time()
-        self.total = sum(sum(u.epochs().values()) for u in units)
-        self.done_at_start = self._epochs_done()
+        self._epochs = [sum(u.epochs().values()) for u in units]
+        self.total = sum(self._epochs)
+        self.done_at_start = sum(self._epochs_done())
         self._run_seconds, self._running = 0.0, 0
 
     def _epochs_done(self):
-        return sum(sum(u.epochs_done().values()) for u in self.units)
+        """Epochs finished so far, per unit (read from the run folders)."""
+        return [sum(u.epochs_done().values()) for u in self.units]
 
-    def _seconds_left(self, gained):
-        """The estimated seconds left, or None before any epoch has finished."""
+    def _seconds_left(self, done):
+        """The estimated seconds left from the epochs ``done`` per unit, or None before any
+        epoch has finished since this command started."""
+        gained = sum(done) - self.done_at_start
         if gained <= 0 or self._run_seconds <= 0:
             return None
         per_run_second = gained / self._run_seconds
-        left = [sum(u.epochs().values()) - sum(u.epochs_done().values()) for u in self.units]
-        left = [n for n in left if n > 0]
+        left = [n - d for n, d in zip(self._epochs, done) if n > d]
         if not left:
             return None
         return max(sum(left) / min(self.jobs, len(left)), max(left)) / per_run_second
@@ -172,10 +175,10 @@ class Progress(object):
         n_left = len(self.units) - n_done - n_running - n_failed
         text = '[{}/{} runs done, {} running, {} left{}] epochs {}/{} · elapsed {}'.format(
             n_done, len(self.units), n_running, n_left,
-            ', {} failed'.format(n_failed) if n_failed else '', done, self.total,
+            ', {} failed'.format(n_failed) if n_failed else '', sum(done), self.total,
             plan_lib.duration(elapsed))
-        seconds = self._seconds_left(done - self.done_at_start)
-        if seconds is not None and done < self.total:
+        seconds = self._seconds_left(done)
+        if seconds is not None:
             text += ' · about {} left'.format(plan_lib.duration(seconds))
         return text
 

@@ -1,14 +1,13 @@
 """Is "ours" better than another method in a table column, or within trial noise?
 
-An exact paired sign-flip test of ``d_k = ours_k - other_k`` over the trials both finished (trial
-k of every method has the same seeds), counting all ``2**n`` sign assignments (n <=
+An exact paired sign-flip test of ``d_k = ours_k - other_k`` over the trials both finished (trial k
+of every method has the same seeds), counting all ``2**n`` sign assignments (n <=
 :data:`MAX_TRIALS`; the sums of each half of the trials are enumerated and the pairs counted by
 sorting, so 40 trials cost two lists of 2**20 sums). A cell keeps ``p_ours_better``,
-``p_ours_worse`` (one-sided) and ``p_two_sided``, and is marked :data:`BETTER` / :data:`WORSE`
-when a one-sided p is below :data:`LEVEL`; none under :data:`MIN_TRIALS` shared trials nor above
-:data:`MAX_TRIALS`. With m non-zero differences no p is
-below ``1 / 2**m``, so five (1/32) are the fewest that can reach 5 %. The cells of a table are not
-corrected for multiple comparisons.
+``p_ours_worse`` (one-sided) and ``p_two_sided``, and is marked :data:`BETTER` / :data:`WORSE` when
+a one-sided p is below :data:`LEVEL`; none under :data:`MIN_TRIALS` shared trials nor above
+:data:`MAX_TRIALS`. With m non-zero differences no p is below ``1 / 2**m``, so five (1/32) are the
+fewest that can reach 5 %. The cells of a table are not corrected for multiple comparisons.
 """
 import numpy
 
