@@ -46,7 +46,7 @@ EXACT_CPU_HERE := import chainer_compat; print(int(chainer_compat.exact_cpu_poss
 demo: install
 	@exact=$${MIXUP_EXACT_CPU:-$$($(BIN)/python -c '$(EXACT_CPU_HERE)')}; \
 	if [ "$$exact" = 1 ]; then echo "exact CPU mode: $(DEMO_EXACT)"; \
-	else echo "exact CPU mode off: $(DEMO_NOT_EXACT)"; fi; \
+	elif [ "$$exact" = 0 ]; then echo "exact CPU mode off: $(DEMO_NOT_EXACT)"; fi; \
 	set -x; \
 	MIXUP_EXACT_CPU=$$exact $(BIN)/python reproduce/table2.py $(DEMO) --rates 0.5 && \
 	MIXUP_EXACT_CPU=$$exact $(BIN)/python reproduce/figure3.py $(DEMO) --symmetric-rate 0.5 \

@@ -51,8 +51,13 @@ class ExactCpuError(RuntimeError):
 
 
 def exact_cpu_requested(environ=None):
-    """Whether ``MIXUP_EXACT_CPU=1`` is set (in ``environ``, default ``os.environ``)."""
-    return (environ if environ is not None else os.environ).get(EXACT_CPU_VARIABLE, '') == '1'
+    """Whether ``MIXUP_EXACT_CPU=1`` is set (in ``environ``, default ``os.environ``); unset,
+    empty or '0' is off, any other value an :class:`ExactCpuError` (a typo is not silently off)."""
+    value = (environ if environ is not None else os.environ).get(EXACT_CPU_VARIABLE, '')
+    if value not in ('', '0', '1'):
+        raise ExactCpuError('{}={!r}: give 1 (exact CPU mode) or 0 (off)'.format(
+            EXACT_CPU_VARIABLE, value))
+    return value == '1'
 
 
 def cpu_flags():

@@ -78,3 +78,18 @@ def test_every_command_starts_in_exact_mode():
     for command, process in started:
         _, stderr = process.communicate(timeout=300)
         assert process.returncode == 0, (command, stderr[-2000:])
+
+
+def test_a_value_other_than_0_or_1_is_refused_in_one_line():
+    for value, requested in (('', False), ('0', False), ('1', True)):
+        assert chainer_compat.exact_cpu_requested({chainer_compat.EXACT_CPU_VARIABLE: value}) \
+            is requested
+    with pytest.raises(chainer_compat.ExactCpuError, match="give 1 .* or 0"):
+        chainer_compat.exact_cpu_requested({chainer_compat.EXACT_CPU_VARIABLE: 'yes'})
+    done = subprocess.run(
+        [sys.executable, os.path.join('reproduce', 'table2.py'), '--help'], cwd=ROOT,
+        env=dict(os.environ, **{chainer_compat.EXACT_CPU_VARIABLE: 'true'}),
+        capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and done.stdout == ''
+    assert done.stderr == ("error: MIXUP_EXACT_CPU='true': give 1 (exact CPU mode) or 0 "
+                           '(off)\n'), done.stderr
