@@ -389,3 +389,14 @@ def test_the_time_left_counts_the_runs_that_share_the_processes_and_the_longest_
     # 25 epochs in 300 seconds of runs; left 5 + 10 + 30 on two processes (22.5 epochs each)
     # or 30 alone: 30 / (25 / 300) = 360 s
     assert line.endswith('about {} left'.format(plan_lib.duration(360))), line
+    # a line may find no run running (the runner starts the next ones after it): the runs it
+    # then starts count from their start
+    a, b = Unit(10, 0), Unit(10, 0)
+    fresh = runner.Progress([a, b], open(os.devnull, 'w'), jobs=2)
+    assert 'left' not in fresh.line(0, 0, 0).split('·')[-1]
+    fresh.running(2)
+    clock[0] += 20
+    a.done = b.done = 2                              # 4 epochs in 40 seconds of runs
+    line = fresh.line(0, 2, 0)
+    # 8 + 8 epochs left on two processes: 8 / (4 / 40) = 80 s
+    assert line.endswith('about {} left'.format(plan_lib.duration(80))), line

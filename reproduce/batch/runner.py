@@ -166,12 +166,17 @@ class Progress(object):
             return None
         return max(sum(left) / min(self.jobs, len(left)), max(left)) / per_run_second
 
-    def line(self, n_done, n_running, n_failed):
+    def running(self, n_running):
+        """Counts the seconds of runs running until now; ``n_running`` run from now on (the
+        runner says so whenever it has started runs)."""
         now = time.time()
         self._run_seconds += self._running * (now - self._since)
         self._since, self._running = now, n_running
+
+    def line(self, n_done, n_running, n_failed):
+        self.running(n_running)
         done = self._epochs_done()
-        elapsed = now - self.started
+        elapsed = self._since - self.started
         n_left = len(self.units) - n_done - n_running - n_failed
         text = '[{}/{} runs done, {} running, {} left{}] epochs {}/{} · elapsed {}'.format(
             n_done, len(self.units), n_running, n_left,
@@ -298,6 +303,7 @@ def execute(units, jobs=1, devices=None, status_every=60.0, stream=None, kernel_
                     stderr=subprocess.STDOUT if log else None,
                     env=_child_environment(jobs, device, kernel_cache))
                 running[process] = (unit, device, log)
+            progress.running(len(running))
             time.sleep(0.2 if jobs == 1 else 1.0)
             changed = False
             for process in [p for p in running if p.poll() is not None]:
