@@ -1,11 +1,14 @@
 """Makes Chainer 7.8.1 import quietly on today's Python and NumPy (a stand-in for the removed
-``numpy.distutils.system_info``, its deprecation warnings silenced, no CuPy-13 version warning),
-loads cuDNN from the ``nvidia-cudnn-cu12`` wheel where installed (:func:`cudnn_status`), and on
-request (``MIXUP_EXACT_CPU=1``) pins the CPU numerics before numpy loads: OpenBLAS's Haswell
-kernel, one thread, numpy's AVX2 paths, so that CPU runs give the same bits on any x86-64 machine
-with AVX2 and FMA. Import it before the first ``import chainer``/``numpy`` (``reproduce``,
-``updaters``, ``models`` and ``datasets`` do). README and reproduce/README.md ("Regression
-checks", "Supported combinations") say why.
+``numpy.distutils.system_info``, its deprecation warnings silenced, no CuPy-13 version or NCCL
+warning), loads the CUDA 12 libraries CuPy 13 needs (cuBLAS, NVRTC, cuRAND, cuDNN) from the
+nvidia-*-cu12 wheels where installed, so that a machine with only a driver runs
+(:func:`cudnn_status`), and on request (``MIXUP_EXACT_CPU=1``) pins the CPU numerics before numpy
+loads: OpenBLAS's Haswell kernel, one thread, numpy's AVX2 paths, so that CPU runs give the same
+bits on any x86-64 machine with AVX2 and FMA. A wheel's library is loaded even where the system
+has its own: pip resolved the wheels together (cuDNN 8.9 with its cuBLAS), and a system's older
+cuBLAS must not pair with them. Import it before the first ``import chainer``/``numpy``
+(``reproduce``, ``updaters``, ``models`` and ``datasets`` do). README and reproduce/README.md
+("Regression checks", "Supported combinations") say why.
 """
 import importlib
 import os
@@ -108,55 +111,70 @@ def _import_chainer():
         warnings.simplefilter('ignore', DeprecationWarning)
         warnings.simplefilter('ignore', PendingDeprecationWarning)
         warnings.filterwarnings('ignore', message='pkg_resources is deprecated')
+        # Chainer's multi-GPU updater imports cupy.cuda.nccl: single-GPU runs need no NCCL
+        warnings.filterwarnings('ignore', message=r'\s*nccl library could not be loaded')
         import chainer  # noqa: F401
     return chainer
 
 
-# --- cuDNN from its wheel -------------------------------------------------------------------------
-# CuPy 13 (cupy-cuda12x) opens libcudnn.so.8 when cupy.cuda.cudnn is first imported (Chainer does so
-# on import) and looks only in ~/.cupy/cuda_lib and the system's library path. The wheel's library,
-# loaded here first by its path (RTLD_GLOBAL), is then the one CuPy's binding links to: the dynamic
-# linker reuses an object already loaded under the same soname, and the library finds its own parts
-# (libcudnn_*_infer/train.so.8) beside it. Without the wheel nothing is loaded; a failure to load is
-# kept for cudnn_status, never raised. Linux only (the wheel's x86-64 build).
+# --- CUDA 12 libraries from their wheels ----------------------------------------------------------
+# CuPy 13 (cupy-cuda12x) links the CUDA runtime statically and takes libcuda.so.1 from the driver,
+# but opens cuBLAS, cuRAND, cuDNN (linked by its bindings) and NVRTC (dlopen, at the first kernel)
+# by soname from the system's library path only, never from the nvidia-*-cu12 wheels. Loaded here
+# first by path (RTLD_GLOBAL, in dependency order, once), a wheel's library is the one the dynamic
+# linker then gives CuPy for that soname. A library that does not load is kept for the status
+# line, never raised. cuSOLVER, cuSPARSE and cuFFT are left out: CuPy opens them only for
+# cupy.linalg/sparse/fft, which neither Chainer's import nor this project uses.
 
+#: (folder under site-packages' ``nvidia/``, soname): what CuPy 13 opens for Chainer and this
+#: project, in the order loaded (a library after those it needs).
+CUDA12_WHEEL_LIBRARIES = (
+    ('cublas', 'libcublasLt.so.12'),     # nvidia-cublas-cu12: libcublas.so.12 needs it
+    ('cublas', 'libcublas.so.12'),       # cupy.cuda.cublas, imported by Chainer
+    ('cuda_nvrtc', 'libnvrtc.so.12'),    # nvidia-cuda-nvrtc-cu12: compiles every CuPy kernel
+    ('curand', 'libcurand.so.10'),       # nvidia-curand-cu12: cupy.random (initialisers, augment)
+    ('cudnn', 'libcudnn.so.8'),          # nvidia-cudnn-cu12 8.9: cupy.cuda.cudnn (Chainer's too)
+)
+#: The command that brings CuPy and the CUDA 12 libraries above.
+CUDA12_FIX = ".venv/bin/pip install -e '.[cuda12]'"
 #: The command that brings the cuDNN that CuPy 13 loads.
-CUDNN_FIX = "pip install 'nvidia-cudnn-cu12==8.9.*' (or .venv/bin/pip install -e '.[cuda12]')"
-#: Where the nvidia-cudnn-cu12 8.x wheel puts cuDNN, under a site-packages directory.
-CUDNN_WHEEL_LIBRARY = os.path.join('nvidia', 'cudnn', 'lib', 'libcudnn.so.8')
-#: What :func:`preload_cudnn` did at import: ``path`` loaded, or ``error`` (the path and why).
-CUDNN_PRELOAD = {'path': None, 'error': None}
+CUDNN_FIX = "pip install 'nvidia-cudnn-cu12==8.9.*' (or {})".format(CUDA12_FIX)
+#: What :func:`preload_wheel_libraries` did at import: soname -> ``{'path', 'error'}``.
+CUDA_PRELOAD = {}
 
 
-def cudnn_wheel_library(paths=None):
-    """Path of ``libcudnn.so.8`` from an installed nvidia-cudnn-cu12 8.x wheel: the first found
-    under an entry of ``paths`` (default ``sys.path``, where the wheel's ``nvidia`` folder is), or
-    None."""
-    for entry in (sys.path if paths is None else paths):
-        candidate = os.path.join(entry or os.curdir, CUDNN_WHEEL_LIBRARY)
-        if os.path.isfile(candidate):
-            return os.path.abspath(candidate)
-    return None
+def wheel_libraries(paths=None, table=CUDA12_WHEEL_LIBRARIES):
+    """``[(soname, path)]`` of the ``table``'s libraries that are installed, in its order, each
+    from the first entry of ``paths`` (default sys.path) holding nvidia/<folder>/lib/<soname>."""
+    found = []
+    for folder, soname in table:
+        for entry in (sys.path if paths is None else paths):
+            candidate = os.path.join(entry or os.curdir, 'nvidia', folder, 'lib', soname)
+            if os.path.isfile(candidate):
+                found.append((soname, os.path.abspath(candidate)))
+                break
+    return found
 
 
-def preload_cudnn(paths=None, loader=None, state=None):
-    """Loads :func:`cudnn_wheel_library` (``loader(path)``, default ``ctypes.CDLL`` with
-    ``RTLD_GLOBAL``) and records the outcome in ``state`` (default :data:`CUDNN_PRELOAD`), which
-    it returns; no wheel, nothing done. Never raises for a library that does not load."""
-    state = CUDNN_PRELOAD if state is None else state
-    path = cudnn_wheel_library(paths)
-    if path is None or state.get('path') == path:
-        return state
+def preload_wheel_libraries(paths=None, loader=None, state=None):
+    """Loads each of :func:`wheel_libraries` (``loader(path)``, default ``ctypes.CDLL`` with
+    ``RTLD_GLOBAL``) and records the outcome per soname in ``state`` (default
+    :data:`CUDA_PRELOAD`), which it returns. A library already loaded is not loaded again; one that
+    fails is recorded (``'path (why)'``), never raised."""
+    state = CUDA_PRELOAD if state is None else state
     if loader is None:
         import ctypes
 
         def loader(name):
             return ctypes.CDLL(name, mode=ctypes.RTLD_GLOBAL)
-    try:
-        loader(path)
-        state.update(path=path, error=None)
-    except OSError as e:
-        state.update(path=None, error='{} ({})'.format(path, e))
+    for soname, path in wheel_libraries(paths):
+        if state.get(soname, {}).get('path') == path:
+            continue
+        try:
+            loader(path)
+            state[soname] = {'path': path, 'error': None}
+        except OSError as e:
+            state[soname] = {'path': None, 'error': '{} ({})'.format(path, e)}
     return state
 
 
@@ -181,14 +199,19 @@ def _loaded_library(stem):
 
 
 def cudnn_facts():
-    """What :func:`cudnn_line` reports, gathered from this process: CuPy's version (``cupy``, or
-    None with ``cupy_error``), whether this CuPy build has a cuDNN binding (``binding``; CuPy's
-    CUDA 13 wheels have none), the version its binding reports (``version``, or None where
-    libcudnn.so.8 could not be opened), the library's path, what the preload did, whether
-    ``CHAINER_CUDNN=0`` turns cuDNN off, and why Chainer cannot use CuPy (``chainer_error``)."""
+    """What :func:`cudnn_line` reports, from this process: CuPy's version (or ``cupy_error``),
+    whether it has a cuDNN binding (CuPy's CUDA 13 wheels have none), the cuDNN version it reads
+    (None where libcudnn.so.8 did not open) and path, the preload's failures, whether
+    ``CHAINER_CUDNN=0`` is set, and why Chainer cannot use CuPy (its ``_resolution_error``)."""
+    failed = {k: v['error'] for k, v in CUDA_PRELOAD.items() if v['error']}
     facts = {'cupy': None, 'cupy_error': None, 'binding': False, 'version': None, 'path': None,
-             'preload_error': CUDNN_PRELOAD['error'],
+             'preload_error': failed.pop('libcudnn.so.8', None),
+             'preload_failed': ['{}: {}'.format(k, v) for k, v in sorted(failed.items())],
              'disabled': os.environ.get('CHAINER_CUDNN', '1') == '0', 'chainer_error': None}
+    cuda = sys.modules.get('chainer.backends.cuda')
+    if cuda is not None and not cuda.available:
+        e = getattr(cuda, '_resolution_error', None)
+        facts['chainer_error'] = '{}: {}'.format(type(e).__name__, e) if e else 'no CUDA'
     try:
         import cupy
         facts['cupy'] = cupy.__version__
@@ -210,42 +233,51 @@ def cudnn_facts():
         except Exception as e:
             facts['preload_error'] = facts['preload_error'] or '{}: {}'.format(type(e).__name__, e)
     if facts['version'] is not None:
-        facts['path'] = _loaded_library('libcudnn.so') or CUDNN_PRELOAD['path']
-    cuda = sys.modules.get('chainer.backends.cuda')
-    if cuda is not None and not cuda.available:
-        facts['chainer_error'] = str(getattr(cuda, '_resolution_error', None) or 'no CUDA')
+        facts['path'] = _loaded_library('libcudnn.so') or \
+            CUDA_PRELOAD.get('libcudnn.so.8', {}).get('path')
     return facts
 
 
-def cudnn_line(facts):
-    """One line from :func:`cudnn_facts`: ``cuDNN 8.9.7 (path)`` where cuDNN is in use, else a
-    line starting ``WARNING:`` that says why not and the command that fixes it."""
+def _cudnn_part(facts):
+    """cuDNN's state, for :func:`cudnn_line`: ``(in use, text)``."""
     slow = 'Chainer convolves by im2col + GEMM and normalises batches without cuDNN (slower)'
     if facts['cupy'] is None:
-        return ("WARNING: no cuDNN: CuPy is not importable ({}); install CuPy with cuDNN: "
-                ".venv/bin/pip install -e '.[cuda12]'".format(facts['cupy_error']))
+        return False, ('no cuDNN: CuPy is not importable ({}); install CuPy with cuDNN: {}'.format(
+            facts['cupy_error'], CUDA12_FIX))
     if not facts['binding']:
-        return ('WARNING: no cuDNN: CuPy {} was built without cuDNN (CuPy 13 for CUDA 13 has none, '
-                'and no cuDNN 8 exists for CUDA 13); {}; for cuDNN use CUDA 12: '
-                ".venv/bin/pip install -e '.[cuda12]'".format(facts['cupy'], slow))
+        return False, ('no cuDNN: CuPy {} was built without cuDNN (CuPy 13 for CUDA 13 has none, '
+                       'and no cuDNN 8 exists for CUDA 13); {}; for cuDNN use CUDA 12: {}'.format(
+                           facts['cupy'], slow, CUDA12_FIX))
     if facts['version'] is None:
-        return 'WARNING: cuDNN not found{} (CuPy {} looks for libcudnn.so.8); {}; fix: {}'.format(
+        return False, 'cuDNN not found{} (CuPy {} looks for libcudnn.so.8); {}; fix: {}'.format(
             ': ' + facts['preload_error'] if facts['preload_error'] else '', facts['cupy'], slow,
             CUDNN_FIX)
-    where = facts['path'] or "the system's library path"
-    if facts.get('chainer_error'):
-        return 'WARNING: cuDNN {} ({}) is loaded, but Chainer cannot use CuPy ({})'.format(
-            cudnn_version_text(facts['version']), where, facts['chainer_error'])
+    name = 'cuDNN {} ({})'.format(cudnn_version_text(facts['version']),
+                                  facts['path'] or "the system's library path")
     if facts['disabled']:
-        return ('WARNING: cuDNN {} ({}) is loaded but not in use: CHAINER_CUDNN=0 is set; {}; '
-                'unset CHAINER_CUDNN to use it'.format(cudnn_version_text(facts['version']),
-                                                       where, slow))
-    return 'cuDNN {} ({})'.format(cudnn_version_text(facts['version']), where)
+        return False, ('{} is loaded but not in use: CHAINER_CUDNN=0 is set; {}; unset '
+                       'CHAINER_CUDNN to use it'.format(name, slow))
+    return True, name
+
+
+def cudnn_line(facts):
+    """One line from :func:`cudnn_facts`: ``cuDNN 8.9.7 (path)`` where CUDA and cuDNN are in use,
+    else a line starting ``WARNING:`` that says why not and the command that fixes it; where
+    Chainer cannot use CuPy, its reason comes first, then cuDNN's state."""
+    in_use, cudnn = _cudnn_part(facts)
+    if facts.get('chainer_error'):
+        failed = facts.get('preload_failed')
+        cudnn = 'no cuDNN' if facts['cupy'] is None else cudnn + (' is loaded' if in_use else '')
+        return 'WARNING: Chainer cannot use CuPy ({}){}; fix: {}; {}'.format(
+            facts['chainer_error'], '; from the wheels, failed to load: ' + ', '.join(failed)
+            if failed else '', CUDA12_FIX, cudnn)
+    return cudnn if in_use else 'WARNING: ' + cudnn
 
 
 def cudnn_status():
     """One line for the benchmark and the GPU check: the cuDNN in use (``cuDNN 8.9.7 (path)``),
-    or ``WARNING: ...`` with the reason and the command that fixes it. Imports CuPy."""
+    or ``WARNING: ...`` with the reason (Chainer's first, where it cannot use CuPy) and the command
+    that fixes it. Imports CuPy."""
     return cudnn_line(cudnn_facts())
 
 
@@ -255,5 +287,5 @@ try:
 except ExactCpuError as _error:   # a setting of the environment: one line, no traceback
     sys.stderr.write('error: {}\n'.format(_error))
     sys.exit(2)
-preload_cudnn()          # before Chainer imports CuPy's cuDNN binding
+preload_wheel_libraries()   # before Chainer imports CuPy's bindings
 chainer = _import_chainer()

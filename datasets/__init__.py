@@ -3,6 +3,7 @@ import chainer_compat  # noqa: F401  (must precede the first chainer import)
 
 from datasets.augment import crop_flip, normalize, random_crop_flip  # noqa: F401
 from datasets.cifar10 import load_cifar10  # noqa: F401
+from datasets.errors import DataError  # noqa: F401
 from datasets.digits import DIGITS_ASYMMETRIC, load_digits  # noqa: F401
 from datasets.image_data import (  # noqa: F401
     ImageData, mean_image, stratified_partition, stratified_split)

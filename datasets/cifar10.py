@@ -14,6 +14,7 @@ import tarfile
 import chainer.dataset.download
 import numpy
 
+from datasets.errors import DataError
 from datasets.image_data import ImageData, mean_image, stratified_split
 
 URL = 'https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz'
@@ -72,7 +73,7 @@ def verify_files(folder, md5sums=None):
 
     Raises:
         FileNotFoundError: a file is missing (the message names it).
-        ValueError: a file's MD5 differs, e.g. truncated or corrupt (the message names it).
+        DataError: a file's MD5 differs, e.g. truncated or corrupt (the message names it).
     """
     md5sums = MD5SUMS if md5sums is None else md5sums
     for name in FILES:
@@ -88,7 +89,7 @@ def verify_files(folder, md5sums=None):
         if expected is not None:
             got = file_md5(path)
             if got != expected:
-                raise ValueError('CIFAR-10 file {} is truncated or corrupt: MD5 {} instead of '
+                raise DataError('CIFAR-10 file {} is truncated or corrupt: MD5 {} instead of '
                                  '{}; {}'.format(path, got, expected, _FIX))
 
 
@@ -98,10 +99,11 @@ def _load_pickle(path):
             # The official files come from Python 2: latin1 turns their str keys into str.
             d = pickle.load(f, encoding='latin1')
     except Exception as e:  # truncated or not a pickle at all
-        raise ValueError('CIFAR-10 file {} cannot be unpickled ({}: {}); {}'.format(
+        raise DataError('CIFAR-10 file {} cannot be unpickled ({}: {}); {}'.format(
             path, type(e).__name__, e, _FIX)) from e
     if not isinstance(d, dict):
-        raise ValueError('CIFAR-10 file {} does not hold a dict; {}'.format(path, _FIX))
+        raise DataError('CIFAR-10 file {} holds a {}, not a dict; {}'.format(
+            path, type(d).__name__, _FIX))
     return {k.decode('latin1') if isinstance(k, bytes) else k: v for k, v in d.items()}
 
 
@@ -110,31 +112,41 @@ def read_batch(path, n_classes=10):
 
     Returns:
         tuple: uint8 images (N, 3, 32, 32) and int32 labels (N,).
+
+    Raises:
+        DataError: the file is damaged or not a CIFAR-10 batch (the message names it and the
+            entry that is wrong).
     """
     d = _load_pickle(path)
-    if 'data' not in d or 'labels' not in d:
-        raise ValueError('CIFAR-10 file {} lacks the "data" or "labels" entry; {}'.format(
-            path, _FIX))
-    data = numpy.asarray(d['data'])
-    labels = numpy.asarray(d['labels'])
+    for key in ('data', 'labels'):
+        if key not in d:
+            raise DataError('CIFAR-10 file {} has no "{}" entry (it has {}); {}'.format(
+                path, key, ', '.join(repr(k) for k in sorted(d, key=str)) or 'none', _FIX))
+    try:
+        data = numpy.asarray(d['data'])
+        labels = numpy.asarray(d['labels'])
+    except (TypeError, ValueError) as e:     # ragged lists and the like
+        raise DataError('CIFAR-10 file {}: its "data" or "labels" entry is not an array ({}); '
+                        '{}'.format(path, e, _FIX)) from None
     if data.dtype != numpy.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32 \
-            or labels.shape != (len(data),):
-        raise ValueError('CIFAR-10 file {} has data {} {} and labels {}, expected uint8 (N, 3072) '
-                         'and N labels; {}'.format(path, data.dtype, data.shape, labels.shape,
-                                                   _FIX))
-    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
-        raise ValueError('CIFAR-10 file {} has labels outside [0, {}); {}'.format(
-            path, n_classes, _FIX))
+            or labels.shape != (len(data),) or (labels.size and labels.dtype.kind not in 'iu'):
+        raise DataError('CIFAR-10 file {} has data {} {} and labels {} {}, expected uint8 '
+                        '(N, 3072) and N integer labels; {}'.format(
+                            path, data.dtype, data.shape, labels.dtype, labels.shape, _FIX))
+    bad = numpy.flatnonzero((labels < 0) | (labels >= n_classes))
+    if bad.size:
+        raise DataError('CIFAR-10 file {}: label {} of entry {} is outside [0, {}); {}'.format(
+            path, labels[bad[0]], bad[0], n_classes, _FIX))
     return data.reshape((-1,) + IMAGE_SHAPE), labels.astype(numpy.int32)
 
 
 def read_label_names(path):
     """The class names from ``batches.meta``, as a tuple of str."""
     d = _load_pickle(path)
-    if 'label_names' not in d:
-        raise ValueError('CIFAR-10 file {} lacks "label_names"; {}'.format(path, _FIX))
-    return tuple(n.decode('latin1') if isinstance(n, bytes) else str(n)
-                 for n in d['label_names'])
+    names = d.get('label_names')
+    if not isinstance(names, (list, tuple)) or not names:
+        raise DataError('CIFAR-10 file {} has no list of "label_names"; {}'.format(path, _FIX))
+    return tuple(n.decode('latin1') if isinstance(n, bytes) else str(n) for n in names)
 
 
 def _safe_extract(archive_path, destination):
@@ -143,7 +155,7 @@ def _safe_extract(archive_path, destination):
         for member in tar.getmembers():
             target = os.path.realpath(os.path.join(destination, member.name))
             if os.path.commonpath([root, target]) != root or member.issym() or member.islnk():
-                raise ValueError('archive {} holds an unsafe entry {!r}; it is not the official '
+                raise DataError('archive {} holds an unsafe entry {!r}; it is not the official '
                                  'CIFAR-10 archive, delete it'.format(archive_path, member.name))
         if hasattr(tarfile, 'data_filter'):
             tar.extractall(destination, filter='data')
@@ -179,7 +191,7 @@ def download():
             '--data-dir (data_dir= in Python)'.format(root, URL, reason, FOLDER))
     got = file_md5(archive)
     if got != ARCHIVE_MD5:
-        raise ValueError('the downloaded CIFAR-10 archive {} is truncated or corrupt: MD5 {} '
+        raise DataError('the downloaded CIFAR-10 archive {} is truncated or corrupt: MD5 {} '
                          'instead of {}; delete it and try again'.format(archive, got,
                                                                           ARCHIVE_MD5))
     print('CIFAR-10: extracting {} into {}'.format(archive, folder), flush=True)

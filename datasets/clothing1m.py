@@ -31,6 +31,8 @@ import chainer
 import numpy
 from PIL import Image
 
+from datasets.errors import DataError
+
 N_CLASSES = 14
 
 # English class names of the official category_names_eng.txt; index k is label k.
@@ -87,50 +89,73 @@ def _annotation_path(root, name):
     return path
 
 
+def _fields(path):
+    """(line number, whitespace-separated fields) of each non-blank line of a text file;
+    DataError naming the file and line where a line is not UTF-8 (a damaged file)."""
+    with open(path, 'rb') as f:
+        for number, raw in enumerate(f, 1):
+            try:
+                fields = raw.decode('utf-8').split()
+            except UnicodeDecodeError as e:
+                raise DataError('{}, line {}: not UTF-8 text ({}); the file is damaged, copy it '
+                                'again from the data set'.format(path, number, e.reason)) from None
+            if fields:
+                yield number, fields
+
+
+def _key_lines(path):
+    """(line number, relative image path) of each key of a key-list file."""
+    keys = []
+    for number, fields in _fields(path):
+        if len(fields) != 1:
+            raise DataError('{}, line {}: expected one relative image path, got {!r}'
+                            .format(path, number, ' '.join(fields)))
+        keys.append((number, fields[0]))
+    return keys
+
+
 def read_key_list(path):
-    """Relative image paths of a key-list file, in file order (blank lines skipped)."""
-    with open(path, encoding='utf-8') as f:
-        return [line.strip() for line in f if line.strip()]
+    """Relative image paths of a key-list file, in file order (blank lines skipped).
+
+    Raises DataError naming the file and line for a line that is not one path.
+    """
+    return [key for _, key in _key_lines(path)]
 
 
 def read_label_kv(path):
     """Map relative image path -> int label (0-13) from a ``*_label_kv.txt`` file.
 
-    Raises ValueError naming the file and line for a malformed line, a label outside 0-13, or
-    one path listed twice with different labels.
+    Raises DataError (a ValueError) naming the file and line for a malformed line, a label
+    outside 0-13, or one path listed twice with different labels.
     """
     labels = {}
-    with open(path, encoding='utf-8') as f:
-        for number, line in enumerate(f, 1):
-            fields = line.split()
-            if not fields:
-                continue
-            if len(fields) != 2:
-                raise ValueError('{}, line {}: expected "<relative path> <label>", got {!r}'
-                                 .format(path, number, line.rstrip('\n')))
-            key, text = fields
-            try:
-                label = int(text)
-            except ValueError:
-                raise ValueError('{}, line {}: label {!r} is not an integer'
-                                 .format(path, number, text)) from None
-            if not 0 <= label < N_CLASSES:
-                raise ValueError('{}, line {}: label {} is outside 0-{}'
-                                 .format(path, number, label, N_CLASSES - 1))
-            if labels.setdefault(key, label) != label:
-                raise ValueError('{}, line {}: {} is listed with two labels, {} and {}'
-                                 .format(path, number, key, labels[key], label))
+    for number, fields in _fields(path):
+        if len(fields) != 2:
+            raise DataError('{}, line {}: expected "<relative path> <label>", got {!r}'
+                            .format(path, number, ' '.join(fields)))
+        key, text = fields
+        try:
+            label = int(text)
+        except ValueError:
+            raise DataError('{}, line {}: label {!r} is not an integer'
+                            .format(path, number, text)) from None
+        if not 0 <= label < N_CLASSES:
+            raise DataError('{}, line {}: label {} is outside 0-{}'
+                            .format(path, number, label, N_CLASSES - 1))
+        if labels.setdefault(key, label) != label:
+            raise DataError('{}, line {}: {} is listed with two labels, {} and {}'
+                            .format(path, number, key, labels[key], label))
     return labels
 
 
-def _labels_of(keys, kv, kv_path, key_list_path):
-    labels = numpy.empty(len(keys), dtype=numpy.int32)
-    for i, key in enumerate(keys):
+def _labels_of(key_lines, kv, kv_path, key_list_path):
+    labels = numpy.empty(len(key_lines), dtype=numpy.int32)
+    for i, (number, key) in enumerate(key_lines):
         try:
             labels[i] = kv[key]
         except KeyError:
-            raise ValueError('{} (listed in {}) has no label in {}'
-                           .format(key, key_list_path, kv_path)) from None
+            raise DataError('{}, line {}: {} has no label in {}'
+                            .format(key_list_path, number, key, kv_path)) from None
     return labels
 
 
@@ -144,6 +169,10 @@ def read_annotations(root):
         dict: ``{'train': (paths, labels), 'val': (...), 'test': (...)}``; ``paths`` is a list
         of image paths relative to ``root`` in key-list order, ``labels`` an int32 array of the
         same length with values 0-13 (noisy labels for 'train', clean for 'val' and 'test').
+
+    Raises:
+        FileNotFoundError: an annotation file is missing (named, with the expected layout).
+        DataError: a damaged or malformed line, naming the file and the line.
     """
     kv_cache = {}
     splits = {}
@@ -152,8 +181,9 @@ def read_annotations(root):
         kv_path = _annotation_path(root, kv_name)
         if kv_path not in kv_cache:
             kv_cache[kv_path] = read_label_kv(kv_path)
-        keys = read_key_list(key_path)
-        splits[split] = (keys, _labels_of(keys, kv_cache[kv_path], kv_path, key_path))
+        key_lines = _key_lines(key_path)
+        splits[split] = ([key for _, key in key_lines],
+                         _labels_of(key_lines, kv_cache[kv_path], kv_path, key_path))
     return splits
 
 
@@ -178,10 +208,10 @@ def class_names(root):
     path = os.path.join(root, 'category_names_eng.txt')
     if not os.path.isfile(path):
         return list(CLASS_NAMES)
-    names = read_key_list(path)
+    names = [' '.join(fields) for _, fields in _fields(path)]
     if len(names) != N_CLASSES:
-        raise ValueError('{} lists {} class names; Clothing1M has {}'
-                         .format(path, len(names), N_CLASSES))
+        raise DataError('{} lists {} class names; Clothing1M has {}'
+                        .format(path, len(names), N_CLASSES))
     return names
 
 
@@ -210,10 +240,15 @@ class Clothing1MDataset(chainer.dataset.DatasetMixin):
             that finds itself in a new process reseeds itself from (seed, process id), and the
             draws are then not reproducible. :meth:`load_batch` with a keyed ``rng`` is
             reproducible in every case.
+        source (str or None): the key-list file the paths come from, named (with the image
+            and its entry) when an image is missing or cannot be decoded.
+
+    Errors: a missing image is a FileNotFoundError, an image that cannot be decoded (truncated,
+    corrupt) a :class:`~datasets.errors.DataError`; both name the image and its entry.
     """
 
     def __init__(self, root, paths, labels, train, mean=CAFFE_BGR_MEAN,
-                 channel_order=CHANNEL_ORDER, seed=0):
+                 channel_order=CHANNEL_ORDER, seed=0, source=None):
         if len(paths) != len(labels):
             raise ValueError('{} paths but {} labels'.format(len(paths), len(labels)))
         if channel_order not in ('BGR', 'RGB'):
@@ -226,6 +261,7 @@ class Clothing1MDataset(chainer.dataset.DatasetMixin):
         self.mean = numpy.asarray(mean, dtype=numpy.float32).reshape(3, 1, 1)
         self.channel_order = channel_order
         self.seed = seed
+        self.source = source
         self._pid = os.getpid()
         self._rng = numpy.random.RandomState(seed)
 
@@ -241,13 +277,20 @@ class Clothing1MDataset(chainer.dataset.DatasetMixin):
 
     def _load(self, i):
         path = os.path.join(self.root, self.paths[i])
+        where = 'entry {} of this split{}'.format(
+            i, '' if self.source is None else ', listed in {}'.format(self.source))
         if not os.path.isfile(path):
             raise FileNotFoundError(
-                'Clothing1M image {} not found (entry {} of this split). The images/ folder of '
-                'the data set must sit in {}, next to the annotation files.'
-                .format(path, i, self.root))
-        with Image.open(path) as image:
-            return image.convert('RGB').resize((RESIZE, RESIZE), RESAMPLE)
+                'Clothing1M image {} not found ({}). The images/ folder of the data set must '
+                'sit in {}, next to the annotation files.'.format(path, where, self.root))
+        try:
+            with Image.open(path) as image:
+                return image.convert('RGB').resize((RESIZE, RESIZE), RESAMPLE)
+        except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as e:
+            # truncated or corrupt JPEG, not an image at all, unreadable
+            raise DataError('Clothing1M image {} ({}) cannot be decoded ({}: {}); replace it '
+                            'with a good copy from the data set'.format(
+                                path, where, type(e).__name__, e)) from None
 
     def _draw(self, n, rng):
         """Crop offsets (n, 2) as (top, left) and flips (n,) bool: one batched draw from ``rng``
@@ -319,7 +362,10 @@ def load_clothing1m(root, seed=0):
         validation and test sets with the centre crop; ``n_classes`` is 14.
     """
     splits = read_annotations(root)
-    train = Clothing1MDataset(root, *splits['train'], train=True, seed=seed)
-    val = Clothing1MDataset(root, *splits['val'], train=False, seed=seed)
-    test = Clothing1MDataset(root, *splits['test'], train=False, seed=seed)
+
+    def split(name, train):
+        return Clothing1MDataset(root, *splits[name], train=train, seed=seed,
+                                 source=os.path.join(root, SPLIT_FILES[name][0]))
+
+    train, val, test = split('train', True), split('val', False), split('test', False)
     return train, val, test, N_CLASSES, class_names(root)

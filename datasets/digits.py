@@ -3,10 +3,13 @@
 1,797 real 8 x 8 grayscale scans of the digits 0-9 (values 0..16), shipped inside scikit-learn,
 so it needs no network. Small enough to train a network end to end on a CPU in seconds.
 """
+import os
 import types
+import zlib
 
 import numpy
 
+from datasets.errors import DataError
 from datasets.image_data import ImageData, mean_image, stratified_partition
 
 #: A class-dependent noise mapping for the digits (source -> target), for demos of asymmetric
@@ -28,10 +31,19 @@ def load_digits(split_seed=0, n_val_per_class=20, n_test_per_class=30):
 
     Returns:
         ImageData: images uint8 (N, 1, 8, 8), int32 labels, float32 (1, 8, 8) mean of train.
+
+    Raises:
+        DataError: scikit-learn's digits file is damaged (the message names it).
     """
     from sklearn.datasets import load_digits as sklearn_load_digits  # heavy: import on use
 
-    bunch = sklearn_load_digits()
+    try:
+        bunch = sklearn_load_digits()
+    except (OSError, ValueError, EOFError, zlib.error) as e:   # a damaged scikit-learn install
+        import sklearn.datasets
+        path = os.path.join(os.path.dirname(sklearn.datasets.__file__), 'data', 'digits.csv.gz')
+        raise DataError('scikit-learn digits file {} cannot be read ({}: {}); reinstall '
+                        'scikit-learn'.format(path, type(e).__name__, e)) from None
     x = numpy.round(bunch.images * (255.0 / 16.0)).astype(numpy.uint8)[:, None]
     y = bunch.target.astype(numpy.int32)
     test_idx, val_idx, train_idx = stratified_partition(

@@ -14,20 +14,35 @@ Layout (Tanaka et al.'s network; results/PROTOCOL.md):
 Convolutions have no bias and He-normal weights. The linear layer keeps Chainer's default
 initialisation (LeCun-normal weights, zero bias).
 
-Batch normalisation + ReLU is ``batch_norm`` (:mod:`models.batch_norm_relu`): Chainer's own
-functions by default (cuDNN on a GPU), the fused node on request. Two more things keep the work
-per iteration small without changing the arithmetic: every convolution hands batch
+Batch normalisation + ReLU are Chainer's own ``L.BatchNormalization`` and ``F.relu`` (cuDNN on a
+GPU), per independent slice of the batch where ``groups`` > 1 (:func:`batch_norm_relu`). Two more
+things keep the work per iteration small without changing the arithmetic: every convolution hands batch
 normalisation a C-contiguous output (Chainer's im2col path returns a transposed view; with cuDNN
 the output is contiguous already and nothing is copied), and global average pooling + the linear
 layer are one function (:func:`pool_linear`) computing exactly what ``F.mean`` + ``F.linear``
 compute.
 """
 import chainer
+import chainer.functions as F
 import chainer.links as L
 from chainer import function_node
 from chainer.functions.connection import convolution_2d
 
-from models.batch_norm_relu import DEFAULT_VARIANT, batch_norm_relu, check_variant
+
+def batch_norm_relu(link, x, groups=1):
+    """``relu(link(x))`` for an ``L.BatchNormalization`` link; in training mode with ``groups``
+    G > 1, each of G equal consecutive slices of the batch is normalised with its own statistics
+    (and updates the running averages in turn): step 2's mixed and clean halves."""
+    if groups == 1:
+        return F.relu(link(x))
+    if not chainer.config.train:
+        raise ValueError('groups are a training-mode feature (test mode uses the running '
+                         'averages)')
+    if x.shape[0] % groups:
+        raise ValueError('a batch of {} does not split into {} equal groups'.format(
+            x.shape[0], groups))
+    slices = F.split_axis(x, groups, axis=0)
+    return F.relu(F.concat([link(s) for s in slices], axis=0))
 
 
 class _ContiguousConvolution2D(convolution_2d.Convolution2DFunction):
@@ -109,17 +124,13 @@ class PreActBlock(chainer.Chain):
     Maps (N, in_channels, H, W) to (N, out_channels, H / stride, W / stride). With
     ``projection=True`` the shortcut is a 1x1 convolution of ``relu(bn1(x))``, otherwise it is
     ``x`` (which then needs ``in_channels == out_channels`` and ``stride == 1``).
-    ``batch_norm`` names the batch normalisation + ReLU variant.
     """
 
-    def __init__(self, in_channels, out_channels, stride=1, projection=False,
-                 batch_norm=DEFAULT_VARIANT):
+    def __init__(self, in_channels, out_channels, stride=1, projection=False):
         super().__init__()
         if not projection and (in_channels != out_channels or stride != 1):
             raise ValueError('an identity shortcut needs equal widths and stride 1')
-        check_variant(batch_norm)
         self.projection = projection
-        self.batch_norm = batch_norm
         with self.init_scope():
             self.bn1 = L.BatchNormalization(in_channels)
             self.conv1 = _conv(in_channels, out_channels, 3, stride)
@@ -129,10 +140,10 @@ class PreActBlock(chainer.Chain):
                 self.shortcut = _conv(in_channels, out_channels, 1, stride)
 
     def forward(self, x, groups=1):
-        h = batch_norm_relu(self.bn1, x, groups, self.batch_norm)
+        h = batch_norm_relu(self.bn1, x, groups)
         skip = self.shortcut(h) if self.projection else x
         h = self.conv1(h)
-        h = self.conv2(batch_norm_relu(self.bn2, h, groups, self.batch_norm))
+        h = self.conv2(batch_norm_relu(self.bn2, h, groups))
         return h + skip
 
 
@@ -144,19 +155,15 @@ class PreActResNet(chainer.Chain):
         widths (sequence of int): output channels of each stage.
         n_classes (int): number of logits.
         in_channels (int): channels of the input images.
-        batch_norm (str): batch normalisation + ReLU, ``'chainer'`` (default) or ``'fused'``
-            (:mod:`models.batch_norm_relu`).
 
     ``forward(x)`` takes float images (N, in_channels, H, W) and returns logits (N, n_classes).
     """
 
-    def __init__(self, n_blocks, widths, n_classes, in_channels=3, batch_norm=DEFAULT_VARIANT):
+    def __init__(self, n_blocks, widths, n_classes, in_channels=3):
         super().__init__()
         widths = tuple(int(w) for w in widths)
         if n_blocks < 1 or not widths:
             raise ValueError('need at least one stage of at least one block')
-        check_variant(batch_norm)
-        self.batch_norm = batch_norm
         with self.init_scope():
             self.conv = _conv(in_channels, widths[0], 3, 1)
             self.blocks = chainer.ChainList()
@@ -166,13 +173,12 @@ class PreActResNet(chainer.Chain):
                     first = b == 0
                     stride = 2 if first and stage > 0 else 1
                     self.blocks.add_link(
-                        PreActBlock(previous, width, stride=stride, projection=first,
-                                    batch_norm=batch_norm))
+                        PreActBlock(previous, width, stride=stride, projection=first))
                     previous = width
             self.bn = L.BatchNormalization(widths[-1])
             self.fc = L.Linear(widths[-1], n_classes)
 
-    #: ``forward`` takes ``groups``: independent slices of the batch (:mod:`models.batch_norm_relu`).
+    #: ``forward`` takes ``groups``: independent slices of the batch (:func:`batch_norm_relu`).
     supports_batch_groups = True
 
     def forward(self, x, groups=1):
@@ -182,12 +188,11 @@ class PreActResNet(chainer.Chain):
         h = self.conv(x)
         for block in self.blocks:
             h = block(h, groups)
-        h = batch_norm_relu(self.bn, h, groups, self.batch_norm)
+        h = batch_norm_relu(self.bn, h, groups)
         return pool_linear(h, self.fc.W, self.fc.b)
 
 
-def preact_resnet32(n_classes=10, in_channels=3, batch_norm=DEFAULT_VARIANT):
+def preact_resnet32(n_classes=10, in_channels=3):
     """The paper's PreAct ResNet-32: 3 stages x 5 blocks, widths 32/64/128 (the network of
     Tanaka et al.'s code, whose numbers the paper compares with)."""
-    return PreActResNet(5, (32, 64, 128), n_classes, in_channels=in_channels,
-                        batch_norm=batch_norm)
+    return PreActResNet(5, (32, 64, 128), n_classes, in_channels=in_channels)

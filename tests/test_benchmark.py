@@ -102,11 +102,6 @@ def test_epoch_seconds_follow_from_the_raw_times(tiny_run):
         assert _positive(part['first_iteration_seconds'])
         assert _positive(part['host_seconds_per_iteration'])
         assert _positive(part['synchronized_seconds_per_iteration'])
-        assert part['operations']['update_operations'] == 2
-        assert part['operations']['function_applications'] > 0
-        work = part['device_work']
-        assert set(work) == {'chainer', 'fused'}
-        assert work['chainer']['device_calls'] < work['fused']['device_calls'], name
         assert len(part['raw_seconds']) == 2 and all(map(_positive, part['raw_seconds']))
         per_iteration = statistics.median(part['raw_seconds']) / 2
         assert part['seconds_per_iteration'] == pytest.approx(per_iteration, rel=1e-12)
@@ -139,7 +134,6 @@ def test_prints_a_table_saying_what_it_measured(tiny_run):
     assert 'SCALED from the timed iterations' in out
     for label in ('step 1', 'step 2, ours', 'cross-entropy baseline', 'PENCIL', 'evaluation'):
         assert label in out
-    assert 'function applications' in out and 'update operations' in out
     assert 'not recorded (CPU)' in out
 
 
@@ -184,32 +178,6 @@ def test_runs_as_a_file_and_as_a_module():
         stdout, stderr = process.communicate(timeout=120)
         assert process.returncode == 0, stderr
         assert '--iterations' in stdout and '--device' in stdout
-
-
-def test_the_papers_network_counts_its_device_work_per_batch_normalisation(monkeypatch):
-    """The device work of one iteration of PreAct ResNet-32, counted on the CPU for both batch
-    normalisations, step 1 and step 2: the default (Chainer's, cuDNN on a GPU) issues fewer
-    device calls than the fused node, every batch normalisation of the default is a library
-    call, and nothing reads the device from the host. The counts depend on the code, not on the
-    batch (benchmark.COUNT_SIZES): counted at a batch of 2, a quarter of the time."""
-    monkeypatch.setitem(benchmark.COUNT_SIZES, 'batch_size', 2)
-    args = benchmark.parser().parse_args(['--n-train', '64', '--n-val', '8', '--n-test', '8',
-                                          '--batch-size', '8', '--random-data'])
-    data, _ = benchmark.load_data(args)
-    config = benchmark.run_config(args)
-    settings = benchmark.run_settings(config, 'resnet32')
-    noisy = benchmark.data_sets.noisy_labels(config, data)
-    for name in ('step1', 'step2'):      # every part of the tiny network: tiny_run's test
-        work = benchmark.count_device_work(name, config, settings, data, noisy)
-        assert set(work) == {'chainer', 'fused'}
-        default, fused = work['chainer'], work['fused']
-        assert default['device_calls'] < fused['device_calls'], (name, default, fused)
-        halves = 2 if name == 'step2' else 1
-        assert default['library_calls_by_function']['BatchNormalization'] == 31 * halves
-        assert 'BatchNormalization' not in fused['library_calls_by_function']
-        assert default['device_calls'] == (default['array_operations']['ours'] + default[
-            'array_operations']['chainer'] + default['library_calls'])
-        assert default['host_reads'] == fused['host_reads'] == 0, name
 
 
 def test_a_throughput_process_waits_for_the_common_start(tmp_path, empty_dataset_root):

@@ -11,6 +11,7 @@ import pytest
 
 from datasets import cifar10
 from datasets.cifar10 import load_cifar10
+from datasets.errors import DataError
 
 PER_BATCH = 20
 NAMES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship',
@@ -164,6 +165,67 @@ def test_corrupted_file_is_named(fake):
         f.write(bytes([byte[0] ^ 0xFF]))
     with pytest.raises(ValueError, match='test_batch is truncated or corrupt'):
         load_cifar10(fake['parent'], n_val_per_class=2, md5sums=fake['sums'])
+
+
+def _rewrite(fake, name, transform):
+    """Replace batch ``name`` by ``transform(its dict)``, pickled as the official files are."""
+    path = os.path.join(fake['folder'], name)
+    with open(path, 'rb') as f:
+        batch = pickle.load(f, encoding='latin1')
+    with open(path, 'wb') as f:
+        pickle.dump(transform(batch), f, protocol=2)
+    return path
+
+
+def _one_line_error(fake, name):
+    """The DataError of loading without MD5 checks (so the content is read); it names the
+    file and is one line."""
+    with pytest.raises(DataError) as error:
+        load_cifar10(fake['parent'], n_val_per_class=2, md5sums={})
+    message = str(error.value)
+    assert os.path.join(fake['folder'], name) in message and '\n' not in message
+    return message
+
+
+@pytest.mark.parametrize('cut', [0, 1, 100, -1])
+def test_a_truncated_batch_names_the_file(fake, cut):
+    path = os.path.join(fake['folder'], 'data_batch_4')
+    with open(path, 'rb') as f:
+        content = f.read()
+    with open(path, 'wb') as f:
+        f.write(content[:cut if cut >= 0 else len(content) + cut])
+    assert 'cannot be unpickled' in _one_line_error(fake, 'data_batch_4')
+
+
+def test_a_batch_without_data_names_the_file_and_the_entry(fake):
+    _rewrite(fake, 'data_batch_5', lambda d: {k: v for k, v in d.items() if k != b'data'})
+    assert 'has no "data" entry' in _one_line_error(fake, 'data_batch_5')
+
+
+@pytest.mark.parametrize('change, words', [
+    (lambda d: {**d, b'data': d[b'data'][:, :1000]}, '(20, 1000)'),
+    (lambda d: {**d, b'data': d[b'data'].astype(numpy.float32)}, 'float32'),
+    (lambda d: {**d, b'labels': d[b'labels'][:-1]}, '(19,)'),
+    (lambda d: {**d, b'labels': [str(v) for v in d[b'labels']]}, 'integer labels'),
+    (lambda d: {**d, b'data': [[1, 2], [3]]}, 'not an array'),
+    (lambda d: [d], 'holds a list, not a dict'),
+])
+def test_a_batch_of_the_wrong_shape_or_type_names_the_file(fake, change, words):
+    _rewrite(fake, 'test_batch', change)
+    assert words in _one_line_error(fake, 'test_batch')
+
+
+def test_a_label_out_of_range_names_the_file_and_the_entry(fake):
+    def transform(d):
+        d[b'labels'][7] = 10
+        return d
+    _rewrite(fake, 'data_batch_1', transform)
+    assert 'label 10 of entry 7 is outside [0, 10)' in _one_line_error(fake, 'data_batch_1')
+
+
+def test_meta_without_label_names_names_the_file(fake):
+    _rewrite(fake, 'batches.meta', lambda d: {b'num_vis': 3072})
+    assert '"label_names"' in _one_line_error(fake, 'batches.meta')
 
 
 def test_official_sums_are_checked_by_default(fake):

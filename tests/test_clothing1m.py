@@ -16,6 +16,7 @@ from PIL import Image
 from chainer.links.model.vision.resnet import prepare
 
 from datasets import clothing1m
+from datasets.errors import DataError
 from datasets.clothing1m import (CAFFE_BGR_MEAN, CLASS_NAMES, Clothing1MDataset, class_names,
                                  clean_labels_of_noisy_train, load_clothing1m, read_annotations)
 from updaters.counter_rng import STREAM_AUGMENT, CounterRandom
@@ -115,11 +116,32 @@ def test_key_without_label_names_key_and_file(root):
     key = 'images/9/99/0000000000,0000000000.jpg'
     with open(root / 'clean_test_key_list.txt', 'a') as f:
         f.write('\n' + key)
-    with pytest.raises(ValueError) as error:
+    number = (root / 'clean_test_key_list.txt').read_text().split('\n').index(key) + 1
+    with pytest.raises(DataError) as error:
         read_annotations(str(root))
     assert key in str(error.value)
     assert str(root / 'clean_label_kv.txt') in str(error.value)
-    assert 'clean_test_key_list.txt' in str(error.value)
+    assert '{}, line {}:'.format(root / 'clean_test_key_list.txt', number) in str(error.value)
+
+
+def test_a_malformed_key_list_line_names_file_and_line(root):
+    lines = _lines(root / 'clean_val_key_list.txt')
+    lines[4] += ' 7'                      # a kv line pasted into a key list
+    (root / 'clean_val_key_list.txt').write_text('\n'.join(lines) + '\n')
+    with pytest.raises(DataError, match='expected one relative image path') as error:
+        read_annotations(str(root))
+    assert '{}, line 5:'.format(root / 'clean_val_key_list.txt') in str(error.value)
+
+
+@pytest.mark.parametrize('name', ['clean_label_kv.txt', 'noisy_train_key_list.txt'])
+def test_a_damaged_annotation_file_names_file_and_line(root, name):
+    content = (root / name).read_bytes().split(b'\n')
+    content[2] = content[2][:10] + b'\xff\xfe' + content[2][12:]    # damaged bytes on line 3
+    (root / name).write_bytes(b'\n'.join(content))
+    with pytest.raises(DataError, match='not UTF-8') as error:
+        read_annotations(str(root))
+    assert '{}, line 3:'.format(root / name) in str(error.value)
+    assert '\n' not in str(error.value)
 
 
 @pytest.mark.parametrize('line, match', [
@@ -132,9 +154,9 @@ def test_bad_kv_line_names_file_and_line(root, line, match):
     n_lines = len(_lines(root / 'noisy_label_kv.txt'))
     with open(root / 'noisy_label_kv.txt', 'a') as f:
         f.write(line + '\n')
-    with pytest.raises(ValueError, match=match) as error:
+    with pytest.raises(DataError, match=match) as error:
         read_annotations(str(root))
-    assert 'noisy_label_kv.txt, line {}'.format(n_lines + 1) in str(error.value)
+    assert '{}, line {}'.format(root / 'noisy_label_kv.txt', n_lines + 1) in str(error.value)
 
 
 def test_conflicting_labels_for_one_key_are_refused(root):
@@ -276,6 +298,37 @@ def test_missing_image_is_named(root):
     assert str(root / paths[2]) in str(error.value)
 
 
+def test_a_missing_image_names_its_key_list(root):
+    _, val, _, _, _ = load_clothing1m(str(root))
+    with pytest.raises(FileNotFoundError) as error:
+        val[3]
+    message = str(error.value)
+    assert str(root / val.paths[3]) in message and '\n' not in message
+    assert 'entry 3 of this split, listed in {}'.format(root / 'clean_val_key_list.txt') \
+        in message
+
+
+def _damage(path, how):
+    content = path.read_bytes()
+    path.write_bytes({'truncated': content[:len(content) // 2], 'cut after the header':
+                      content[:100], 'empty': b'', 'text': b'not a JPEG\n'}[how])
+
+
+@pytest.mark.parametrize('how', ['truncated', 'cut after the header', 'empty', 'text'])
+def test_a_damaged_image_names_the_image_and_its_entry(root, how):
+    train, _, _, _, _ = load_clothing1m(str(root))
+    for i in (0, 5):
+        _write_jpeg(root, train.paths[i], _random_image(numpy.random.RandomState(i), 60, 50))
+    _damage(root / train.paths[5], how)
+    train[0]                                             # an intact image still loads
+    with pytest.raises(DataError, match='cannot be decoded') as error:
+        train[5]
+    message = str(error.value)
+    assert str(root / train.paths[5]) in message and '\n' not in message
+    assert 'entry 5 of this split, listed in {}'.format(root / 'noisy_train_key_list.txt') \
+        in message
+
+
 def test_load_clothing1m(root):
     train, val, test, n_classes, names = load_clothing1m(str(root), seed=5)
     assert (len(train), len(val), len(test)) == (100, 205, 211)
@@ -370,3 +423,12 @@ def test_a_missing_image_in_a_threaded_batch_is_named(root):
     with ThreadPoolExecutor(2) as executor, pytest.raises(FileNotFoundError) as error:
         dataset.load_batch([0, 1, 2, 3], executor=executor)
     assert str(root / dataset.paths[2]) in str(error.value)
+
+
+def test_a_truncated_image_in_a_threaded_batch_is_named(root):
+    dataset = _batch_dataset(root, train=True)
+    _damage(root / dataset.paths[4], 'truncated')
+    with ThreadPoolExecutor(2) as executor, pytest.raises(DataError) as error:
+        dataset.load_batch([0, 1, 4, 3], rng=numpy.random.RandomState(0), executor=executor)
+    assert str(root / dataset.paths[4]) in str(error.value)
+    assert 'entry 4 of this split' in str(error.value)

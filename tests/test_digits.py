@@ -111,3 +111,25 @@ def test_digits_asymmetric_mapping_is_valid(data):
         assert (noisy[members] == target).sum() == round(0.4 * members.sum())
     t = transition_matrix('asymmetric', 0.4, mapping=DIGITS_ASYMMETRIC)
     numpy.testing.assert_allclose(t.sum(axis=1), 1, rtol=1e-6)
+
+
+def test_a_damaged_digits_file_is_named(tmp_path, monkeypatch):
+    """A truncated digits.csv.gz (a damaged scikit-learn install) is one DataError naming the
+    file, not gzip's EOFError."""
+    import gzip
+    import os
+    import sklearn.datasets._base as base
+    from datasets.errors import DataError
+    real = os.path.join(os.path.dirname(sklearn.datasets.__file__), 'data', 'digits.csv.gz')
+    damaged = tmp_path / 'digits.csv.gz'
+    with open(real, 'rb') as f:
+        damaged.write_bytes(f.read()[:5000])
+
+    def read_damaged(data_file_name, **kwargs):
+        with gzip.open(str(damaged), 'rt') as f:
+            return numpy.loadtxt(f, delimiter=','), ''
+    monkeypatch.setattr(base, 'load_gzip_compressed_csv_data', read_damaged)
+    with pytest.raises(DataError) as error:
+        load_digits()
+    message = str(error.value)
+    assert real in message and 'EOFError' in message and '\n' not in message

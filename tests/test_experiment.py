@@ -185,9 +185,6 @@ def test_nan_stops_with_a_message_and_keeps_the_last_good_snapshot(tmp_path):
     (dict(settings={'step1': {'lr': 0.1, 'learning_rate': 0.1}}),
      'unknown step1 setting.*learning_rate'),
     (dict(settings={'pencil': {'label_rate': 1}}), 'unknown pencil setting.*label_rate.*label_lr'),
-    (dict(batch_norm='cudnn'), '--batch-norm must be one of chainer, fused'),
-    (dict(dataset='clothing1m', noise='real', rate=0, data_dir='/x', weights='none',
-          batch_norm='fused'), '--batch-norm fused is for the PreAct ResNets'),
 ])
 def test_bad_configurations_are_refused(overrides, message):
     with pytest.raises(ValueError, match=message):
@@ -236,7 +233,7 @@ def test_every_option_of_a_run_survives_its_config_file(tmp_path):
         epochs_scale=0.5, overrides={'step1': {'lr': 0.05}, 'pencil': {'losses': 'paper'}},
         transition='estimate', mixup_weight=0.5, lc_on='mixed', step1_labels='hard',
         step2_labels='hard', step2_init='step1', eval_batch_size=64, progress=False, tf32=True,
-        batch_norm='fused', weights='none', iterations_per_epoch=3, loader_threads=2)
+        weights='none', iterations_per_epoch=3, loader_threads=2)
     defaults = experiment.RunConfig()
     for field in options.declared(experiment.RunConfig):
         assert getattr(changed, field.name) != getattr(defaults, field.name), field.name

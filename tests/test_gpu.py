@@ -13,7 +13,6 @@ the CPU is checked against numpy references in the other test modules; the GPU a
 All data are float32 (labels int32, images uint8). Tolerances are stated in each docstring; integer
 results (random draws, indices, hard labels, counts) must be identical.
 """
-import itertools
 import math
 import os
 
@@ -26,14 +25,13 @@ from numpy_reference import observe
 
 from datasets import augment
 from models import PreActResNet
-from models.batch_norm_relu import VARIANTS
 from updaters import losses
+from reproduce.run.training import optimizer as momentum_sgd
 from updaters.baselines import CrossEntropyUpdater
 from updaters.counter_rng import (CounterRandom, STREAM_AUGMENT, STREAM_MIXUP, STREAM_ORDER,
                                   random_bits, uniform)
 from updaters.extensions import LabelAccuracyReport, accuracy
 from updaters.feed import DeviceImageFeed, IndexIterator
-from updaters.fused_sgd import FusedMomentumSGD
 from updaters.joint import JointOptimizationUpdater
 from updaters.labels import LabelTable
 from updaters.mixup import MixupUpdater
@@ -214,9 +212,8 @@ def _check_counter_random(a, b):
         numpy.testing.assert_array_equal(numpy.sort(perm), numpy.arange(257))
 
 
-def _check_fused_functions(a, b):
-    from models.batch_norm_relu import VARIANTS, batch_norm_relu
-    from models.preact_resnet import pool_linear
+def _check_functions(a, b):
+    from models.preact_resnet import batch_norm_relu, pool_linear
     rs = numpy.random.RandomState(11)
     x = rs.normal(size=(8, 3, 5, 5)).astype(numpy.float32)
     gy = rs.normal(size=x.shape).astype(numpy.float32)
@@ -226,14 +223,14 @@ def _check_fused_functions(a, b):
     results = []
     for be in (a, b):
         out = {}
-        for variant, groups in itertools.product(VARIANTS, (1, 2)):
+        for groups in (1, 2):
             bn = L.BatchNormalization(3)
             bn.to_device(be.device)
             xv = chainer.Variable(be.send(x))
-            h = batch_norm_relu(bn, xv, groups, variant)
+            h = batch_norm_relu(bn, xv, groups)
             h.grad = be.send(gy)
             h.backward()
-            out['bn {} {}'.format(variant, groups)] = [
+            out['bn {}'.format(groups)] = [
                 host(h), host(xv.grad), host(bn.gamma.grad), host(bn.avg_mean), host(bn.avg_var)]
         W = chainer.Variable(be.send(weights))
         bias = chainer.Variable(be.send(numpy.zeros(C, numpy.float32)))
@@ -258,11 +255,11 @@ def _check_fused_functions(a, b):
                                           err_msg='{} [{}]'.format(key, k))
 
 
-def test_fused_functions_agree(backends):
-    """The nodes the runs use (both batch normalisation + ReLU variants with one and two groups,
+def test_functions_agree(backends):
+    """The nodes the runs use (batch normalisation + ReLU with one and two groups,
     pooling + linear, step 1's and step 2's losses): values, gradients and running averages
     rtol 1e-5 atol 1e-6."""
-    _check_fused_functions(*backends)
+    _check_functions(*backends)
 
 
 def test_counter_random_draws_are_identical(backends):
@@ -337,10 +334,10 @@ def test_index_iterator_and_device_feed_are_identical(backends):
 # ---------------------------------------------------------------------------------------------
 # 4-5. one iteration of each updater on a tiny PreAct ResNet
 # ---------------------------------------------------------------------------------------------
-def _tiny_model(seed=0, n_classes=C, batch_norm='chainer'):
+def _tiny_model(seed=0, n_classes=C):
     """PreActResNet(1, (4, 8, 8)) with deterministic weights (He-normal scale) and non-trivial
     BN parameters and running statistics, on the host."""
-    model = PreActResNet(1, (4, 8, 8), n_classes, batch_norm=batch_norm)
+    model = PreActResNet(1, (4, 8, 8), n_classes)
     rs = numpy.random.RandomState(seed)
     for name, param in sorted(model.namedparams()):
         shape = param.shape
@@ -366,16 +363,16 @@ def _state(model):
 
 
 def _clone_to(model, backend, seed=0):
-    """A new tiny model with ``model``'s state (and batch normalisation), on ``backend``."""
-    clone = _tiny_model(seed + 1, batch_norm=model.batch_norm)   # weights overwritten below
+    """A new tiny model with ``model``'s state, on ``backend``."""
+    clone = _tiny_model(seed + 1)   # weights overwritten below
     chainer.serializers.NpzDeserializer(_state(model)).load(clone)
     clone.to_device(backend.device)
     return clone
 
 
 def _optimizer(model, lr=0.05):
-    """The runs' optimizer: momentum SGD + weight decay fused over one buffer."""
-    return FusedMomentumSGD(lr=lr, momentum=0.9, weight_decay=1e-4).setup(model)
+    """The runs' optimizer: Chainer's momentum SGD with its weight-decay hook."""
+    return momentum_sgd(model, {'lr': lr, 'momentum': 0.9, 'weight_decay': 1e-4})
 
 
 def _grads(model):
@@ -418,8 +415,8 @@ def _training_setting(backend, model0, n=16, size=8, pad=2, batch=16):
     return model, _optimizer(model), feed, iterator
 
 
-def _check_joint_step(a, b, batch_norm='chainer'):
-    model0 = _tiny_model(0, batch_norm=batch_norm)
+def _check_joint_step(a, b):
+    model0 = _tiny_model(0)
     before = _state(model0)
     noisy = numpy.random.RandomState(1).randint(0, C, size=16).astype(numpy.int32)
     runs = []
@@ -449,15 +446,13 @@ def _check_joint_step(a, b, batch_norm='chainer'):
     assert upd_a.iteration == upd_b.iteration == 1
 
 
-@pytest.mark.parametrize('batch_norm', VARIANTS)
-def test_joint_optimization_step_agrees(backends, batch_norm):
+def test_joint_optimization_step_agrees(backends):
     """One step-1 iteration (JointOptimizationUpdater, PreActResNet(1, (4, 8, 8)), 10 classes,
     8x8 input, batch 16 = the whole set, MomentumSGD + weight decay, LabelTable window 2 begin 0):
     reported losses rtol 1e-5 atol 1e-6; weights and BN statistics after the update rtol 1e-4
     atol 1e-5; gradients rtol 1e-3 atol 1e-4 x their largest entry; the table's stored
-    predictions and the updated Y rtol 1e-5 atol 1e-6; the seen mask exact. Both batch
-    normalisations (Chainer's, cuDNN on the GPU; the fused node)."""
-    _check_joint_step(*backends, batch_norm=batch_norm)
+    predictions and the updated Y rtol 1e-5 atol 1e-6; the seen mask exact."""
+    _check_joint_step(*backends)
 
 
 def test_joint_optimization_step_without_cudnn(backends):
@@ -469,8 +464,8 @@ def test_joint_optimization_step_without_cudnn(backends):
         _check_joint_step(*backends)
 
 
-def _check_mixup_step(a, b, mixup_weight, lc_on, batch_norm='chainer'):
-    model0 = _tiny_model(2, batch_norm=batch_norm)
+def _check_mixup_step(a, b, mixup_weight, lc_on):
+    model0 = _tiny_model(2)
     before = _state(model0)
     targets = numpy.random.RandomState(3).dirichlet(numpy.ones(C), size=16).astype(numpy.float32)
     runs = []
@@ -486,14 +481,13 @@ def _check_mixup_step(a, b, mixup_weight, lc_on, batch_norm='chainer'):
     assert upd_a.first_nonfinite() is None and upd_b.first_nonfinite() is None
 
 
-@pytest.mark.parametrize('batch_norm', VARIANTS)
 @pytest.mark.parametrize('mixup_weight, lc_on', [(1.0, 'clean'), (1.0, 'mixed'), (0.0, 'clean')])
-def test_mixup_step_agrees(backends, mixup_weight, lc_on, batch_norm):
+def test_mixup_step_agrees(backends, mixup_weight, lc_on):
     """One step-2 iteration (MixupUpdater, Beta(2, 2), mix-up weight 1 with Lc on the clean or
     the mixed batch, and weight 0 = Tanaka's second step), same model and batch as the step-1
     test: reported losses rtol 1e-5 atol 1e-6; weights and BN statistics rtol 1e-4 atol 1e-5;
     gradients rtol 1e-3 atol 1e-4 x their largest entry."""
-    _check_mixup_step(*backends, mixup_weight=mixup_weight, lc_on=lc_on, batch_norm=batch_norm)
+    _check_mixup_step(*backends, mixup_weight=mixup_weight, lc_on=lc_on)
 
 
 def _check_cross_entropy_step(a, b, transition=None):

@@ -2,10 +2,13 @@
 GPU (parity, file names, the memory check of runs per device) on fabricated inputs."""
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import numpy
 import pytest
 
 import background
@@ -30,30 +33,94 @@ def test_the_smoke_version_runs_every_step_it_can_on_the_cpu(gpu_check_smoke):
     with open(tmp_path / 'results' / json_path) as f:
         record = json.load(f)
     steps = record['steps']
-    assert set(steps) == {'tests', 'training', 'parity', 'benchmark', 'variants', 'concurrency'}
-    assert steps['tests']['status'] == steps['parity']['status'] == 'skipped'
-    assert steps['tests']['reason'] == 'the device is the CPU'
-    for name in ('training', 'benchmark', 'variants', 'concurrency'):
+    assert set(steps) == set(gpu_check.NAMES)
+    for name in ('tests', 'tf32'):
+        assert steps[name]['status'] == 'skipped' and steps[name]['reason'] == \
+            'the device is the CPU'
+    for name in ('probe', 'parity', 'benchmark', 'concurrency', 'training'):
         assert steps[name]['status'] == 'passed', (name, steps[name])
-    assert set(steps['training']['final_loss']) == {'step1', 'cross_entropy', 'forward_t',
-                                                     'tanaka', 'pencil', 'ours'}
+    probe = steps['probe']
+    assert probe['device'] == '@numpy' and probe['chainer'] == '7.8.1' and probe['python']
+    assert probe['cuda_available'] is False and probe['resolution_error']
+    assert probe['matplotlib'][0].isdigit()
+    assert steps['parity']['problems'] == []
+    assert set(steps['parity']['parts']) == {'step1', 'cross_entropy', 'forward_t', 'tanaka',
+                                             'pencil', 'ours'}
+    assert set(steps['training']['final_loss']) == set(steps['parity']['parts'])
     parts = steps['benchmark']['result']['parts']
     assert set(parts) == {'step1', 'step2', 'cross_entropy', 'pencil', 'evaluation'}
     assert [m['k'] for m in steps['concurrency']['levels']] == [1, 2]
-    variants = steps['variants']
-    assert [(r['batch_norm'], r['precision']) for r in variants['runs']] == [
-        ('chainer', 'float32'), ('fused', 'float32')]         # TF32 is timed on a GPU only
-    assert all(not r['tf32_in_force'] for r in variants['runs'])
-    assert set(variants['faster']['float32']) == {'step1', 'step2', 'cross_entropy'}
-    assert variants['default'] == 'chainer' and variants['verdict']
-    assert record['cudnn'] == 'not used on the CPU'
-    assert record['kernel_cache'] == str(tmp_path / 'work' / 'kernel-cache')
     assert steps['concurrency']['recommended_per_device'] in (1, 2)
     assert record['provenance']['commit'] and record['provenance']['platform']['cpu']
+    assert record['total_seconds'] < record['budget']
     markdown = (tmp_path / 'results' / json_path.replace('.json', '.md')).read_text()
-    assert '| concurrency | passed |' in markdown and 'Recommended `--per-device`' in markdown
-    assert '## Batch normalisation' in markdown and '| fused | float32 |' in markdown
-    assert 'GPU acceptance check on CPU' in done.stdout
+    assert '| concurrency | passed |' in markdown and '## benchmark' in markdown
+    assert 'written: ' in done.stdout
+
+
+def test_a_step_that_does_not_fit_the_budget_is_skipped_with_the_reason(tmp_path,
+                                                                       monkeypatch):
+    """Steps run in order while their estimates fit in what is left of the budget, each with
+    what is left as its timeout; the others are skipped, and say why."""
+    clock, ran = [1000.0], []
+
+    def fake(name, args, timeout):
+        ran.append((name, timeout))
+        clock[0] += 30                                   # every step takes 30 s
+        found = {'status': 'passed'}
+        if name == 'probe':
+            found.update(device='@numpy', provenance={'device': 'CPU (test)', 'commit': 'x'})
+        return found
+    monkeypatch.setattr(gpu_check, 'run_step', fake)
+    monkeypatch.setattr(gpu_check.time, 'time', lambda: clock[0])
+    args = gpu_check.parser().parse_args(['--smoke', '--device', '@numpy', '--budget', '75',
+                                          '--out', str(tmp_path / 'w'), '--results',
+                                          str(tmp_path / 'r')])
+    assert gpu_check.check(args) == 0
+    # smoke estimates: probe 10 (75 s left), parity 60 (45 left: skipped), benchmark 40 (45),
+    # tests 5 (15), then nothing fits
+    assert ran == [('probe', 75), ('benchmark', 45), ('tests', 15)]
+    steps = json.loads((tmp_path / 'r' / 'cpu-test.json').read_text())['steps']
+    assert steps['parity']['status'] == 'skipped'
+    assert steps['parity']['reason'] == 'would not fit: estimated 60 s, 45 s left of --budget 75'
+    assert [steps[n]['status'] for n in ('concurrency', 'training', 'tf32')] == ['skipped'] * 3
+
+
+def test_a_killed_check_leaves_its_finished_steps_on_disk(tmp_path):
+    """The record is written after every step: kill the check (and its step) on the CPU once
+    the probe has finished, and the probe's record is there, whole."""
+    check = subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, 'reproduce', 'gpu_check.py'), '--smoke',
+         '--device', '@numpy', '--out', str(tmp_path / 'work'), '--results',
+         str(tmp_path / 'results')], cwd=ROOT, stdout=subprocess.PIPE, text=True,
+        start_new_session=True)
+    try:
+        for line in check.stdout:
+            if line.startswith('--- parity'):          # the probe is done and recorded
+                break
+        time.sleep(1.0)
+    finally:
+        os.killpg(check.pid, signal.SIGKILL)
+        check.wait()
+    (record,) = (tmp_path / 'results').glob('*.json')
+    steps = json.loads(record.read_text())['steps']
+    assert list(steps) == ['probe'] and steps['probe']['status'] == 'passed'
+    assert '| probe | passed |' in record.with_suffix('.md').read_text()
+    assert not [p for p in os.listdir(tmp_path / 'results') if p.endswith('.tmp')]
+
+
+def test_the_parity_reference_is_what_the_cpu_computes(tmp_path):
+    """The recorded CPU reference that the parity step compares the GPU with is what its
+    command computes now, on this CPU (losses within 1e-4, relative)."""
+    with open(gpu_check.PARITY_REFERENCE) as f:
+        recorded = json.load(f)
+    assert recorded['configuration'] == gpu_check.PARITY
+    measured = gpu_check.parity_numbers('@numpy', str(tmp_path / 'parity'))
+    assert gpu_check.compare_parity(recorded['parts'], measured) == []
+    for part, numbers in recorded['parts'].items():
+        numpy.testing.assert_allclose(measured[part]['losses'], numbers['losses'], rtol=1e-4,
+                                      err_msg=part)
+        assert measured[part]['accuracy'] == pytest.approx(numbers['accuracy'], abs=0.01)
 
 
 def test_a_full_check_needs_a_gpu():
@@ -83,18 +150,18 @@ def test_an_output_folder_that_cannot_be_one_stops_it_before_anything_runs(optio
     assert ran == [] and sorted(p.name for p in tmp_path.iterdir()) == ['a_file']
 
 
-def test_parity_compares_first_epoch_losses_and_label_accuracies():
-    cpu = {'step1': {'first_epoch_loss': 2.0, 'labels': 0.50},
-           'ours': {'first_epoch_loss': 1.0, 'labels': None}}
-    close = {'step1': {'first_epoch_loss': 2.02, 'labels': 0.53},
-             'ours': {'first_epoch_loss': 0.99, 'labels': None}}
-    problems, rows = gpu_check.compare_parity(cpu, close)
-    assert problems == [] and rows['step1']['relative_difference'] == pytest.approx(0.01)
-    far = {'step1': {'first_epoch_loss': 2.2, 'labels': 0.60},
-           'pencil': {'first_epoch_loss': 1.0, 'labels': None}}
-    problems, _ = gpu_check.compare_parity(cpu, far)
+def test_parity_compares_every_epoch_and_the_accuracies():
+    reference = {'step1': {'losses': [2.0, 1.5], 'accuracy': 0.5, 'labels': 0.6},
+                 'ours': {'losses': [1.0], 'accuracy': 0.4, 'labels': None}}
+    close = {'step1': {'losses': [2.02, 1.49], 'accuracy': 0.53, 'labels': 0.62},
+             'ours': {'losses': [0.99], 'accuracy': 0.45, 'labels': None}}
+    assert gpu_check.compare_parity(reference, close) == []
+    far = {'step1': {'losses': [2.0, 1.6], 'accuracy': 0.5, 'labels': 0.7},
+           'pencil': {'losses': [1.0], 'accuracy': 0.4, 'labels': None}}
+    problems = gpu_check.compare_parity(reference, far)
     assert [p.split(':')[0] for p in problems] == ['ours', 'pencil', 'step1', 'step1']
-    assert 'ran on one device only' in problems[0] and '10.0 points apart' in problems[3]
+    assert 'in one of the two only' in problems[0] and 'epoch 2 loss' in problems[2]
+    assert 'labels 60.0 % against 0.7' in problems[3]
 
 
 def test_the_record_is_named_after_the_device():
@@ -131,25 +198,3 @@ def test_gpu_runs_share_one_kernel_cache():
     assert env['CUPY_CACHE_DIR'] == '/runs/.cupy-kernel-cache'
     assert 'CUPY_CACHE_DIR' not in runner._child_environment(4, '@numpy', '/x') or \
         os.environ.get('CUPY_CACHE_DIR')
-
-
-def _variant_run(variant, precision, ms):
-    return {'batch_norm': variant, 'precision': precision, 'parts': {
-        part: {'ms_per_iteration': value} for part, value in zip(
-            ('step1', 'step2', 'cross_entropy'), ms)}}
-
-
-def test_the_variant_comparison_names_the_faster_and_judges_the_default():
-    runs = [_variant_run('chainer', 'float32', (10, 20, 9)),
-            _variant_run('fused', 'float32', (11, 18, 11)),
-            _variant_run('chainer', 'tf32', (8, 15, 7)),
-            _variant_run('fused', 'tf32', (7, 14, 6))]
-    compared = gpu_check.compare_variants(runs, 'chainer')
-    assert compared['faster'] == {
-        'float32': {'step1': 'chainer', 'step2': 'fused', 'cross_entropy': 'chainer'},
-        'tf32': {'step1': 'fused', 'step2': 'fused', 'cross_entropy': 'fused'}}
-    assert compared['fastest'] == {'float32': 'chainer', 'tf32': 'fused'}   # 39 ms against 40
-    assert 'keep it' in compared['verdict']
-    slower = [_variant_run('chainer', 'float32', (12, 20, 9)), runs[1]]
-    verdict = gpu_check.compare_variants(slower, 'chainer')['verdict']
-    assert verdict.startswith('fused is faster than the default (chainer)')

@@ -17,9 +17,9 @@ import numpy
 import pytest
 
 from models import PreActResNet
+from reproduce.run.training import optimizer as momentum_sgd
 from updaters.baselines import CrossEntropyUpdater
 from updaters.feed import DeviceImageFeed, IndexIterator
-from updaters.fused_sgd import FusedMomentumSGD
 from updaters.joint import JointOptimizationUpdater
 from updaters.labels import LabelTable
 from updaters.mixup import MixupUpdater
@@ -120,16 +120,14 @@ def guarded(monkeypatch):
         yield
 
 
-def move_to_device(model, optimizer):
+def move_to_device(model):
     for link in model.links():
         for name in link._persistent:
             value = getattr(link, name)
             if isinstance(value, numpy.ndarray):
                 setattr(link, name, on_device(value))
     for param in model.params():
-        param.array = param.array.view(DeviceArray)      # still views of the optimizer buffer
-    optimizer._data = optimizer._data.view(DeviceArray)
-    optimizer._velocity = optimizer._velocity.view(DeviceArray)
+        param.array = param.array.view(DeviceArray)
 
 
 def build(kind):
@@ -138,8 +136,8 @@ def build(kind):
     noisy = on_device(rs.randint(0, C, size=N).astype(numpy.int32))
     numpy.random.seed(1)
     model = PreActResNet(1, (4, 8), C, in_channels=1)
-    optimizer = FusedMomentumSGD(lr=0.1, momentum=0.9, weight_decay=1e-4).setup(model)
-    move_to_device(model, optimizer)
+    move_to_device(model)
+    optimizer = momentum_sgd(model, {'lr': 0.1, 'momentum': 0.9, 'weight_decay': 1e-4})
     feed = DeviceImageFeed(images, lambda x, rng: x.astype(numpy.float32) / 255 - 0.5, seed=0)
     iterator = IndexIterator(N, BATCH, seed=2, xp=DeviceNumpy())
     if kind == 'step1':

@@ -6,7 +6,6 @@ import dataclasses
 import json
 import os
 
-from models.batch_norm_relu import VARIANTS as BATCH_NORMS
 from reproduce.run import hparams, options, rundir
 from reproduce.run.data import data_set, DATA_SETS, NAMES, NOISE_KINDS
 from reproduce.run.options import BENCHMARK, option, RUN, TABLE
@@ -134,12 +133,6 @@ class RunConfig:
     tf32: bool = option(False, 'TF32 matrix products on the GPU (faster, not float32: off by '
                         'default; recorded in the provenance)', store_true=True,
                         commands=(RUN, TABLE, BENCHMARK), identity=False)
-    batch_norm: str = option(BATCH_NORMS[0], "batch normalisation + ReLU of the PreAct ResNets: "
-                             "'chainer' (Chainer's own functions, cuDNN on a GPU) or 'fused' "
-                             '(one function node of array operations; opt-in, '
-                             'models/batch_norm_relu.py; same numbers on the CPU)',
-                             choices=BATCH_NORMS, commands=(RUN, TABLE, BENCHMARK),
-                             identity=False)
     weights: str = option(None, "Clothing1M: the ImageNet ResNet-50 weights converted to .npz "
                           "(datasets/README.md), or 'none' for random initial weights (not the "
                           "paper's)",
@@ -188,10 +181,6 @@ class RunConfig:
                 raise ValueError('{} needs --{}: {}'.format(
                     self.dataset, need.replace('_', '-'),
                     options.declared_field(RunConfig, need).metadata['help']))
-        if self.batch_norm != BATCH_NORMS[0] and spec.model.get('arch') == 'resnet50':
-            raise ValueError("--batch-norm {} is for the PreAct ResNets; {}'s ResNet-50 uses "
-                             "Chainer's own batch normalisation".format(self.batch_norm,
-                                                                        self.dataset))
         self._check_overrides()
         self.settings()   # the resolved schedules are checked there (hparams.check_schedule)
 
@@ -334,6 +323,7 @@ def from_file(path):
               if k not in SETTING_PARTS + ('weights', 'transition', rundir.LAUNCH)}
     values['overrides'] = {part: data[part] for part in SETTING_PARTS if data.get(part)}
     values.update(launch)
+    values.pop('batch_norm', None)    # a retired option that never changed the numbers
     known = {f.name for f in dataclasses.fields(RunConfig)}
     unknown = sorted(set(values) - known)
     if unknown:

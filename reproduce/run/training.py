@@ -8,6 +8,7 @@ import time
 
 import chainer
 import numpy
+from chainer import optimizer_hooks, optimizers
 from chainer import training as chainer_training
 from chainer.training import extensions as chainer_extensions
 
@@ -18,7 +19,6 @@ import atomic_files as atomic
 from updaters.baselines import CrossEntropyUpdater
 from updaters.extensions import AccuracyTracker, DeviceSplit, StopOnNonFinite
 from updaters.feed import DeviceImageFeed, IndexIterator
-from updaters.fused_sgd import FusedMomentumSGD
 from updaters.joint import JointOptimizationUpdater
 from updaters.labels import LabelTable
 from updaters.mixup import MixupUpdater
@@ -85,7 +85,8 @@ class HostData(object):
         from datasets.clothing1m import Clothing1MDataset
         from updaters.feed import HostSplit
         train = self.feed.dataset
-        plain = Clothing1MDataset(train.root, train.paths, train.labels, train=False)
+        plain = Clothing1MDataset(train.root, train.paths, train.labels, train=False,
+                                  source=train.source)
         return HostSplit(plain, device=self.device, threads=self.threads)
 
     def iterator(self, batch_size):
@@ -109,8 +110,7 @@ def place(config, data, noisy, device):
 def build_model(config, data, settings):
     """The network of ``settings['model']``: ``preact_resnet32`` (the paper's CIFAR-10 network,
     :func:`models.preact_resnet32`), ``preact_resnet`` (a smaller PreActResNet: digits) or
-    ``resnet50`` (Clothing1M), initialised from ``config.init_seed``; the PreAct ResNets with
-    ``config.batch_norm``'s batch normalisation."""
+    ``resnet50`` (Clothing1M), initialised from ``config.init_seed``."""
     numpy.random.seed(config.init_seed)  # Chainer's initialisers draw from numpy's global RNG
     spec = dict(settings['model'])
     arch = spec.pop('arch')
@@ -120,18 +120,15 @@ def build_model(config, data, settings):
                         pretrained_path=None if config.weights == 'none' else config.weights)
     from models import PreActResNet, preact_resnet32
     if arch == 'preact_resnet32':
-        return preact_resnet32(n_classes=data.n_classes, in_channels=data.train_x.shape[1],
-                               batch_norm=config.batch_norm)
-    return PreActResNet(n_classes=data.n_classes, in_channels=data.train_x.shape[1],
-                        batch_norm=config.batch_norm, **spec)
+        return preact_resnet32(n_classes=data.n_classes, in_channels=data.train_x.shape[1])
+    return PreActResNet(n_classes=data.n_classes, in_channels=data.train_x.shape[1], **spec)
 
 
 def optimizer(model, step):
-    """Momentum SGD with weight decay, as one operation over all parameters
-    (:class:`updaters.fused_sgd.FusedMomentumSGD`; the arithmetic of Chainer's MomentumSGD with
-    a WeightDecay hook)."""
-    return FusedMomentumSGD(lr=step['lr'], momentum=step['momentum'],
-                            weight_decay=step['weight_decay']).setup(model)
+    """Chainer's momentum SGD with its weight-decay hook, as Tanaka et al.'s code builds it."""
+    sgd = optimizers.MomentumSGD(lr=step['lr'], momentum=step['momentum']).setup(model)
+    sgd.add_hook(optimizer_hooks.WeightDecay(step['weight_decay']))
+    return sgd
 
 
 def step1_updater(config, settings, arrays, model, device):

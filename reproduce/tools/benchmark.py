@@ -4,9 +4,8 @@ Times step 1, step 2 ("ours"), cross entropy, PENCIL's stage 2 and the per-epoch
 part built as the runs build it and trained as the trainer trains it (reporter and summary;
 ``--no-report``: bare), the device synchronised before every clock read: the median of
 ``--repeats`` repeats of ``--iterations`` iterations, an epoch *scaled* from it (no full epoch
-runs); on a GPU, peak memory too. Each part's device work per batch normalisation is counted on
-the CPU (:mod:`reproduce.tools.device_work`). Nothing asserts a speed: it prints the figures, and
-``--json`` writes them with the machine's provenance.
+runs); on a GPU, peak memory too. Nothing asserts a speed: it prints the figures, and ``--json``
+writes them with the machine's provenance.
 """
 import dataclasses
 import gc
@@ -31,7 +30,6 @@ from reproduce.run import (config as config_lib, data as data_sets, device as de
 from reproduce.run.device import is_gpu, synchronize
 from reproduce.run.options import BENCHMARK, option
 from reproduce.run.provenance import provenance
-from reproduce.tools import device_work
 from updaters.extensions import AccuracyTracker
 
 #: --model: the paper's network (RunConfig's CIFAR-10 model) or the digits settings' small one.
@@ -51,9 +49,6 @@ PARTS = PART_NAMES + (EVALUATION,)
 NOISE, RATE = 'symmetric', 0.5
 RANDOM_SEED = 0
 MIB = float(1 << 20)
-#: Data and batch of the CPU iteration whose device work is counted (the counts do not depend
-#: on the batch size; the counted iteration is no epoch's last).
-COUNT_SIZES = {'n_train': 32, 'n_val': 8, 'n_test': 8, 'batch_size': 8}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -158,8 +153,7 @@ def run_config(args):
     return config_lib.RunConfig(
         dataset='cifar10', noise=NOISE, rate=RATE, device=args.device, data_dir=args.data_dir,
         overrides={'step1': dict(batch), 'step2': dict(batch), 'pencil': dict(batch)},
-        eval_batch_size=args.eval_batch_size, tf32=args.tf32, batch_norm=args.batch_norm,
-        progress=False)
+        eval_batch_size=args.eval_batch_size, tf32=args.tf32, progress=False)
 
 
 def run_settings(config, model):
@@ -274,8 +268,6 @@ def measure_training(part, args, device, memory, n_train):
     first = _timed(device, lambda: part.iterate(1, report))    # kernels compiled here
     if args.warmup > 1:
         _timed(device, lambda: part.iterate(args.warmup - 1, report))
-    operations = device_work.count_iteration(lambda: part.iterate(1, report),
-                                             part.updater.get_optimizer('main'))
     host, single = _single_iterations(part, device, args.iterations, report)
     memory.sample()
     epoch_before = iterator.epoch
@@ -297,7 +289,6 @@ def measure_training(part, args, device, memory, n_train):
         'first_iteration_seconds': first,
         'host_seconds_per_iteration': statistics.median(host),
         'synchronized_seconds_per_iteration': statistics.median(single),
-        'operations': operations,
         'batch_size': args.batch_size,
         'iterations_per_epoch': per_epoch,
         'iterations_per_repeat': args.iterations,
@@ -336,29 +327,6 @@ def measure_evaluation(part, args, device, memory, n_images, batch_size):
     }
 
 
-def count_device_work(name, config, settings, data, noisy):
-    """``{batch-norm variant: counts}`` of one iteration of part ``name``
-    (:func:`~reproduce.tools.device_work.count_array_operations` plus the function applications),
-    counted on the CPU with :data:`COUNT_SIZES` whatever the benchmark's device: the counts
-    depend on the code, not on the device or the batch."""
-    sizes = COUNT_SIZES
-    small = subset(data, sizes['n_train'], sizes['n_val'], sizes['n_test'])
-    settings = dict(settings, **{key: dict(settings[key], batch_size=sizes['batch_size'])
-                                 for key in ('step1', 'step2', 'pencil')})
-    counts = {}
-    for variant in config_lib.BATCH_NORMS:
-        varied = dataclasses.replace(config, device='@numpy', batch_norm=variant)
-        part = TimedPart(name, varied, settings, small, noisy[:sizes['n_train']],
-                         chainer.get_device('@numpy'))
-        part.iterate(1)                                 # lazy set-up happens here
-        nodes = device_work.count_iteration(lambda: part.iterate(1),
-                                            part.updater.get_optimizer('main'))
-        work = device_work.count_array_operations(lambda: part.iterate(1), part.updater)
-        work['function_applications'] = nodes['function_applications']
-        counts[variant] = work
-    return counts
-
-
 # ----------------------------------------------------------------------------------------------
 # The benchmark and the throughput process
 
@@ -387,8 +355,8 @@ def _prepare(args):
         noisy=data_sets.noisy_labels(config, data), memory=PeakMemory(device))
 
 
-def environment(device, batch_norm):
-    """cuDNN, TF32 and batch-normalisation state, as Chainer and CuPy see them."""
+def environment(device):
+    """cuDNN and TF32 state, as Chainer and CuPy see them."""
     gpu = is_gpu(device)
     return {
         'cudnn_available': bool(chainer.backends.cuda.cudnn_enabled) if gpu else False,
@@ -399,7 +367,6 @@ def environment(device, batch_norm):
         'CUPY_TF32': os.environ.get('CUPY_TF32'),
         'NVIDIA_TF32_OVERRIDE': os.environ.get('NVIDIA_TF32_OVERRIDE'),
         'tf32': gpu and precision.tf32_in_force(),
-        'batch_norm': batch_norm,
     }
 
 
@@ -415,8 +382,6 @@ def run_benchmark(args):
         part = TimedPart(name, config, settings, data, s.noisy, device)
         n_parameters = sum(int(p.size) for p in part.model.params())
         parts[name] = measure_training(part, args, device, memory, n_train)
-        if not args.no_work_count:
-            parts[name]['device_work'] = count_device_work(name, config, settings, data, s.noisy)
         if name == 'step2':   # evaluate the method's own network, its training state alive
             memory.reset()
             parts[EVALUATION] = measure_evaluation(
@@ -437,7 +402,7 @@ def run_benchmark(args):
                      'noise': NOISE, 'rate': RATE, 'mixup_weight': config.mixup_weight,
                      'lc_on': config.lc_on, 'eval_batch_size': eval_batch},
         'device': {'spec': str(device), 'gpu': is_gpu(device)},
-        'environment': environment(device, config.batch_norm),
+        'environment': environment(device),
         'provenance': provenance(device),
         'timing': {
             'warmup_iterations': args.warmup, 'iterations_per_repeat': args.iterations,
@@ -514,35 +479,6 @@ def run_throughput(args):
 # Report
 
 
-def format_operations(result):
-    """The work of one iteration per part, as table lines: function applications and update
-    operations on the benchmark's device, then the device work counted on the CPU per batch
-    normalisation (array operations, ours and Chainer's, and cuDNN-backed library calls; their
-    sum estimates the launches on a GPU)."""
-    lines = ['{:<50} {:>22} {:>14} {:>18}'.format(
-        'work of one iteration', 'function applications', 'of them in bwd', 'update operations')]
-    measured = [(name, label) for name, label in TRAINING_PARTS if name in result['parts']]
-    for name, label in measured:
-        ops = result['parts'][name]['operations']
-        lines.append('{:<50} {:>22} {:>14} {:>18}'.format(
-            label, ops['function_applications'], ops['backward_calls'],
-            ops['update_operations']))
-    if not any('device_work' in result['parts'][name] for name, _ in measured):
-        return lines
-    row = '{:<36} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}'
-    lines += ['', 'device work of one iteration, counted on the CPU (array operations: each a '
-              'kernel launch on a GPU; library calls: cuDNN-backed Chainer functions)',
-              row.format('part', 'batch norm', 'nodes', 'ours ops', 'Chainer ops', 'lib calls',
-                         'total')]
-    for name, label in measured:
-        for variant, work in result['parts'][name].get('device_work', {}).items():
-            ops = work['array_operations']
-            lines.append(row.format(label[:36], variant, work['function_applications'],
-                                    ops['ours'], ops['chainer'], work['library_calls'],
-                                    work['device_calls']))
-    return lines
-
-
 def format_report(result):
     """The result as a readable table (str)."""
     prov, env, data, timing = (result['provenance'], result['environment'], result['data'],
@@ -602,7 +538,6 @@ def format_report(result):
     if 'step1' in result['parts']:
         lines.append("step 1's end-of-epoch label update: {:.2f} ms (in its s/epoch)".format(
             1000 * result['parts']['step1']['epoch_end_seconds']))
-    lines += [''] + format_operations(result)
     crossed = {n: result['parts'][n]['epoch_ends_in_timed_iterations']
                for n in PART_NAMES if n in result['parts']}
     if any(crossed.values()):
@@ -679,9 +614,6 @@ class BenchmarkOptions:
                              parse=options.number, check=options.positive)
     parts: list = option(list(PART_NAMES), 'the training parts to time, comma-separated',
                          commands=(BENCHMARK,), parse=_part_list, render=','.join)
-    no_work_count: bool = option(False, "leave out the device work counted on the CPU for each "
-                                 'batch normalisation (seconds per part)', commands=(BENCHMARK,),
-                                 store_true=True)
 
 
 def parser():

@@ -1,343 +1,225 @@
-"""The GPU acceptance check: everything a first run on a GPU machine must tell, in one command
-and a few minutes.
+"""The GPU acceptance check: what a first run on a GPU machine must tell, within a time budget.
 
-Six steps (:data:`STEPS`), each timed, a failed one reported and the next still run: the GPU tests,
-every method trained on the device, CPU-device parity, the benchmark, the batch normalisations
-timed in float32 and TF32, and k = 1, 2, 4, 8 processes training at once. It writes
-``<results>/<device name>.json`` and ``.md`` with the machine's provenance and prints a summary.
-``make gpu-check`` runs it; ``--smoke --device @numpy`` is the CPU version (tiny networks and
-data) that the tests run.
+Seven steps (:data:`STEPS`), in order of value: probe, parity against the CPU reference kept in
+the repository, benchmark, the GPU tests, runs per GPU, every method through ``table2.py``, TF32.
+Each step runs in a process of its own (``--step NAME``) with its own timeout; this process never
+starts CUDA, so the steps' memory figures are their own. A step whose estimate no longer fits in
+``--budget`` seconds is skipped, with the reason. The record (``<results>/<device>.json`` and
+``.md``) is written again after every step: a check stopped at any moment leaves every finished
+step on disk. ``--smoke --device @numpy`` is the CPU version (tiny networks and data) the tests
+run; ``--parity-reference`` computes the CPU reference the parity step compares with.
 """
+import argparse
 import datetime
 import json
 import math
 import os
+import platform
 import re
+import shutil
 import subprocess
 import sys
 import time
 
 import atomic_files as atomic
 import chainer_compat
-from datasets.synthetic import load_synthetic
-from models.batch_norm_relu import DEFAULT_VARIANT, VARIANTS
 from reproduce import REPOSITORY
 from reproduce.batch import plan
-from reproduce.run import (data as data_sets, device as device_lib, launch, options, precision,
-                           preflight, provenance, rundir)
+from reproduce.run import launch, options, precision, preflight, provenance, rundir
 from reproduce.run.config import RunConfig
-from reproduce.tools import benchmark
 
-#: Pure-Python packages carried to a GPU machine without network (make gpu-bundle).
-CARRIED = os.path.join(REPOSITORY, '.carry', 'extra')
-if os.path.isdir(CARRIED) and CARRIED not in sys.path:
-    sys.path.insert(0, CARRIED)
-    os.environ['PYTHONPATH'] = os.pathsep.join(
-        [CARRIED] + [p for p in [os.environ.get('PYTHONPATH')] if p])
-#: First-epoch training losses of the CPU and GPU runs may differ by this much (relative):
-#: cuDNN/cuBLAS sum in other orders than numpy, and 5 iterations amplify that a little.
-PARITY_RTOL = 0.02
-#: ... and the label accuracies by this many percentage points.
-PARITY_POINTS = 5.0
-#: The methods every run covers.
-METHODS = 'cross_entropy,forward_t,tanaka,pencil,ours'
-#: Concurrency levels measured.
-CONCURRENCY = (1, 2, 4, 8)
+#: The methods the parity and training steps run.
+METHODS = ('cross_entropy', 'forward_t', 'tanaka', 'pencil', 'ours')
+#: The parity configuration: every part, digits, a few iterations per epoch.
+PARITY = dict(dataset='digits', noise='symmetric', rate=0.4, epochs_scale=0.05,
+              iterations_per_epoch=4, progress=False)
+PARITY_REFERENCE = os.path.join(REPOSITORY, 'results', 'recorded', 'gpu_parity_reference.json')
+#: Device and CPU may differ by this much: every epoch's loss (relative), accuracies (points).
+PARITY_RTOL, PARITY_POINTS = 0.02, 5.0
+#: Runs per GPU measured, and how long each level trains (seconds; --smoke: 1 and 2, 1 s).
+CONCURRENCY, THROUGHPUT_SECONDS = (1, 2, 4), 6.0
 #: A k may be recommended when its total throughput is within this share of the best.
 GOOD_ENOUGH = 0.95
+#: Each step: (name, estimated seconds on an H100 without cuDNN, on the CPU with --smoke).
+#: reproduce/README.md ("GPU check") gives the arithmetic.
+STEPS = (('probe', 10, 10), ('parity', 45, 60), ('benchmark', 55, 40), ('tests', 60, 5),
+         ('concurrency', 60, 40), ('training', 70, 90), ('tf32', 30, 5))
+NAMES = tuple(name for name, _, _ in STEPS)
 
 
-class Step(object):
-    """One step's outcome: status ('passed', 'failed', 'skipped'), seconds, details."""
-
-    def __init__(self, name):
-        self.name, self.status, self.details, self.seconds = name, None, {}, 0.0
-
-    def as_dict(self):
-        return {'status': self.status, 'seconds': self.seconds, **self.details}
-
-
-def _run(command):
-    """Runs a command from the repository root; returns (exit status, combined output)."""
-    done = subprocess.run(command, cwd=REPOSITORY, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True)
+def _run(command, timeout=None, env=None):
+    """(exit status, combined output) of a command run from the repository root."""
+    done = subprocess.run(command, cwd=REPOSITORY, stdout=subprocess.PIPE, env=env,
+                          stderr=subprocess.STDOUT, text=True, timeout=timeout)
     return done.returncode, done.stdout
 
 
 def _tail(text, lines=12):
-    return '\n'.join(text.strip().splitlines()[-lines:])
+    return '\n'.join((text or '').strip().splitlines()[-lines:])
+
+
+def _gpu(args):
+    return '@cupy' in args.device
 
 
 # ----------------------------------------------------------------------------------------------
-# The steps
+# The steps: each runs in its own process and returns a JSON-ready dict with a 'status'
 
 
-def step_tests(step, args, gpu):
-    """``pytest -m gpu tests/test_gpu.py``: losses, draws, augmentation, one iteration of every
-    updater, the label update and evaluation agree on numpy and CuPy."""
-    if not gpu:
-        step.status, step.details['reason'] = 'skipped', 'the device is the CPU'
-        return
+def step_probe(args):
+    """Versions, whether Chainer can use CUDA (and why not), the device and its memory."""
+    import chainer
+    found = {'python': platform.python_version()}
     try:
-        import pytest  # noqa: F401
-    except ImportError:
-        step.status = 'skipped'
-        step.details['reason'] = 'pytest is not installed here (make gpu-bundle carries it)'
-        return
-    status, output = _run([sys.executable, '-m', 'pytest', '-q', '-m', 'gpu', '-rs', '-p',
-                           'no:cacheprovider', 'tests/test_gpu.py'])
-    summary = [line for line in output.splitlines() if ' passed' in line or ' failed' in line]
-    step.details['summary'] = summary[-1] if summary else _tail(output, 3)
-    step.status = 'passed' if status == 0 else 'failed'
-    if status:
-        step.details['output'] = _tail(output, 30)
-
-
-def step_training(step, args, gpu):
-    """Every method through reproduce/table2.py and the real trainer on the device, a short
-    schedule (CIFAR-10 when it is on disk, else CIFAR-10-shaped random images): every part must
-    finish with a finite loss."""
-    if args.smoke:
-        dataset = ['--dataset', 'digits', '--epochs-scale', '0.05']
-    else:
-        real = benchmark.cifar10_in_dataset_root()
-        dataset = (['--dataset', 'cifar10'] if real else ['--dataset', 'synthetic']) + [
-            '--epochs-scale', '0.02', '--iterations-per-epoch', '10']
-    out = os.path.join(args.out, 'training')
-    command = [sys.executable, os.path.join('reproduce', 'table2.py')] + dataset + [
-        '--rates', '0.5', '--trials', '1', '--methods', METHODS, '--jobs', '2',
-        '--device', args.device, '--out', os.path.join(out, 'runs'),
-        '--results', os.path.join(out, 'results')]
-    status, output = _run(command)
-    step.details['command'] = ' '.join(command[1:])
-    step.details['data'] = dataset[1]
-    table_path = os.path.join(out, 'results', 'table2.json')
-    if status or not os.path.exists(table_path):
-        step.status, step.details['output'] = 'failed', _tail(output, 30)
-        return
-    with open(table_path) as f:
-        table = json.load(f)
-    losses = {s['part']: s['cells'][0]['mean'] for s in table.get('signals', [])
-              if s['quantity'] == 'final_loss'}
-    step.details['final_loss'] = losses
-    finite = all(v is not None and math.isfinite(v) for v in losses.values())
-    every = set(METHODS.split(',')) | {'step1'} <= set(losses)
-    step.status = 'passed' if finite and every else 'failed'
-    if not (finite and every):
-        step.details['problem'] = 'a part did not finish with a finite loss'
-
-
-def parity_runs(device, out, n_train, iterations):
-    """Every method, a short schedule, small random CIFAR-10-shaped data, on ``device``;
-    returns {part: log.json entries of its first epoch and its result}."""
-    config = RunConfig(dataset='synthetic', noise='symmetric', rate=0.5, device=device,
-                       epochs_scale=0.01, progress=False, iterations_per_epoch=iterations)
-    data = load_synthetic(seed=0, n_train=n_train, n_val=64, n_test=64)
-    noisy = data_sets.noisy_labels(config, data)
-    launch.run_with_data(config, data, noisy, out, METHODS.split(','))
-    found = {}
-    for part in sorted(os.listdir(out)):
-        log_path = os.path.join(out, part, rundir.LOG)
-        if os.path.exists(log_path):
-            with open(log_path) as f:
-                log = json.load(f)
-            result = rundir.read_result(os.path.join(out, part))
-            found[part] = {'first_epoch_loss': log[0]['main/loss'],
-                           'labels': (result.get('labels') or {}).get('corrected_accuracy')}
+        import matplotlib
+        found['matplotlib'] = matplotlib.__version__
+    except Exception as error:          # a missing or broken matplotlib: the figures only
+        found['matplotlib'] = 'not importable ({}: {})'.format(type(error).__name__, error)
+    cuda = chainer.backends.cuda
+    found.update(numpy=__import__('numpy').__version__, chainer=chainer.__version__,
+                 cuda_available=bool(cuda.available), cudnn=chainer_compat.cudnn_status())
+    if not cuda.available:
+        found['resolution_error'] = repr(getattr(cuda, '_resolution_error', None))
+    devices = 0
+    try:
+        import cupy
+        runtime = cupy.cuda.runtime
+        found.update(cupy=cupy.__version__, cuda_runtime=runtime.runtimeGetVersion(),
+                     cuda_driver=runtime.driverGetVersion())
+        devices = runtime.getDeviceCount()
+        found['gpu'] = runtime.getDeviceProperties(0)['name'].decode()
+        found['free_bytes'], found['total_bytes'] = runtime.memGetInfo()
+        found['cublas'] = cupy.cuda.cublas.getVersion(cupy.cuda.device.get_cublas_handle())
+    except Exception as error:          # no CuPy, no driver, no device: recorded, not raised
+        found['cupy_error'] = '{}: {}'.format(type(error).__name__, (str(error).splitlines()
+                                                                     or [''])[0])
+    if args.device == 'auto':
+        args.device = '@cupy:0' if devices and cuda.available else '@numpy'
+    found['device'] = args.device
+    found['provenance'] = provenance.provenance(args.device)
+    usable = _gpu(args) or args.smoke
+    found['status'] = 'passed' if usable else 'failed'
+    if not usable:
+        found['problem'] = 'no GPU Chainer can use: ' + found.get(
+            'resolution_error', found.get('cupy_error', 'CuPy sees no device'))
     return found
 
 
-def compare_parity(cpu, gpu):
-    """Lines naming every part whose numbers differ beyond the parity tolerances (empty: agree),
-    and the per-part comparison."""
-    problems, rows = [], {}
-    for part in sorted(set(cpu) | set(gpu)):
-        if part not in cpu or part not in gpu:
-            problems.append('{}: ran on one device only'.format(part))
+def parity_numbers(device, out):
+    """Every part of :data:`PARITY` trained on ``device`` in a fresh ``out``: {part: its
+    per-epoch losses, last test accuracy and corrected-label accuracy}."""
+    shutil.rmtree(out, ignore_errors=True)
+    launch.run(RunConfig(device=device, **PARITY), out, list(METHODS))
+    numbers = {}
+    for part in sorted(os.listdir(out)):
+        if os.path.exists(os.path.join(out, part, rundir.LOG)):
+            with open(os.path.join(out, part, rundir.LOG)) as f:
+                log = json.load(f)
+            result = rundir.read_result(os.path.join(out, part))
+            numbers[part] = {'losses': [entry['main/loss'] for entry in log],
+                             'accuracy': result['last_test'],
+                             'labels': (result.get('labels') or {}).get('corrected_accuracy')}
+    return numbers
+
+
+def compare_parity(reference, measured):
+    """Lines naming every difference beyond :data:`PARITY_RTOL` / :data:`PARITY_POINTS` (empty:
+    the device reproduces the reference)."""
+    problems = []
+    for part in sorted(set(reference) | set(measured)):
+        if part not in reference or part not in measured:
+            problems.append('{}: in one of the two only'.format(part))
             continue
-        a, b = cpu[part], gpu[part]
-        relative = abs(a['first_epoch_loss'] - b['first_epoch_loss']) / max(
-            abs(a['first_epoch_loss']), 1e-12)
-        rows[part] = {'cpu_loss': a['first_epoch_loss'], 'device_loss': b['first_epoch_loss'],
-                      'relative_difference': relative}
-        if not relative <= PARITY_RTOL:
-            problems.append('{}: first-epoch loss {:.5f} on the CPU, {:.5f} on the device '
-                            '({:.1%} apart, tolerance {:.0%})'.format(
-                                part, a['first_epoch_loss'], b['first_epoch_loss'], relative,
-                                PARITY_RTOL))
-        if a['labels'] is not None and b['labels'] is not None:
-            points = 100 * abs(a['labels'] - b['labels'])
-            rows[part]['label_accuracy_points_apart'] = points
-            if points > PARITY_POINTS:
-                problems.append('{}: label accuracy {:.1f} points apart (tolerance {:g})'.format(
-                    part, points, PARITY_POINTS))
-    return problems, rows
+        a, b = reference[part], measured[part]
+        if len(a['losses']) != len(b['losses']):
+            problems.append('{}: {} epochs against {}'.format(part, len(a['losses']),
+                                                               len(b['losses'])))
+        for epoch, (x, y) in enumerate(zip(a['losses'], b['losses']), 1):
+            if not abs(x - y) <= PARITY_RTOL * abs(x) + 1e-4:
+                problems.append('{}: epoch {} loss {:.5f} against {:.5f} (tolerance {:.0%})'
+                                .format(part, epoch, x, y, PARITY_RTOL))
+        for key in ('accuracy', 'labels'):
+            if a[key] is not None and not 100 * abs(a[key] - (b[key] or 0)) <= PARITY_POINTS:
+                problems.append('{}: {} {:.1f} % against {} (tolerance {:g} points)'.format(
+                    part, key, 100 * a[key], b[key], PARITY_POINTS))
+    return problems
 
 
-def step_parity(step, args, gpu):
-    """One short run of every method on the CPU and on the device (small random data, the same
-    seeds): first-epoch losses within :data:`PARITY_RTOL`, label accuracies within
-    :data:`PARITY_POINTS` points."""
-    if not gpu:
-        step.status, step.details['reason'] = 'skipped', 'the device is the CPU'
-        return
-    out = os.path.join(args.out, 'parity')
-    cpu = parity_runs('@numpy', os.path.join(out, 'cpu'), 512, 5)
-    device = parity_runs(args.device, os.path.join(out, 'device'), 512, 5)
-    problems, rows = compare_parity(cpu, device)
-    step.details.update(parts=rows, problems=problems)
-    step.status = 'failed' if problems else 'passed'
+def step_parity(args):
+    """Every part on a tiny configuration, compared with the CPU reference in the repository."""
+    with open(PARITY_REFERENCE) as f:
+        reference = json.load(f)['parts']
+    measured = parity_numbers(args.device, os.path.join(args.out, 'parity'))
+    problems = compare_parity(reference, measured)
+    return {'status': 'failed' if problems else 'passed', 'problems': problems,
+            'parts': measured}
 
 
-def _benchmark_options(args):
-    if args.smoke:
-        return ['--model', 'tiny', '--n-train', '256', '--n-val', '64', '--n-test', '64',
-                '--batch-size', '32', '--warmup', '1', '--iterations', '2', '--repeats', '2']
-    return ['--warmup', '10', '--iterations', '20', '--repeats', '3']
+def _benchmark_argv(args, *extra):
+    sizes = (['--model', 'tiny', '--n-train', '256', '--n-val', '64', '--n-test', '64',
+              '--batch-size', '32', '--warmup', '1', '--iterations', '2', '--repeats', '2']
+             if args.smoke else ['--warmup', '3', '--iterations', '10', '--repeats', '2'])
+    return ['--device', args.device] + sizes + list(extra)
 
 
-def _benchmark(args, *extra):
-    """The command line of reproduce/benchmark.py on the checked device."""
-    return [sys.executable, os.path.join('reproduce', 'benchmark.py'), '--device',
-            args.device] + list(extra)
+def step_benchmark(args, tf32=False):
+    """Seconds per iteration of every part of PreAct ResNet-32 at batch 128, one evaluation
+    pass, peak memory (what the plan and ``--per-device`` read)."""
+    from reproduce.tools import benchmark
+    extra = ['--tf32', '--parts', 'step1,step2'] if tf32 else []
+    result = benchmark.main(_benchmark_argv(args, '--json', os.path.join(
+        args.out, 'benchmark{}.json'.format('-tf32' if tf32 else '')), *extra))
+    return {'status': 'passed', 'result': result, 'report': benchmark.format_report(result)}
 
 
-def _benchmark_result(step, command, path):
-    """Runs a benchmark that writes ``path``; returns (its result, its output), or (None, its
-    output) with the step failed."""
-    status, output = _run(command)
-    if status or not os.path.exists(path):
-        step.status = 'failed'
-        step.details.update(command=' '.join(command[1:]), output=_tail(output, 30))
-        return None, output
-    with open(path) as f:
-        return json.load(f), output
+def step_tests(args):
+    """``pytest -m gpu tests/test_gpu.py``: every part agrees on numpy and CuPy."""
+    if not _gpu(args):
+        return {'status': 'skipped', 'reason': 'the device is the CPU'}
+    status, output = _run([sys.executable, '-m', 'pytest', '-q', '-m', 'gpu', '-rs', '-p',
+                           'no:cacheprovider', 'tests/test_gpu.py'])
+    summary = [line for line in output.splitlines() if ' passed' in line or ' failed' in line]
+    return {'status': 'passed' if status == 0 else 'failed',
+            'summary': summary[-1] if summary else _tail(output, 3),
+            **({'output': _tail(output, 30)} if status else {})}
 
 
-def step_benchmark(step, args, gpu):
-    """:mod:`reproduce.tools.benchmark` on CIFAR-10-sized data: every part's seconds per epoch,
-    first iteration, host and synchronised seconds per iteration, memory and work."""
-    path = os.path.join(args.out, 'benchmark.json')
-    command = _benchmark(args, '--json', path, *_benchmark_options(args))
-    step.details['command'] = ' '.join(command[1:])
-    result, output = _benchmark_result(step, command, path)
-    if result is not None:
-        step.details.update(result=result, report=output)
-        step.status = 'passed'
-
-
-#: The parts whose speed decides the batch-normalisation default.
-VARIANT_PARTS = ('step1', 'step2', 'cross_entropy')
-
-
-def _variant_options(args):
-    if args.smoke:
-        return ['--model', 'tiny', '--n-train', '64', '--n-val', '16', '--n-test', '16',
-                '--batch-size', '16', '--warmup', '1', '--iterations', '1', '--repeats', '1']
-    return ['--warmup', '5', '--iterations', '10', '--repeats', '3']
-
-
-def compare_variants(runs, default):
-    """The faster batch normalisation per precision and part (synchronised ms per iteration),
-    and the verdict on ``default``: ``{'faster': {precision: {part: variant}}, 'fastest':
-    {precision: variant by the summed ms}, 'verdict': text}``."""
-    faster, fastest = {}, {}
-    for precision_name in sorted({run['precision'] for run in runs}):
-        mine = [run for run in runs if run['precision'] == precision_name]
-        faster[precision_name] = {
-            part: min(mine, key=lambda run: run['parts'][part]['ms_per_iteration'])['batch_norm']
-            for part in VARIANT_PARTS}
-        fastest[precision_name] = min(mine, key=lambda run: sum(
-            run['parts'][part]['ms_per_iteration'] for part in VARIANT_PARTS))['batch_norm']
-    winner = fastest.get('float32')
-    if winner is None:
-        verdict = 'no float32 measurement'
-    elif winner == default:
-        verdict = 'the default ({}) is the faster in float32: keep it'.format(default)
-    else:
-        verdict = ('{} is faster than the default ({}) in float32 over {}: a candidate for the '
-                   'default (README, "Batch normalisation")'.format(
-                       winner, default, ', '.join(VARIANT_PARTS)))
-    return {'faster': faster, 'fastest': fastest, 'verdict': verdict}
-
-
-def step_variants(step, args, gpu):
-    """Step 1, step 2 and cross entropy timed with each batch normalisation (``--batch-norm``),
-    in float32 and (on a GPU) TF32: which one the default should be, measured."""
-    runs = []
-    for tf32 in ((False, True) if gpu else (False,)):
-        for variant in VARIANTS:
-            name = '{}-{}'.format(variant, 'tf32' if tf32 else 'float32')
-            path = os.path.join(args.out, 'variants', name + '.json')
-            command = _benchmark(args, '--batch-norm', variant, '--parts',
-                                 ','.join(VARIANT_PARTS), '--no-work-count', '--json', path,
-                                 *(['--tf32'] if tf32 else []), *_variant_options(args))
-            result, _ = _benchmark_result(step, command, path)
-            if result is None:
-                return
-            runs.append({
-                'batch_norm': variant, 'precision': 'tf32' if tf32 else 'float32',
-                'tf32_in_force': result['environment']['tf32'],
-                'parts': {part: {
-                    'ms_per_iteration': 1000 * values['synchronized_seconds_per_iteration'],
-                    'host_ms_per_iteration': 1000 * values['host_seconds_per_iteration'],
-                    'ms_per_iteration_in_repeats': 1000 * values['seconds_per_iteration']}
-                    for part, values in result['parts'].items() if part in VARIANT_PARTS}})
-    step.details['runs'] = runs
-    step.details['default'] = DEFAULT_VARIANT
-    step.details.update(compare_variants(runs, DEFAULT_VARIANT))
-    step.status = 'passed'
-
-
-def step_concurrency(step, args, gpu):
-    """k processes training step 1 on the device at once, for each k of :data:`CONCURRENCY`:
-    images per second in total, memory, and the k the runner should use (``--per-device``)."""
-    levels = (1, 2) if args.smoke else CONCURRENCY
-    duration = 1.0 if args.smoke else args.duration
+def step_concurrency(args):
+    """k processes training step 1 at once for each k of :data:`CONCURRENCY`: images per second
+    in total, memory, and the k to give ``--per-device``."""
+    levels, seconds = ((1, 2), 1.0) if args.smoke else (CONCURRENCY, THROUGHPUT_SECONDS)
+    folder = os.path.join(args.out, 'concurrency')
+    os.makedirs(folder, exist_ok=True)
     measured = []
     for k in levels:
-        folder = os.path.join(args.out, 'concurrency')
-        os.makedirs(folder, exist_ok=True)
-        start_file = os.path.join(folder, 'start-k{}'.format(k))
+        start = os.path.join(folder, 'start-k{}'.format(k))
         paths = [os.path.join(folder, 'k{}-{}.json'.format(k, i)) for i in range(k)]
         env = dict(os.environ, OMP_NUM_THREADS='1', OPENBLAS_NUM_THREADS='1')
         processes = [subprocess.Popen(
-            _benchmark(args, '--throughput', 'step1', '--start-file', start_file, '--duration',
-                       repr(duration), '--json', path, *_benchmark_options(args)),
-            cwd=REPOSITORY, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            text=True) for path in paths]
-        _start_together(processes, start_file, k)
+            [sys.executable, os.path.join('reproduce', 'benchmark.py')] + _benchmark_argv(
+                args, '--throughput', 'step1', '--start-file', start, '--duration',
+                repr(seconds), '--json', path), cwd=REPOSITORY, env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for path in paths]
+        _start_together(processes, start, k)
         errors = [p.communicate()[1] for p in processes]
         if any(p.returncode for p in processes):
-            step.status = 'failed'
-            step.details['output'] = _tail(next(e for e, p in zip(errors, processes)
-                                                if p.returncode), 20)
-            break
-        workers = []
-        for path in paths:
-            with open(path) as f:
-                workers.append(json.load(f))
+            return {'status': 'failed', 'levels': measured, 'output': _tail(next(
+                e for e, p in zip(errors, processes) if p.returncode), 20)}
+        workers = [rundir.read_json(path) for path in paths]
         memories = [w['peak_memory'] for w in workers if w['peak_memory']]
         measured.append({
             'k': k, 'images_per_second': sum(w['images_per_second'] for w in workers),
             'per_process': [w['images_per_second'] for w in workers],
-            'latest_start_seconds': max(w['late_by_seconds'] for w in workers),
             'device_used_peak_bytes': max((m['device_used_peak_bytes'] for m in memories),
-                                          default=None),
-            'pool_peak_bytes_per_process': max((m['pool_peak_bytes'] for m in memories),
-                                               default=None)})
-    step.details['levels'] = measured
-    step.details['duration_seconds'] = duration
-    if measured and step.status != 'failed':
-        best = max(m['images_per_second'] for m in measured)
-        step.details['recommended_per_device'] = min(
-            m['k'] for m in measured if m['images_per_second'] >= GOOD_ENOUGH * best)
-        step.status = 'passed'
+                                          default=None)})
+    best = max(m['images_per_second'] for m in measured)
+    return {'status': 'passed', 'levels': measured, 'seconds_each': seconds,
+            'recommended_per_device': min(m['k'] for m in measured
+                                          if m['images_per_second'] >= GOOD_ENOUGH * best)}
 
 
-def _start_together(processes, start_file, k, timeout=600):
-    """Waits until every process is ready (or one has ended), then writes the common start
-    time, a moment ahead, into ``start_file``."""
+def _start_together(processes, start_file, k, timeout=300):
+    """Waits until every process is ready (or one has ended), then writes the common start."""
     folder, name = os.path.split(start_file)
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -349,14 +231,63 @@ def _start_together(processes, start_file, k, timeout=600):
     atomic.write_text(start_file, repr(time.time() + 0.5))
 
 
-#: The steps, in order.
-STEPS = (('tests', step_tests), ('training', step_training), ('parity', step_parity),
-         ('benchmark', step_benchmark), ('variants', step_variants),
-         ('concurrency', step_concurrency))
+def step_training(args):
+    """Every method through reproduce/table2.py on the device, a short schedule: each part must
+    end with a finite loss."""
+    from reproduce.tools.benchmark import cifar10_in_dataset_root
+    if args.smoke:
+        data = ['--dataset', 'digits', '--epochs-scale', '0.05']
+    else:
+        data = ['--dataset', 'cifar10' if cifar10_in_dataset_root() else 'synthetic',
+                '--epochs-scale', '0.02', '--iterations-per-epoch', '10']
+    out = os.path.join(args.out, 'training')
+    command = [sys.executable, os.path.join('reproduce', 'table2.py')] + data + [
+        '--rates', '0.5', '--trials', '1', '--methods', ','.join(METHODS), '--jobs', '2',
+        '--device', args.device, '--out', os.path.join(out, 'runs'),
+        '--results', os.path.join(out, 'results')]
+    status, output = _run(command)
+    table = rundir.read_json(os.path.join(out, 'results', 'table2.json')) or {}
+    losses = {s['part']: s['cells'][0]['mean'] for s in table.get('signals', [])
+              if s['quantity'] == 'final_loss'}
+    good = (status == 0 and set(METHODS) | {'step1'} <= set(losses) and
+            all(v is not None and math.isfinite(v) for v in losses.values()))
+    return {'status': 'passed' if good else 'failed', 'data': data[1], 'final_loss': losses,
+            'command': ' '.join(command[1:]), **({} if good else {'output': _tail(output, 30)})}
+
+
+def tf32_matmul_speedup():
+    """How much faster one 4096 x 4096 float32 product runs with CuPy's TF32 compute type than
+    with its pedantic one: about 1 where cuBLAS is barred from TF32 (NVIDIA_TF32_OVERRIDE=0)."""
+    import cupy
+    from cupy._core import _routines_linalg as linalg
+    a = cupy.random.rand(4096, 4096, dtype=cupy.float32)
+    times = {}
+    for name in ('COMPUTE_TYPE_PEDANTIC', 'COMPUTE_TYPE_TF32'):
+        linalg.set_compute_type(cupy.float32, getattr(linalg, name))
+        a.dot(a)
+        cupy.cuda.Device().synchronize()
+        started = time.perf_counter()
+        for _ in range(5):
+            a.dot(a)
+        cupy.cuda.Device().synchronize()
+        times[name] = time.perf_counter() - started
+    linalg.set_compute_type(cupy.float32, linalg.COMPUTE_TYPE_TF32)
+    return times['COMPUTE_TYPE_PEDANTIC'] / times['COMPUTE_TYPE_TF32']
+
+
+def step_tf32(args):
+    """Step 1 and step 2 timed with TF32 allowed (the environment set before this process
+    started), TF32 confirmed by timing one matrix product each way."""
+    if not _gpu(args):
+        return {'status': 'skipped', 'reason': 'the device is the CPU'}
+    speedup = tf32_matmul_speedup()
+    found = step_benchmark(args, tf32=True)
+    found.update(matmul_tf32_speedup=speedup, tf32_confirmed=speedup > 1.3)
+    return found
 
 
 # ----------------------------------------------------------------------------------------------
-# The record as text: the Markdown file beside its JSON, and the printed summary
+# The record
 
 
 def device_slug(description):
@@ -366,180 +297,176 @@ def device_slug(description):
 
 
 def _note(step):
-    """What a step's line says beside its status: its problems, or why it was skipped, or its
-    test summary."""
-    return ('; '.join(step.get('problems', [])) or step.get('reason') or step.get('summary')
-            or step.get('problem') or '')
+    return ('; '.join(step.get('problems', [])) or step.get('reason') or step.get('problem')
+            or step.get('summary') or step.get('error') or '')
 
 
 def markdown(record):
-    lines = ['# GPU acceptance check: {}'.format(record['device']), '',
-             'Measured by `reproduce/gpu_check.py{}` at commit {} on {}; {}.'.format(
-                 ' --smoke' if record['smoke'] else '', record['provenance']['commit'],
-                 record['provenance']['date'][:10], record['total_seconds_text']), '',
+    prov = record['provenance']
+    lines = ['# GPU check: {}'.format(record['device']), '',
+             'Measured by `reproduce/gpu_check.py{}` (budget {} s) at commit {} on {}.'.format(
+                 ' --smoke' if record['smoke'] else '', record['budget'], prov.get('commit'),
+                 str(prov.get('date'))[:10]), '',
              '| step | status | seconds | |', '|---|---|---|---|']
-    for name, step in record['steps'].items():
-        lines.append('| {} | {} | {:.0f} | {} |'.format(name, step['status'], step['seconds'],
-                                                        _note(step)))
-    if record.get('cudnn'):
-        lines += ['', 'cuDNN: {}'.format(record['cudnn'])]
-    if record['steps']['benchmark'].get('result'):
-        lines += ['', '## Benchmark', '', '```', record['steps']['benchmark']['report'].rstrip(),
-                  '```']
-    lines += variant_lines(record['steps'].get('variants', {}))
-    levels = record['steps']['concurrency'].get('levels')
+    lines += ['| {} | {} | {:.0f} | {} |'.format(name, step['status'], step['seconds'],
+                                                 _note(step).replace('|', '/'))
+              for name, step in record['steps'].items()]
+    for name in ('benchmark', 'tf32'):
+        if record['steps'].get(name, {}).get('report'):
+            lines += ['', '## {}'.format(name), '', '```',
+                      record['steps'][name]['report'].rstrip(), '```']
+    levels = record['steps'].get('concurrency', {}).get('levels')
     if levels:
-        lines += ['', '## Runs per device', '',
-                  '| processes | images/s in total | per process | device memory in use |',
-                  '|---|---|---|---|']
-        for m in levels:
-            used = m['device_used_peak_bytes']
-            lines.append('| {} | {:.0f} | {} | {} |'.format(
-                m['k'], m['images_per_second'],
-                ', '.join('{:.0f}'.format(v) for v in m['per_process']),
-                '–' if used is None else '{:.1f} GiB'.format(used / 2.0 ** 30)))
-        lines += ['', 'Recommended `--per-device`: {}'.format(
-            record['steps']['concurrency'].get('recommended_per_device'))]
+        lines += ['', '## Runs per device', '', '| processes | images/s in total | per process |',
+                  '|---|---|---|']
+        lines += ['| {} | {:.0f} | {} |'.format(m['k'], m['images_per_second'], ', '.join(
+            '{:.0f}'.format(v) for v in m['per_process'])) for m in levels]
     return '\n'.join(lines) + '\n'
 
 
-def variant_lines(variants):
-    """The batch-normalisation comparison as a Markdown section (empty when not measured)."""
-    runs = variants.get('runs')
-    if not runs:
-        return []
-    parts = list(runs[0]['parts'])
-    lines = ['', '## Batch normalisation: synchronised ms per iteration (host ms)', '',
-             '| batch norm | precision | ' + ' | '.join(parts) + ' |',
-             '|---|---|' + '---|' * len(parts)]
-    for run in runs:
-        lines.append('| {} | {} | {} |'.format(run['batch_norm'], run['precision'], ' | '.join(
-            '{:.2f} ({:.2f})'.format(run['parts'][p]['ms_per_iteration'],
-                                     run['parts'][p]['host_ms_per_iteration']) for p in parts)))
-    lines += ['', 'Faster by part: {}.'.format('; '.join(
-        '{}: {}'.format(precision, ', '.join('{} {}'.format(p, v) for p, v in by_part.items()))
-        for precision, by_part in variants['faster'].items())),
-        '', 'Default `{}`: {}.'.format(variants['default'], variants['verdict'])]
-    return lines
-
-
-def summary_lines(record, paths):
-    lines = ['GPU acceptance check on {} ({}):'.format(record['device'],
-                                                        record['total_seconds_text'])]
-    for name, step in record['steps'].items():
-        lines.append('  {:<12} {:<8} {:>5.0f} s  {}'.format(name, step['status'], step['seconds'],
-                                                            _note(step)))
-    bench = record['steps']['benchmark'].get('result')
-    if bench:
-        for part, values in bench['parts'].items():
-            text = '{:.1f} s/epoch'.format(values['seconds_per_epoch'])
-            if 'operations' in values:
-                text += ', {} function applications and {} update operations per iteration'.format(
-                    values['operations']['function_applications'],
-                    values['operations']['update_operations'])
-            lines.append('    {:<14} {}'.format(part, text))
-    variants = record['steps'].get('variants', {})
-    if variants.get('verdict'):
-        lines.append('  batch normalisation: {}'.format(variants['verdict']))
-    if record.get('cudnn'):
-        lines.append('  cuDNN: {}'.format(record['cudnn']))
-    recommended = record['steps']['concurrency'].get('recommended_per_device')
-    if recommended:
-        lines.append('  recommended runs per device: {}'.format(recommended))
-    lines.append('written: {}'.format(', '.join(paths)))
-    return lines
+def write_record(record, results):
+    """Writes ``<results>/<device>.json`` and ``.md`` (whole files, atomically); their paths."""
+    stem = os.path.join(results, device_slug(record['device']))
+    atomic.write_json(stem + '.json', record)
+    atomic.write_text(stem + '.md', markdown(record))
+    return [stem + '.json', stem + '.md']
 
 
 # ----------------------------------------------------------------------------------------------
-# Command line
+# The parent: each step in a child process, within the budget
+
+
+def _child_environment(name, out):
+    """The step's environment, built before it starts: float32 (TF32 for the tf32 step) and
+    one kernel cache for every step."""
+    env = dict(os.environ)
+    precision.use_tf32(name == 'tf32', env)
+    env.setdefault('CUPY_CACHE_DIR', os.path.join(os.path.abspath(out), 'kernel-cache'))
+    return env
+
+
+def run_step(name, args, timeout):
+    """Runs one step in a child process; its dict, or a failed one saying what happened."""
+    path = os.path.join(args.out, 'steps', name + '.json')
+    if os.path.exists(path):
+        os.remove(path)
+    command = [sys.executable, '-m', 'reproduce.tools.gpu_check', '--step', name, '--device',
+               args.device, '--out', args.out] + (['--smoke'] if args.smoke else [])
+    try:
+        status, output = _run(command, timeout=timeout, env=_child_environment(name, args.out))
+    except subprocess.TimeoutExpired as stopped:
+        output = stopped.output if isinstance(stopped.output, str) else ''
+        return {'status': 'failed', 'error': 'stopped after its {:.0f} s'.format(timeout),
+                'output': _tail(output, 20)}
+    found = rundir.read_json(path)
+    if found is None:
+        return {'status': 'failed', 'error': 'exit status {}'.format(status),
+                'output': _tail(output, 30)}
+    return found
 
 
 def check(args):
-    """Runs every step not in ``--skip``, writes the record, prints the summary; returns the exit
-    status (1 when a step failed)."""
-    gpu = device_lib.is_gpu(args.device)
-    started = time.time()
-    steps = {}
-    for name, function in STEPS:
+    """Runs the steps within ``--budget``, writing the record after each; exit status 1 when a
+    step failed."""
+    started, steps, paths = time.time(), {}, []
+    record = {'device': 'unknown device', 'smoke': args.smoke, 'budget': args.budget,
+              'steps': steps, 'provenance': {}}
+    for name, estimate, smoke_estimate in STEPS:
+        estimate = smoke_estimate if args.smoke else estimate
+        left = args.budget - (time.time() - started)
         if name in args.skip:
             steps[name] = {'status': 'skipped', 'seconds': 0.0, 'reason': '--skip'}
-            continue
-        step = Step(name)
-        sys.stdout.write('--- {} ...\n'.format(name))
-        sys.stdout.flush()
-        t0 = time.time()
-        try:
-            function(step, args, gpu)
-        except Exception as error:       # a broken step is reported; the others still run
-            step.status, step.details['error'] = 'failed', '{}: {}'.format(
-                type(error).__name__, error)
-        step.seconds = time.time() - t0
-        steps[name] = step.as_dict()
-        sys.stdout.write('    {} ({:.0f} s)\n'.format(step.status, step.seconds))
-        sys.stdout.flush()
-    total = time.time() - started
-    prov = provenance.provenance(args.device)
-    record = {'device': prov['device'], 'smoke': args.smoke, 'steps': steps,
-              'cudnn': chainer_compat.cudnn_status() if gpu else 'not used on the CPU',
-              'kernel_cache': os.environ.get('CUPY_CACHE_DIR'),
-              'total_seconds': total,
-              'total_seconds_text': '{:.1f} minutes in all'.format(total / 60),
-              'provenance': prov,
-              'written': datetime.datetime.now(datetime.timezone.utc).isoformat(
-                  timespec='seconds')}
-    stem = os.path.join(args.results, device_slug(prov['device']))
-    atomic.write_json(stem + '.json', record)
-    atomic.write_text(stem + '.md', markdown(record))
-    sys.stdout.write('\n'.join(summary_lines(record, [stem + '.json', stem + '.md'])) + '\n')
+        elif steps.get('probe', {}).get('status') == 'failed':
+            steps[name] = {'status': 'skipped', 'seconds': 0.0, 'reason': 'the probe failed'}
+        elif estimate > left:
+            steps[name] = {'status': 'skipped', 'seconds': 0.0, 'reason': (
+                'would not fit: estimated {} s, {:.0f} s left of --budget {:g}'.format(
+                    estimate, max(left, 0), args.budget))}
+        else:
+            print('--- {} (estimated {} s, {:.0f} s left) ...'.format(name, estimate, left),
+                  flush=True)
+            t0 = time.time()
+            steps[name] = dict(run_step(name, args, timeout=max(left, 1)),
+                               seconds=time.time() - t0)
+        if name == 'probe' and 'provenance' in steps[name]:
+            args.device = steps[name]['device']
+            record['provenance'] = steps[name]['provenance']
+            record['device'] = ('GPU 0 ({})'.format(steps[name]['gpu']) if steps[name].get('gpu')
+                                else record['provenance']['device'])
+        record['total_seconds'] = time.time() - started
+        record['written'] = datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec='seconds')
+        paths = write_record(record, args.results)
+        print('    {} ({:.0f} s) {}'.format(steps[name]['status'], steps[name]['seconds'],
+                                            _note(steps[name])[:200]), flush=True)
+    print('written: {}'.format(', '.join(paths)))
     return 0 if all(s['status'] != 'failed' for s in steps.values()) else 1
+
+
+def make_parity_reference(path=PARITY_REFERENCE):
+    """Computes the parity reference on the CPU and writes it to ``path``."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as work:
+        parts = parity_numbers('@numpy', os.path.join(work, 'parity'))
+    atomic.write_json(path, {'configuration': PARITY, 'methods': list(METHODS), 'parts': parts,
+                             'command': 'python -m reproduce.tools.gpu_check --parity-reference',
+                             'provenance': provenance.provenance('@numpy')})
+    return parts
 
 
 def parser():
     p = options.Parser(description=__doc__.split('\n\n')[0])
     p.add_argument('--device', default='auto',
                    help="'@cupy:0', '@numpy', or auto: the first GPU CuPy sees (default: auto)")
+    p.add_argument('--budget', type=options.number, default=300.0,
+                   help='seconds in all; a step whose estimate does not fit is skipped '
+                        '(default: 300)')
     p.add_argument('--out', default=os.path.join(REPOSITORY, 'runs', 'gpu_check'),
-                   help='work folder for the runs (default: runs/gpu_check)')
+                   help='work folder (default: runs/gpu_check)')
     p.add_argument('--results', default=plan.BENCHMARKS,
                    help='where the record goes (default: results/benchmarks)')
     p.add_argument('--smoke', action='store_true',
-                   help='tiny networks and data: the CPU smoke version (seconds, not minutes)')
-    p.add_argument('--duration', type=float, default=12.0,
-                   help='seconds each concurrency level trains (default: 12)')
+                   help='tiny networks and data: the CPU version the tests run')
     p.add_argument('--skip', default='', type=lambda text: [s for s in text.split(',') if s],
-                   help='comma-separated steps to leave out: ' + ', '.join(n for n, _ in STEPS))
+                   help='comma-separated steps to leave out: ' + ', '.join(NAMES))
+    p.add_argument('--parity-reference', action='store_true',
+                   help='instead: compute the CPU reference of the parity step and write it to '
+                        'results/recorded/gpu_parity_reference.json')
+    p.add_argument('--step', choices=NAMES, help=argparse.SUPPRESS)   # a child's one step
     return p
 
 
 def main(argv=None):
-    """The command line; bad options, a device Chainer refuses and output folders that cannot be
-    written exit with one line (status 2) before anything runs."""
+    """The command line; bad options and unwritable folders exit with one line (status 2)
+    before anything runs."""
     p = parser()
     args = p.parse_args(argv)
-    unknown = [s for s in args.skip if s not in dict(STEPS)]
+    if args.parity_reference:
+        make_parity_reference()
+        print('written: {}'.format(PARITY_REFERENCE))
+        return 0
+    if args.step:
+        found = globals()['step_' + args.step](args)
+        atomic.write_json(os.path.join(args.out, 'steps', args.step + '.json'), found)
+        return 0
+    unknown = [s for s in args.skip if s not in NAMES]
     if unknown:
         p.error('unknown step(s) {} in --skip: the steps are {}'.format(
-            ', '.join(unknown), ', '.join(n for n, _ in STEPS)))
-    asked = args.device
-    try:
-        device_lib.check(args.device)
-    except ValueError as error:
-        p.error(str(error))
-    args.device = device_lib.resolve(args.device)
+            ', '.join(unknown), ', '.join(NAMES)))
+    if args.device not in ('auto', '@numpy') and not args.device.startswith('@cupy'):
+        p.error("--device takes '@cupy:<id>', '@numpy' or auto, got {!r}".format(args.device))
+    if args.device == '@numpy' and not args.smoke:
+        p.error('no GPU asked for: a GPU check needs one; on the CPU, run the smoke version '
+                'with --smoke')
+    if not args.budget > 0:
+        p.error('--budget takes a positive number of seconds')
     try:
         preflight.folder(args.out, '--out')
         preflight.folder(args.results, '--results')
     except ValueError as error:
         p.error(str(error))
-    # Before CUDA starts, for this process and every command it runs: float32 (the benchmark's
-    # --tf32 runs allow TF32 for themselves), and one kernel cache shared by the benchmark, the
-    # variants and the concurrency processes, so that each kernel compiles once.
-    precision.use_tf32(False)
-    os.environ.setdefault('CUPY_CACHE_DIR', os.path.join(os.path.abspath(args.out),
-                                                         'kernel-cache'))
-    if args.device == '@numpy' and not args.smoke:
-        p.error('no GPU {}: install CuPy for it (pip install -e \'.[cuda12]\') or, on the CPU, '
-                'run the smoke version with --smoke'.format(
-                    'found (CuPy sees none)' if asked == 'auto' else 'asked for'))
     return check(args)
 
+
+if __name__ == '__main__':
+    sys.exit(main())
