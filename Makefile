@@ -65,20 +65,21 @@ pipeline: install
 	$(BIN)/python reproduce/table3.py $(PIPELINE) --rates 0.2,0.4
 	$(BIN)/python reproduce/figure3.py $(PIPELINE) --symmetric-rate 0.8 --asymmetric-rate 0.4
 
-# The GPU acceptance check (README, "GPU"): GPU tests, every method trained briefly on the GPU,
-# CPU-vs-GPU parity, the benchmark and runs per GPU; writes results/benchmarks/<gpu>.json/.md.
+# The GPU check (reproduce/README.md, "GPU check"): probe, parity, benchmark, GPU tests, runs
+# per GPU, every method, TF32, within --budget (300 s); results/benchmarks/<gpu>.json/.md.
 # Needs CuPy in the environment: .venv/bin/pip install -e '.[cuda12]' after make install.
 gpu-check: install
 	$(BIN)/python reproduce/gpu_check.py
 
-# For a GPU machine without network (../shared/gpu/README): the carried numpy 1.26 / CuPy 13 /
-# Chainer bundle, plus pytest (pure Python) for the GPU tests. There, from the repository root:
+# For a Python 3.12 GPU machine without network: .carry/ (under 60 MiB, or it fails), with the
+# numpy 1.26 / CuPy 13 / Chainer 7.8.1 / pytest packages for Python 3.12 and the prelude that
+# unpacks them (reproduce/tools/gpu_bundle.sh says what is carried and what not: no matplotlib).
+# There, from the repository root:
 #   source .carry/prelude.sh && python3 reproduce/gpu_check.py
 # No cuDNN is carried, and none can be: the carried CuPy is the CUDA 13 build (that machine has
 # CUDA 13 only), which has no cuDNN binding; no cuDNN 8 exists for CUDA 13 (nvidia-cudnn-cu13
 # starts at 9.12, which CuPy 13 cannot use); a CUDA 12 stack instead (cupy-cuda12x + the 705 MB
-# nvidia-cudnn-cu12 8.9 wheel + the CUDA 12 libraries CuPy needs) is far over the 64 MiB carried.
+# nvidia-cudnn-cu12 8.9 wheel + the CUDA 12 libraries CuPy needs) is far over the 60 MiB carried.
 gpu-bundle:
-	bash ../shared/gpu/bundle.sh
-	$(PYTHON) -m pip install --quiet --no-deps --target .carry/extra pytest pluggy iniconfig packaging
+	PYTHON=$(PYTHON) bash reproduce/tools/gpu_bundle.sh
 	@echo 'note: the bundle has no cuDNN (CuPy 13 for CUDA 13 has none; README, "GPU")'

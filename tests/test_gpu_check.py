@@ -115,6 +115,7 @@ def test_the_parity_reference_is_what_the_cpu_computes(tmp_path):
     with open(gpu_check.PARITY_REFERENCE) as f:
         recorded = json.load(f)
     assert recorded['configuration'] == gpu_check.PARITY
+    assert recorded['data'] == json.loads(json.dumps(gpu_check.PARITY_DATA))
     measured = gpu_check.parity_numbers('@numpy', str(tmp_path / 'parity'))
     assert gpu_check.compare_parity(recorded['parts'], measured) == []
     for part, numbers in recorded['parts'].items():

@@ -142,3 +142,24 @@ def test_the_confusion_figure_keeps_its_title_above_the_panel_titles():
         assert [ax.get_title() for ax in fig.axes[:2]] == ['(a) one', '(b) two']
     finally:
         plots.plt.close(fig)
+
+
+def test_a_table_is_written_without_its_figure_where_matplotlib_is_missing(tmp_path, monkeypatch,
+                                                                            capsys):
+    """A GPU node without matplotlib (the carried bundle has none) still gets the table's
+    Markdown, LaTeX and CSV; the figure is left out with one line saying why."""
+    import json
+    import sys
+    from reproduce.report import table_files
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, 'results', 'recorded', 'digits_cpu_table2.json')) as f:
+        table = json.load(f)
+    monkeypatch.setitem(sys.modules, 'matplotlib', None)        # import matplotlib fails
+    monkeypatch.delitem(sys.modules, 'reproduce.report.plots', raising=False)
+    import reproduce.report
+    monkeypatch.delattr(reproduce.report, 'plots', raising=False)
+    paths = table_files.write_outputs(table, str(tmp_path), 'table2')
+    assert sorted(os.path.basename(p) for p in paths) == ['references.bib', 'table2.csv',
+                                                         'table2.md', 'table2.tex']
+    assert all(os.path.exists(p) for p in paths)
+    assert 'figure not written: matplotlib is not importable here' in capsys.readouterr().err

@@ -1,8 +1,9 @@
 """A table's files beside its JSON, each written atomically: Markdown, LaTeX, CSV, the
 references of the LaTeX and the accuracy-against-noise figure."""
 import os
+import sys
 
-from reproduce.report import plots, regression, table_export
+from reproduce.report import regression, table_export
 from reproduce.report.table_format import format_markdown, title_text
 from reproduce.run import rundir
 import atomic_files as atomic
@@ -35,6 +36,12 @@ def write_outputs(table, directory, name):
     paths.append(os.path.join(directory, table_export.BIB_NAME))
     atomic.write_text(paths[-1], table_export.format_bib())
     if table['noise'] != 'real':
+        try:
+            from reproduce.report import plots
+        except ImportError as error:     # a GPU node without matplotlib: the tables still come
+            sys.stderr.write('figure not written: matplotlib is not importable here ({})\n'.format(
+                error))
+            return paths
         paths += plots.plot_accuracy_vs_noise(table, os.path.join(
             directory, name + NOISE_FIGURE))
     return paths

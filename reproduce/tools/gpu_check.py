@@ -25,14 +25,17 @@ import atomic_files as atomic
 import chainer_compat
 from reproduce import REPOSITORY
 from reproduce.batch import plan
-from reproduce.run import launch, options, precision, preflight, provenance, rundir
+from reproduce.run import (data as data_sets, launch, options, precision, preflight, provenance,
+                           rundir)
 from reproduce.run.config import RunConfig
 
 #: The methods the parity and training steps run.
 METHODS = ('cross_entropy', 'forward_t', 'tanaka', 'pencil', 'ours')
-#: The parity configuration: every part, digits, a few iterations per epoch.
+#: The parity configuration: every part with the digits settings (small network, short
+#: schedules) on random 1x8x8 images (:data:`PARITY_DATA`: no scikit-learn needed on the GPU node).
 PARITY = dict(dataset='digits', noise='symmetric', rate=0.4, epochs_scale=0.05,
               iterations_per_epoch=4, progress=False)
+PARITY_DATA = dict(seed=0, n_train=256, n_val=64, n_test=64, shape=(1, 8, 8))
 PARITY_REFERENCE = os.path.join(REPOSITORY, 'results', 'recorded', 'gpu_parity_reference.json')
 #: Device and CPU may differ by this much: every epoch's loss (relative), accuracies (points).
 PARITY_RTOL, PARITY_POINTS = 0.02, 5.0
@@ -108,8 +111,11 @@ def step_probe(args):
 def parity_numbers(device, out):
     """Every part of :data:`PARITY` trained on ``device`` in a fresh ``out``: {part: its
     per-epoch losses, last test accuracy and corrected-label accuracy}."""
+    from datasets.synthetic import load_synthetic
     shutil.rmtree(out, ignore_errors=True)
-    launch.run(RunConfig(device=device, **PARITY), out, list(METHODS))
+    config = RunConfig(device=device, **PARITY)
+    data = load_synthetic(**PARITY_DATA)
+    launch.run_with_data(config, data, data_sets.noisy_labels(config, data), out, list(METHODS))
     numbers = {}
     for part in sorted(os.listdir(out)):
         if os.path.exists(os.path.join(out, part, rundir.LOG)):
@@ -408,7 +414,8 @@ def make_parity_reference(path=PARITY_REFERENCE):
     import tempfile
     with tempfile.TemporaryDirectory() as work:
         parts = parity_numbers('@numpy', os.path.join(work, 'parity'))
-    atomic.write_json(path, {'configuration': PARITY, 'methods': list(METHODS), 'parts': parts,
+    atomic.write_json(path, {'configuration': PARITY, 'data': PARITY_DATA,
+                             'methods': list(METHODS), 'parts': parts,
                              'command': 'python -m reproduce.tools.gpu_check --parity-reference',
                              'provenance': provenance.provenance('@numpy')})
     return parts
