@@ -1,17 +1,15 @@
 """Makes Chainer 7.8.1 import quietly on today's Python and NumPy (a stand-in for the removed
-``numpy.distutils.system_info``, its deprecation warnings silenced, no CuPy-13 version or NCCL
-warning), loads the CUDA 12 libraries CuPy 13 needs (cuBLAS, NVRTC, cuRAND, cuDNN) from the
-nvidia-*-cu12 wheels where installed, so that a machine with only a driver runs
+``numpy.distutils.system_info``, no deprecation, CuPy-13 version or NCCL warning), loads the CUDA
+12 libraries CuPy 13 needs from the nvidia-*-cu12 wheels where installed (even where the system
+has its own: pip resolved the wheels together), so that a machine with only a driver runs
 (:func:`cudnn_status`), and on request (``MIXUP_EXACT_CPU=1``) pins the CPU numerics before numpy
-loads: OpenBLAS's Haswell kernel, one thread, numpy's AVX2 paths, so that CPU runs give the same
-bits on any x86-64 machine with AVX2 and FMA. A wheel's library is loaded even where the system
-has its own: pip resolved the wheels together (cuDNN 8.9 with its cuBLAS), and a system's older
-cuBLAS must not pair with them. Import it before the first ``import chainer``/``numpy``
-(``reproduce``, ``updaters``, ``models`` and ``datasets`` do). README and reproduce/README.md
-("Regression checks", "Supported combinations") say why.
+loads (OpenBLAS's Haswell kernel, one thread, numpy's AVX2 paths: the same bits on any x86-64
+CPU with AVX2 and FMA). Import it before the first ``import chainer``/``numpy`` (``reproduce``,
+``updaters``, ``models`` and ``datasets`` do); README and reproduce/README.md say why.
 """
 import importlib
 import os
+import platform
 import sys
 import types
 import warnings
@@ -77,7 +75,6 @@ def cpu_flags():
 
 def exact_cpu_possible():
     """Whether exact CPU mode can hold here: an x86-64 CPU with AVX2 and FMA."""
-    import platform
     return platform.machine() in ('x86_64', 'AMD64') and {'avx2', 'fma'} <= cpu_flags()
 
 
@@ -85,7 +82,6 @@ def _apply_exact_cpu():
     """Put :data:`EXACT_CPU_SETTINGS` into the environment when exact CPU mode is asked for."""
     if not exact_cpu_requested():
         return
-    import platform
     flags = cpu_flags()
     if not exact_cpu_possible():
         raise ExactCpuError(
@@ -118,13 +114,10 @@ def _import_chainer():
 
 
 # --- CUDA 12 libraries from their wheels ----------------------------------------------------------
-# CuPy 13 (cupy-cuda12x) links the CUDA runtime statically and takes libcuda.so.1 from the driver,
-# but opens cuBLAS, cuRAND, cuDNN (linked by its bindings) and NVRTC (dlopen, at the first kernel)
-# by soname from the system's library path only, never from the nvidia-*-cu12 wheels. Loaded here
-# first by path (RTLD_GLOBAL, in dependency order, once), a wheel's library is the one the dynamic
-# linker then gives CuPy for that soname. A library that does not load is kept for the status
-# line, never raised. cuSOLVER, cuSPARSE and cuFFT are left out: CuPy opens them only for
-# cupy.linalg/sparse/fft, which neither Chainer's import nor this project uses.
+# CuPy 13 (cupy-cuda12x) opens cuBLAS, cuRAND, cuDNN and NVRTC by soname from the system's library
+# path only, never from the nvidia-*-cu12 wheels. Loaded here first by path (RTLD_GLOBAL, in
+# dependency order, once), a wheel's library is the one the dynamic linker then gives CuPy.
+# cuSOLVER, cuSPARSE and cuFFT are left out: only cupy.linalg/sparse/fft open them.
 
 #: (folder under site-packages' ``nvidia/``, soname): what CuPy 13 opens for Chainer and this
 #: project, in the order loaded (a library after those it needs).
@@ -199,10 +192,9 @@ def _loaded_library(stem):
 
 
 def cudnn_facts():
-    """What :func:`cudnn_line` reports, from this process: CuPy's version (or ``cupy_error``),
-    whether it has a cuDNN binding (CuPy's CUDA 13 wheels have none), the cuDNN version it reads
-    (None where libcudnn.so.8 did not open) and path, the preload's failures, whether
-    ``CHAINER_CUDNN=0`` is set, and why Chainer cannot use CuPy (its ``_resolution_error``)."""
+    """What :func:`cudnn_line` reports, from this process: CuPy's version or error, its cuDNN
+    binding (CuPy's CUDA 13 wheels have none), cuDNN's version and path, the preload's failures,
+    ``CHAINER_CUDNN=0``, and why Chainer cannot use CuPy (its ``_resolution_error``)."""
     failed = {k: v['error'] for k, v in CUDA_PRELOAD.items() if v['error']}
     facts = {'cupy': None, 'cupy_error': None, 'binding': False, 'version': None, 'path': None,
              'preload_error': failed.pop('libcudnn.so.8', None),

@@ -59,21 +59,11 @@ def _batches_folder(data_dir):
     return nested if os.path.isdir(nested) else data_dir
 
 
-def _has_all_files(folder):
-    return all(os.path.isfile(os.path.join(folder, name)) for name in FILES)
-
-
 def verify_files(folder, md5sums=None):
     """Check that every CIFAR-10 file exists in ``folder`` and has its MD5 sum.
 
-    Args:
-        folder (str): the ``cifar-10-batches-py`` folder.
-        md5sums (Mapping[str, str] or None): file name -> expected hex MD5; None means the
-            official :data:`MD5SUMS`. Files missing from the mapping are not checked.
-
-    Raises:
-        FileNotFoundError: a file is missing (the message names it).
-        DataError: a file's MD5 differs, e.g. truncated or corrupt (the message names it).
+    ``md5sums``: file name -> hex MD5 (None: :data:`MD5SUMS`; a file it lacks is not checked).
+    FileNotFoundError for a missing file, DataError for a wrong MD5; both name the file.
     """
     md5sums = MD5SUMS if md5sums is None else md5sums
     for name in FILES:
@@ -110,12 +100,8 @@ def _load_pickle(path):
 def read_batch(path, n_classes=10):
     """Read one data batch.
 
-    Returns:
-        tuple: uint8 images (N, 3, 32, 32) and int32 labels (N,).
-
-    Raises:
-        DataError: the file is damaged or not a CIFAR-10 batch (the message names it and the
-            entry that is wrong).
+    uint8 images (N, 3, 32, 32) and int32 labels (N,); DataError naming the file and the wrong
+    entry where it is damaged or not a CIFAR-10 batch.
     """
     d = _load_pickle(path)
     for key in ('data', 'labels'):
@@ -166,17 +152,13 @@ def _safe_extract(archive_path, destination):
 def download():
     """Download and extract CIFAR-10 into Chainer's data set directory, unless already there.
 
-    The archive is fetched with ``chainer.dataset.download.cached_download`` (cached under
-    ``chainer.dataset.get_dataset_root()/_dl_cache``; set ``CHAINER_DATASET_ROOT`` to move it),
-    checked against :data:`ARCHIVE_MD5`, and extracted into
-    ``chainer.dataset.get_dataset_directory('cifar10')``.
-
-    Returns:
-        str: the ``cifar-10-batches-py`` folder.
+    Fetched with ``chainer.dataset.download.cached_download`` (cache under
+    ``CHAINER_DATASET_ROOT``/_dl_cache), checked against :data:`ARCHIVE_MD5`; returns the
+    ``cifar-10-batches-py`` folder.
     """
     root = chainer.dataset.download.get_dataset_directory('cifar10')
     folder = os.path.join(root, FOLDER)
-    if _has_all_files(folder):
+    if all(os.path.isfile(os.path.join(folder, name)) for name in FILES):
         return folder
     print('CIFAR-10: downloading {} (about 163 MB) with Chainer\'s downloader into its cache '
           '{}'.format(URL, os.path.join(chainer.dataset.download.get_dataset_root(),
@@ -202,22 +184,12 @@ def download():
 def load_cifar10(data_dir=None, split_seed=0, n_val_per_class=500, md5sums=None):
     """CIFAR-10 as :class:`~datasets.image_data.ImageData`, split as in Tanaka et al.
 
-    The 50k training images are split, stratified and seeded, into a validation part of
-    ``n_val_per_class`` images of each class (500: 5k) and a training part with the rest (4,500
-    per class: 45k). The 10k test images are the official test batch. The mean image is that of
-    the training part only; ``pad=4`` and ``flip=True`` (the anchors' augmentation).
-
-    Args:
-        data_dir (str or None): a folder holding ``cifar-10-batches-py/`` or that folder itself.
-            None: use ``chainer.dataset.get_dataset_directory('cifar10')`` and download the data
-            there first if it is absent (prints where to).
-        split_seed (int): seed of the ``numpy.random.RandomState`` of the split.
-        n_val_per_class (int): validation images per class.
-        md5sums (Mapping[str, str] or None): expected MD5 per file name; None: the official
-            :data:`MD5SUMS` (tests pass the sums of small fixture files).
-
-    Returns:
-        ImageData: uint8 (N, 3, 32, 32) images, int32 clean labels, float32 (3, 32, 32) mean.
+    The 50k training images are split, stratified and seeded (``split_seed``), into
+    ``n_val_per_class`` validation images per class (500: 5k) and the rest for training (45k);
+    test is the official test batch. The mean image is the training part's; ``pad=4``,
+    ``flip=True`` (the anchors' augmentation). ``data_dir``: a folder holding
+    ``cifar-10-batches-py/`` or that folder itself (None: Chainer's data set directory,
+    downloaded there if absent). ``md5sums``: as for :func:`verify_files`.
     """
     folder = download() if data_dir is None else _batches_folder(os.fspath(data_dir))
     verify_files(folder, md5sums)

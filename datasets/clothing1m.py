@@ -17,13 +17,10 @@ The paper trains on the noisy training set only (never on ``clean_train_key_list
 by clean validation accuracy and reports clean test accuracy.
 
 Image transform (the paper: "We resize the image to 256x256 and crop it to 224x224 randomly.
-Then the horizontal random flip"), matched to ``chainer.links.model.vision.resnet.prepare``, which
-is what the ImageNet weights converted from Kaiming He's Caffe model expect: RGB decoded by PIL,
-resized to 256x256 (both sides, aspect ratio not kept) with PIL's bicubic filter (the default of
-``Image.resize`` that ``prepare`` relies on), cropped to 224x224 (random for training, the centre
-``[16:240, 16:240]`` for evaluation), flipped left-right with probability 1/2 for training,
-reordered to BGR, kept on the 0-255 scale, the per-channel Caffe mean pixel subtracted, and
-transposed to CHW float32.
+Then the horizontal random flip"), as ``chainer.links.model.vision.resnet.prepare`` (what the
+Caffe-converted ImageNet weights expect): PIL RGB, bicubic resize to 256x256 (aspect ratio not
+kept), 224x224 crop (random for training, ``[16:240, 16:240]`` for evaluation), random flip for
+training, BGR, 0-255 scale minus the Caffe mean pixel, CHW float32.
 """
 import os
 
@@ -55,12 +52,10 @@ RESIZE = 256      # both sides, before cropping
 CROP = 224        # side of the square crop fed to the network
 RESAMPLE = Image.BICUBIC
 
-# Channel order of the output image: the Caffe-converted ResNet-50 of Chainer
-# (L.ResNet50Layers) was trained on BGR images, as OpenCV/Caffe load them.
+# Channel order of the output image: L.ResNet50Layers' Caffe weights were trained on BGR images.
 CHANNEL_ORDER = 'BGR'
 
-# Mean pixel subtracted from the 0-255 image, one value per output channel in CHANNEL_ORDER:
-# (B, G, R) = (103.063, 115.903, 123.152), the values of chainer's resnet.prepare.
+# Mean pixel (B, G, R) subtracted from the 0-255 image: the values of chainer's resnet.prepare.
 CAFFE_BGR_MEAN = (103.063, 115.903, 123.152)
 
 _LAYOUT_HELP = (
@@ -114,19 +109,10 @@ def _key_lines(path):
     return keys
 
 
-def read_key_list(path):
-    """Relative image paths of a key-list file, in file order (blank lines skipped).
-
-    Raises DataError naming the file and line for a line that is not one path.
-    """
-    return [key for _, key in _key_lines(path)]
-
-
 def read_label_kv(path):
     """Map relative image path -> int label (0-13) from a ``*_label_kv.txt`` file.
 
-    Raises DataError (a ValueError) naming the file and line for a malformed line, a label
-    outside 0-13, or one path listed twice with different labels.
+    DataError naming the file and line for a malformed line, a label outside 0-13, or two labels.
     """
     labels = {}
     for number, fields in _fields(path):
@@ -162,17 +148,9 @@ def _labels_of(key_lines, kv, kv_path, key_list_path):
 def read_annotations(root):
     """Read the noisy training set and the clean validation and test sets.
 
-    Args:
-        root (str): the Clothing1M directory (annotation files next to ``images/``).
-
-    Returns:
-        dict: ``{'train': (paths, labels), 'val': (...), 'test': (...)}``; ``paths`` is a list
-        of image paths relative to ``root`` in key-list order, ``labels`` an int32 array of the
-        same length with values 0-13 (noisy labels for 'train', clean for 'val' and 'test').
-
-    Raises:
-        FileNotFoundError: an annotation file is missing (named, with the expected layout).
-        DataError: a damaged or malformed line, naming the file and the line.
+    Returns ``{'train': (paths, labels), 'val': (...), 'test': (...)}``: image paths relative to
+    ``root`` in key-list order and int32 labels 0-13 (noisy for 'train', clean otherwise).
+    FileNotFoundError for a missing annotation file, DataError for a damaged or malformed line.
     """
     kv_cache = {}
     splits = {}
@@ -190,17 +168,13 @@ def read_annotations(root):
 def clean_labels_of_noisy_train(root):
     """The clean label of each image of the noisy training set, where Clothing1M has one.
 
-    Args:
-        root (str): the Clothing1M directory.
-
-    Returns:
-        numpy.ndarray: int32, one entry per line of ``noisy_train_key_list.txt`` (the order of
-        ``read_annotations(root)['train']``): the image's label in ``clean_label_kv.txt``, or -1
-        where that file does not label the image.
+    int32, in the order of ``read_annotations(root)['train']``: the label in
+    ``clean_label_kv.txt``, or -1 where that file does not label the image.
     """
     key_path = _annotation_path(root, SPLIT_FILES['train'][0])
     clean = read_label_kv(_annotation_path(root, CLEAN_LABEL_KV))
-    return numpy.array([clean.get(key, -1) for key in read_key_list(key_path)], dtype=numpy.int32)
+    key_lines = _key_lines(key_path)
+    return numpy.array([clean.get(key, -1) for _, key in key_lines], dtype=numpy.int32)
 
 
 def class_names(root):
@@ -232,14 +206,10 @@ class Clothing1MDataset(chainer.dataset.DatasetMixin):
         mean (3 floats): subtracted per output channel, in ``channel_order``.
         channel_order (str): 'BGR' (what L.ResNet50Layers' ImageNet weights expect) or 'RGB'.
         seed (int or None): seed of this data set's own ``numpy.random.RandomState``, used for
-            the training crops and flips when no random source is given. The draws are
-            reproducible when images are loaded one at a time (SerialIterator); a
-            MultithreadIterator's threads share the state (safely) but take draws in scheduling
-            order. A MultiprocessIterator gives each worker process a copy of the data set,
-            hence of the random state; so that the workers do not all draw the same crops, a copy
-            that finds itself in a new process reseeds itself from (seed, process id), and the
-            draws are then not reproducible. :meth:`load_batch` with a keyed ``rng`` is
-            reproducible in every case.
+            the training crops and flips when no random source is given: reproducible one image
+            at a time (SerialIterator), in scheduling order under a MultithreadIterator, and
+            reseeded from (seed, process id) in a MultiprocessIterator's worker (not
+            reproducible). :meth:`load_batch` with a keyed ``rng`` is reproducible in every case.
         source (str or None): the key-list file the paths come from, named (with the image
             and its entry) when an image is missing or cannot be decoded.
 
@@ -318,19 +288,11 @@ class Clothing1MDataset(chainer.dataset.DatasetMixin):
     def load_batch(self, indices, rng=None, executor=None):
         """The images ``indices`` as one float32 batch of shape (n, 3, 224, 224).
 
-        The transform is that of :meth:`get_example`. For a training set the crop offsets and
-        flips of the whole batch come from one draw each, ``rng.randint(0, 33, size=(n, 2))``
-        (top, left) and ``rng.random_sample(n) < 0.5``, before any image is decoded, so the
-        batch depends on ``rng`` only, not on how the decoding is scheduled.
-
-        Args:
-            indices (array of int): host indices into this split.
-            rng: random source with ``randint`` and ``random_sample`` returning numpy arrays
-                (``numpy.random.RandomState``, or :class:`updaters.counter_rng.CounterRandom`
-                with ``xp=numpy``); None: this data set's own random state. Not used for
-                evaluation (``train=False``: centre crops, no flips).
-            executor (concurrent.futures.Executor): decodes the images in its threads (Pillow
-                releases the GIL while it decodes and resizes); None: one after another here.
+        For a training set the crops and flips of the whole batch are drawn before any decoding,
+        ``rng.randint(0, 33, size=(n, 2))`` (top, left) and ``rng.random_sample(n) < 0.5``, so
+        the batch of host ``indices`` depends on ``rng`` (numpy arrays; None: this data set's own
+        random state) only, not on the scheduling. ``executor`` decodes in its threads (Pillow releases the GIL);
+        None: one after another here.
         """
         indices = numpy.asarray(indices).reshape(-1)
         n = len(indices)
@@ -356,10 +318,8 @@ class Clothing1MDataset(chainer.dataset.DatasetMixin):
 def load_clothing1m(root, seed=0):
     """The three Clothing1M data sets of the paper.
 
-    Returns:
-        tuple: ``(train, val, test, n_classes, class_names)``; ``train`` is the noisy training
-        set with training augmentation (seeded by ``seed``), ``val`` and ``test`` the clean
-        validation and test sets with the centre crop; ``n_classes`` is 14.
+    ``(train, val, test, 14, class_names)``: ``train`` noisy and augmented (seeded by ``seed``),
+    ``val`` and ``test`` clean, with centre crops.
     """
     splits = read_annotations(root)
 

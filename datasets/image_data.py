@@ -108,16 +108,8 @@ def stratified_partition(labels, n_per_class, seed):
 
     Each class's indices are shuffled once (``numpy.random.RandomState(seed)``, one
     ``permutation`` per class, classes in increasing order); part k takes the next
-    ``n_per_class[k]`` of them, and the last part takes what is left.
-
-    Args:
-        labels (array-like): integer labels, shape (N,).
-        n_per_class (sequence of int): how many samples of *each* class go into each part.
-        seed (int): seed of the RandomState.
-
-    Returns:
-        list of numpy.ndarray: ``len(n_per_class) + 1`` sorted int64 index arrays, disjoint and
-        together covering ``range(N)``.
+    ``n_per_class[k]`` of them, and the last part takes what is left. Returns
+    ``len(n_per_class) + 1`` sorted int64 index arrays, disjoint, covering ``range(N)``.
     """
     labels = _check_labels(labels)
     counts = [int(n) for n in n_per_class]
@@ -143,16 +135,7 @@ def stratified_partition(labels, n_per_class, seed):
 def stratified_split(labels, n_per_class, seed):
     """Pick exactly ``n_per_class`` samples of every class, reproducibly.
 
-    Uses ``numpy.random.RandomState(seed)`` (see :func:`stratified_partition`).
-
-    Args:
-        labels (array-like): integer labels, shape (N,).
-        n_per_class (int): number of samples of each class in the first part.
-        seed (int): seed of the RandomState.
-
-    Returns:
-        tuple: ``(first_indices, rest_indices)``, sorted int64 arrays, disjoint, covering
-        ``range(N)``.
+    ``(first_indices, rest_indices)`` of :func:`stratified_partition` with one part.
     """
     first, rest = stratified_partition(labels, [n_per_class], seed)
     return first, rest
@@ -161,12 +144,8 @@ def stratified_split(labels, n_per_class, seed):
 def mean_image(x):
     """The per-pixel mean of a stack of uint8 images, in [0, 1] units.
 
-    Args:
-        x (numpy.ndarray): uint8, shape (N, C, H, W), N >= 1.
-
-    Returns:
-        numpy.ndarray: float32, shape (C, H, W), the mean of ``x / 255`` over N (accumulated in
-        float64 without a float copy of ``x``).
+    ``x``: uint8 (N, C, H, W), N >= 1; float32 (C, H, W), accumulated in float64 without a float
+    copy of ``x``.
     """
     if not isinstance(x, numpy.ndarray) or x.dtype != numpy.uint8 or x.ndim != 4 or not len(x):
         raise ValueError('mean_image needs a non-empty uint8 numpy array of shape (N, C, H, W), '

@@ -70,15 +70,8 @@ def symmetric_noise(labels, rate, n_classes=10, seed=0):
     Protocol: ``RandomState(seed).permutation(n)`` orders the samples; the first
     ``round(rate * n)`` of that order get ``randint(0, n_classes)`` (one vectorised draw), the
     true class included, so about ``(1 - 1 / n_classes) * rate`` of labels actually change.
-
-    Args:
-        labels (array-like): clean integer labels, shape (n,), in [0, n_classes).
-        rate (float): noise rate in [0, 1).
-        n_classes (int): number of classes c.
-        seed (int): seed of the ``numpy.random.RandomState``.
-
-    Returns:
-        numpy.ndarray: int32 noisy labels, shape (n,).
+    ``labels``: clean integer labels (n,) in [0, n_classes); ``rate`` in [0, 1); returns int32
+    noisy labels (n,).
     """
     rate = _check_rate(rate)
     n_classes = _check_n_classes(n_classes)
@@ -97,16 +90,7 @@ def asymmetric_noise(labels, rate, seed=0, mapping=CIFAR10_ASYMMETRIC, n_classes
     Protocol: for every source class of ``mapping`` in increasing order, its samples (selected
     by the *clean* label) are shuffled with ``RandomState(seed).permutation`` and exactly the
     first ``round(rate * n_class)`` get the target label. Classes not in the mapping are untouched.
-
-    Args:
-        labels (array-like): clean integer labels, shape (n,), in [0, n_classes).
-        rate (float): noise rate in [0, 1), the share flipped within each source class.
-        seed (int): seed of the ``numpy.random.RandomState``.
-        mapping (Mapping[int, int]): source class -> target class; CIFAR-10's by default.
-        n_classes (int): number of classes c.
-
-    Returns:
-        numpy.ndarray: int32 noisy labels, shape (n,).
+    ``mapping``: source class -> target class (CIFAR-10's by default); returns int32 labels (n,).
     """
     rate = _check_rate(rate)
     n_classes = _check_n_classes(n_classes)
@@ -130,15 +114,7 @@ def transition_matrix(kind, rate, n_classes=10, mapping=None, dtype=numpy.float3
       ``T[i, t] = rate``; identity rows for the other classes. ``mapping`` defaults to
       :data:`CIFAR10_ASYMMETRIC`.
 
-    Args:
-        kind (str): ``'symmetric'`` or ``'asymmetric'``.
-        rate (float): noise rate in [0, 1).
-        n_classes (int): number of classes c.
-        mapping (Mapping[int, int] or None): only for ``'asymmetric'``.
-        dtype: dtype of the result (float32 by default, to match Chainer's default).
-
-    Returns:
-        numpy.ndarray: shape (c, c).
+    Returns a (c, c) array of ``dtype`` (float32: Chainer's default).
     """
     rate = _check_rate(rate)
     n_classes = _check_n_classes(n_classes)

@@ -1,5 +1,5 @@
-"""How fast the training pipeline runs, per part and batch normalisation (``--help``); the code is
-:mod:`reproduce.tools.benchmark`."""
+"""How fast the training pipeline runs, per part, on CIFAR-10-shaped data (``--help``); the code
+is :mod:`reproduce.tools.benchmark`."""
 from reproduce.tools import benchmark
 
 if __name__ == '__main__':

@@ -17,8 +17,7 @@ from reproduce.batch import cli, runner, tables
 from reproduce.report import aggregate, page as report
 from reproduce.run import options, preflight, rundir
 from reproduce.run.methods import METHODS, NAMES
-from reproduce.report.table_format import (PART_ORDER, data_set_name, schedule_text,
-                                    trials_text)
+from reproduce.report.table_format import PART_ORDER, data_set_name, schedule_text, trials_text
 
 PANELS = (('symmetric', '(a) {:g}% symmetric noise'), ('asymmetric', '(b) {:g}% asymmetric noise'))
 
@@ -27,24 +26,20 @@ def step2_panels(units_by_panel, methods):
     """Plot input of Figure 3: per panel, per method, the test curve of every trial."""
     panels = []
     for title, units in units_by_panel:
-        curves = {}
-        for method in methods:
-            found = aggregate.curves([u.run_dir for u in units if method in u.parts], method)
-            if found:
-                curves[METHODS[method].label] = found
-        panels.append({'title': title, 'curves': curves})
+        curves = {METHODS[m].label: aggregate.curves([u.run_dir for u in units if m in u.parts], m)
+                  for m in methods}
+        panels.append({'title': title, 'curves': {k: v for k, v in curves.items() if v}})
     return panels
 
 
 def label_accuracy_series(units):
     """Step 1's label accuracy per epoch of the planned runs, by noise setting."""
     series = {}                  # by noise kind, then rate: the keys are made in that order
-    for unit in sorted(units, key=lambda u: (u.config.noise, u.config.rate)):
-        if 'step1' not in unit.parts:
-            continue
+    for unit in sorted((u for u in units if 'step1' in u.parts),
+                       key=lambda u: (u.config.noise, u.config.rate)):
         c = unit.config
-        setting = '{} {:g}%'.format(c.noise, round(100 * c.rate, 4))
-        series.setdefault(setting, []).extend(aggregate.label_histories([unit.run_dir]))
+        series.setdefault('{} {:g}%'.format(c.noise, round(100 * c.rate, 4)), []).extend(
+            aggregate.label_histories([unit.run_dir]))
     return {k: v for k, v in series.items() if v}
 
 
@@ -55,11 +50,11 @@ def confusion_matrices(units_by_panel, n_classes):
     for title, units in units_by_panel:
         counts = numpy.zeros((n_classes, n_classes), dtype=numpy.int64)
         trials = 0
-        for unit in units:
+        for unit in (u for u in units if 'step1' in u.parts):
             path = os.path.join(unit.run_dir, 'step1', rundir.LABELS)
-            if 'step1' in unit.parts and rundir.problem(path):
+            if rundir.problem(path):
                 aggregate.skipped(path, rundir.problem(path))
-            elif 'step1' in unit.parts and os.path.exists(path):
+            elif os.path.exists(path):
                 with numpy.load(path) as f:
                     counts += plots.confusion_counts(f['clean'], f['hard'], n_classes)
                 trials += 1
@@ -73,19 +68,17 @@ def parser():
 
 
 def make_figures(args, stream=None):
-    """Runs what is missing (unless gathering only), draws the three figures; returns
-    (written paths, failed units)."""
+    """Runs what is missing, draws the three figures; returns (written paths, failed units)."""
     from reproduce.report import plots
     trials = list(range(args.trials))
-    rates = {'symmetric': args.symmetric_rate, 'asymmetric': args.asymmetric_rate}
     by_panel, units = [], []
     for noise, title in PANELS:
-        if rates[noise] is None:
-            continue
-        base = tables.base_config(args, noise)
-        panel_units = runner.plan(base, [rates[noise]], trials, args.methods, args.out)
-        by_panel.append((title.format(100 * rates[noise]), panel_units))
-        units += panel_units
+        rate = getattr(args, noise + '_rate')
+        if rate is not None:
+            panel_units = runner.plan(tables.base_config(args, noise), [rate], trials,
+                                      args.methods, args.out)
+            by_panel.append((title.format(100 * rate), panel_units))
+            units += panel_units
     failed = tables.run_units(units, args, stream)
     if failed is None:
         return [], []
@@ -143,11 +136,8 @@ def main(argv=None):
     written, failed = made
     if args.print_commands or args.plan:
         return 0
-    if written:
-        sys.stdout.write('figures written: {}\n'.format(', '.join(os.path.relpath(p)
-                                                                 for p in written)))
-    else:
-        sys.stdout.write('no finished epochs to draw yet\n')
+    sys.stdout.write('figures written: {}\n'.format(', '.join(map(os.path.relpath, written)))
+                     if written else 'no finished epochs to draw yet\n')
     if failed:
         sys.stdout.write('{} run(s) failed; run the same command again to resume them\n'.format(
             len(failed)))

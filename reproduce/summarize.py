@@ -23,13 +23,9 @@ def summarize(run_dirs):
     found = aggregate.gather(aggregate.runs_of_directories(run_dirs))
     rows = []
     for key in found.keys():
-        dataset, noise, rate = key
-        row = {'dataset': dataset, 'noise': noise, 'rate': rate}
-        for method in METHODS:
-            for kind in KINDS:
-                cell = found.cell(method, key, kind)
-                if cell['n']:
-                    row['{}/{}'.format(method, kind)] = cell
+        row = dict(zip(('dataset', 'noise', 'rate'), key))
+        cells = {'{}/{}'.format(m, k): found.cell(m, key, k) for m in METHODS for k in KINDS}
+        row.update((name, cell) for name, cell in cells.items() if cell['n'])
         compare_with_ours(row)
         if key in found.labels:
             row['labels_noisy'] = found.label_cell(key, 'noisy')

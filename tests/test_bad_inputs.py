@@ -308,8 +308,9 @@ def _umask():
 def test_ctrl_c_in_a_single_run_stops_cleanly_with_the_command_that_resumes_it(tmp_path):
     out = tmp_path / 'run'
     command = [sys.executable, os.path.join(ROOT, 'reproduce', 'experiment.py'), '--dataset',
-               'digits', '--methods', 'cross_entropy', '--device', '@numpy', '--out', str(out)
-               ] + SHORT                     # 30 epochs of two batches: the signal comes first
+               'digits', '--methods', 'cross_entropy', '--device', '@numpy', '--out', str(out),
+               '--iterations-per-epoch', '20']   # 30 epochs of 20 batches: a minute or more,
+    # so that the signal comes first even on a loaded machine (it comes after the first epoch)
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     snapshot = out / 'cross_entropy' / 'snapshot.npz'
     deadline = time.time() + 120

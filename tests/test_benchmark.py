@@ -1,6 +1,7 @@
 """reproduce/benchmark.py on the CPU with a tiny network and data: what it records, how the
 epoch figures follow from the raw times, and its errors. No speed is asserted."""
 import contextlib
+import copy
 import io
 import json
 import math
@@ -8,11 +9,18 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
+import time
+import types
 
 import chainer
+import numpy
 import pytest
 
 import background
+from datasets.image_data import mean_image
+from datasets.synthetic import SIZES
+from reproduce.batch import plan
 from reproduce.tools import benchmark
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -71,23 +79,20 @@ def _positive(value):
 def test_records_every_part_with_its_setting(tiny_run):
     returned, result, _ = tiny_run
     assert result == json.loads(json.dumps(returned))
-    assert {'options', 'data', 'model', 'settings', 'device', 'environment', 'provenance',
-            'timing', 'parts', 'schedule_seconds_estimate', 'peak_memory'} <= set(result)
+    assert set(result) == {'options', 'data', 'model', 'device', 'provenance', 'parts',
+                           'schedule_seconds_estimate'}
     assert set(result['parts']) == set(benchmark.PARTS)
     assert result['data']['kind'] == 'random'
     assert 'CIFAR-10 is not' in result['data']['description']
     assert (result['data']['n_train'], result['data']['n_val'], result['data']['n_test']) == \
         (N_TRAIN, 64, 64)
-    assert result['data']['image_shape'] == [3, 32, 32] and result['data']['n_classes'] == 10
-    assert result['device'] == {'spec': '@numpy', 'gpu': False}
+    assert result['device'] == {'spec': '@numpy', 'gpu': False, 'cudnn': 'not used on the CPU'}
     assert result['provenance']['device'].startswith('CPU')
     assert result['provenance']['versions']['chainer'] == '7.8.1'
-    assert result['environment']['cudnn_available'] is False
-    assert 'use_cudnn' in result['environment'] and 'CUPY_TF32' in result['environment']
+    assert result['provenance']['tf32'] is False
     assert result['model']['name'] == 'tiny' and result['model']['parameters'] > 0
+    assert result['model']['settings']['arch'] == 'preact_resnet'
     assert result['options']['iterations'] == 2 and result['options']['repeats'] == 2
-    assert result['settings']['mixup_weight'] == 1.0
-    assert result['peak_memory'] is None
     assert all(part['peak_memory'] is None for part in result['parts'].values())
 
 
@@ -101,7 +106,6 @@ def test_epoch_seconds_follow_from_the_raw_times(tiny_run):
         assert part['iterations_per_epoch'] == math.ceil(N_TRAIN / BATCH) == 16
         assert _positive(part['first_iteration_seconds'])
         assert _positive(part['host_seconds_per_iteration'])
-        assert _positive(part['synchronized_seconds_per_iteration'])
         assert len(part['raw_seconds']) == 2 and all(map(_positive, part['raw_seconds']))
         per_iteration = statistics.median(part['raw_seconds']) / 2
         assert part['seconds_per_iteration'] == pytest.approx(per_iteration, rel=1e-12)
@@ -111,11 +115,10 @@ def test_epoch_seconds_follow_from_the_raw_times(tiny_run):
         assert _positive(part['seconds_per_epoch'])
         assert part['seconds_per_epoch'] == pytest.approx(expected, rel=1e-12)
         assert part['images_per_second'] == pytest.approx(N_TRAIN / expected, rel=1e-12)
-        assert part['epoch_scaled_from_iterations'] is True
-        assert part['epoch_ends_in_timed_iterations'] == 0     # 1 + 1 + 2 + 2 x 2 < 16
     step1 = result['parts']['step1']
     assert len(step1['epoch_end_raw_seconds']) == 2
     assert all(map(_positive, step1['epoch_end_raw_seconds']))
+    assert result['parts']['pencil']['schedule_epochs'] == 320     # all stages' epochs
     evaluation = result['parts']['evaluation']
     assert evaluation['batch_size'] == 1000 and evaluation['images'] == 128
     assert len(evaluation['raw_seconds']) == 2 and all(map(_positive, evaluation['raw_seconds']))
@@ -123,18 +126,77 @@ def test_epoch_seconds_follow_from_the_raw_times(tiny_run):
         statistics.median(evaluation['raw_seconds']), rel=1e-12)
     assert evaluation['images_per_second'] == pytest.approx(
         128 / evaluation['seconds_per_epoch'], rel=1e-12)
+    assert set(result['schedule_seconds_estimate']) == set(benchmark.PART_NAMES)
     for name, seconds in result['schedule_seconds_estimate'].items():
         assert seconds == pytest.approx(result['parts'][name]['schedule_epochs'] * (
             result['parts'][name]['seconds_per_epoch'] + evaluation['seconds_per_epoch']))
 
 
+def _plan_reads(result):
+    """What the plan reads of a benchmark result (:func:`plan.benchmark_speed`, :class:`Speed`)."""
+    assert plan.benchmark_result(result) is result
+    return (result['model']['name'], result['device']['gpu'],
+            [result['provenance'][k] for k in ('device', 'commit', 'date')],
+            {k: result['data'][k] for k in ('n_train', 'n_val', 'n_test')},
+            {name: (part['seconds_per_epoch'], part.get('iterations_per_epoch'),
+                    part.get('schedule_epochs')) for name, part in result['parts'].items()})
+
+
+def test_the_plan_reads_a_new_result_as_it_reads_the_recorded_one(tiny_run):
+    """The recorded benchmark (an older layout) and a new result both give the plan every figure
+    it reads, and the plan's epoch estimate follows from them."""
+    path = os.path.join(ROOT, 'results', 'benchmarks', 'cpu_x86_64_2cores_resnet32.json')
+    with open(path) as f:
+        recorded = json.load(f)
+    config = types.SimpleNamespace(iterations_per_epoch=None)
+    for result, n_train in ((recorded, SIZES['train']), (tiny_run[1], N_TRAIN)):
+        model, gpu, where, data, parts = _plan_reads(result)
+        assert model in ('resnet32', 'tiny') and gpu is False and all(where)
+        assert data['n_train'] == n_train and set(parts) == set(benchmark.PARTS)
+        for name in benchmark.PART_NAMES:
+            assert all(_positive(float(v)) for v in parts[name])
+        speed = plan.Speed('x', benchmark=result, sizes=SIZES)
+        assert speed.seconds_per_epoch('ours', config) == pytest.approx(
+            parts['step2'][0] * SIZES['train'] / n_train + parts['evaluation'][0] *
+            (SIZES['val'] + SIZES['test']) / (data['n_val'] + data['n_test']))
+
+
 def test_prints_a_table_saying_what_it_measured(tiny_run):
     out = tiny_run[2]
-    assert 'data      : random' in out
+    assert 'data      : random, uint8 images drawn with seed 0' in out
+    assert 'device    : CPU' in out and 'versions  : chainer 7.8.1' in out
+    assert 'cuDNN     : not used on the CPU' in out
+    assert 'TF32      : off (CUPY_TF32=0, NVIDIA_TF32_OVERRIDE=0)' in out
+    assert 'median of 2 repeats x 2 iterations after 1 warm-up' in out
     assert 'SCALED from the timed iterations' in out
-    for label in ('step 1', 'step 2, ours', 'cross-entropy baseline', 'PENCIL', 'evaluation'):
+    for label in benchmark.LABELS.values():
         assert label in out
-    assert 'not recorded (CPU)' in out
+    assert 'pool MiB' not in out and 'peak memory: not recorded on the CPU' in out
+
+
+def test_gpu_memory_peaks_and_their_columns(tiny_run):
+    """On a GPU (a stand-in: CuPy's pool and cudaMemGetInfo), each part records the high-water
+    marks the runner reads, and the table shows them in MiB."""
+    now = {'pool': 3 << 20, 'used': 5 << 20}
+    xp = types.SimpleNamespace(
+        get_default_memory_pool=lambda: types.SimpleNamespace(total_bytes=lambda: now['pool']),
+        cuda=types.SimpleNamespace(runtime=types.SimpleNamespace(
+            memGetInfo=lambda: ((64 << 20) - now['used'], 64 << 20))))
+    gpu = types.SimpleNamespace(xp=xp)
+    peak = benchmark._peak(gpu, None)
+    assert peak == {'pool_peak_bytes': 3 << 20, 'device_used_peak_bytes': 5 << 20}
+    now.update(pool=1 << 20, used=7 << 20)
+    peak = benchmark._peak(gpu, peak)
+    assert peak == {'pool_peak_bytes': 3 << 20, 'device_used_peak_bytes': 7 << 20}
+    assert benchmark._peak(chainer.get_device('@numpy'), peak) is None
+    result = copy.deepcopy(tiny_run[1])
+    result['device'].update(gpu=True, cudnn='cuDNN 9 (a stand-in)')
+    for part in result['parts'].values():
+        part['peak_memory'] = peak
+    out = benchmark.format_report(result)
+    assert 'pool MiB   used MiB' in out and 'cuDNN     : cuDNN 9 (a stand-in)' in out
+    rows = [line for line in out.splitlines() if line.startswith(tuple(benchmark.LABELS.values()))]
+    assert len(rows) == 5 and all(row.split()[-2:] == ['3', '7'] for row in rows)
 
 
 @pytest.mark.parametrize('options, message', [
@@ -143,6 +205,8 @@ def test_prints_a_table_saying_what_it_measured(tiny_run):
     (['--warmup', 'x'], "argument --warmup: takes an integer, got 'x'"),
     (['--model', 'vgg16'], "--model: invalid choice: 'vgg16'"),
     (['--device', '@nowhere'], "cannot use device '@nowhere'"),
+    (['--parts', 'step1,step3'], "argument --parts: takes parts among step1, step2"),
+    (['--duration', '0'], 'argument --duration: must be positive, got 0.0'),
 ])
 def test_bad_options_say_what_is_wrong(options, message, capsys, empty_dataset_root):
     with pytest.raises(SystemExit) as exit_info:
@@ -157,15 +221,27 @@ def test_data_dir_and_random_data_exclude_each_other(tmp_path, capsys):
     assert 'exclude each other' in capsys.readouterr().err
 
 
+def test_parts_are_timed_in_their_order():
+    assert benchmark.parser().parse_args(['--parts', 'pencil,step1,pencil']).parts == \
+        ['step1', 'pencil']
+    assert benchmark.parser().parse_args([]).parts == list(benchmark.PART_NAMES)
+
+
 def test_random_data_and_its_subsets():
-    data = benchmark.random_image_data(40, 10, 12)
+    args = benchmark.parser().parse_args(
+        ['--random-data', '--n-train', '40', '--n-val', '10', '--n-test', '12'])
+    data, source = benchmark.load_data(args)
+    assert source == {'kind': 'random',
+                      'description': 'uint8 images drawn with seed 0 (--random-data)'}
     assert data.name == 'random' and data.image_shape == (3, 32, 32) and data.n_classes == 10
     assert (len(data.train_x), len(data.val_x), len(data.test_x)) == (40, 10, 12)
     assert data.pad == 4 and data.flip
     cut = benchmark.subset(data, 20, 10, 5)
     assert (len(cut.train_x), len(cut.val_x), len(cut.test_x)) == (20, 10, 5)
     assert (cut.train_x == data.train_x[:20]).all() and (cut.test_y == data.test_y[:5]).all()
-    assert benchmark.subset(data, 40, 10, 12) is data
+    assert numpy.array_equal(cut.mean, mean_image(data.train_x[:20]))
+    assert not numpy.array_equal(cut.mean, data.mean)
+    assert numpy.array_equal(benchmark.subset(data, 40, 10, 12).mean, data.mean)
     with pytest.raises(ValueError, match='--n-train 41 is more than the 40 train images'):
         benchmark.subset(data, 41, 10, 12)
 
@@ -182,8 +258,6 @@ def test_runs_as_a_file_and_as_a_module():
 
 def test_a_throughput_process_waits_for_the_common_start(tmp_path, empty_dataset_root):
     start = tmp_path / 'start'
-    result_path = tmp_path / 'k.json'
-    import threading
     result = {}
 
     def worker():
@@ -194,29 +268,24 @@ def test_a_throughput_process_waits_for_the_common_start(tmp_path, empty_dataset
     for _ in range(600):
         if any(f.name.endswith('.ready') for f in tmp_path.iterdir()):
             break
-        import time
         time.sleep(0.1)
-    import time
+    assert (tmp_path / 'start.{}.ready'.format(os.getpid())).exists() and not result
     begin = time.time() + 0.3
     start.write_text(repr(begin))
     thread.join(120)
     assert result['part'] == 'step1' and result['iterations'] >= 1
     assert result['started'] >= begin - 0.05 and result['seconds'] >= 0.5
-    assert result['images_per_second'] == pytest.approx(
-        result['iterations'] * BATCH / result['seconds'])
-    assert not result_path.exists()
+    assert result['images'] == result['iterations'] * BATCH
+    assert result['images_per_second'] == pytest.approx(result['images'] / result['seconds'])
+    assert result['peak_memory'] is None and result['data'] == 'random'
 
 
 @pytest.mark.parametrize('flag, expected', [([], '0'), (['--tf32'], '1')])
-def test_a_timed_part_sets_tf32_as_asked(flag, expected, monkeypatch):
+def test_a_timed_part_sets_tf32_as_asked(flag, expected, monkeypatch, empty_dataset_root):
     """--tf32 reaches CuPy's switch as in a real run; without it a TF32 shell setting is off."""
-    from reproduce.run import data as data_sets
     monkeypatch.setenv('CUPY_TF32', '1' if expected == '0' else '0')
-    args = benchmark.parser().parse_args(TINY + flag)
-    config = benchmark.run_config(args)
-    data = benchmark.random_image_data(64, 16, 16)
-    benchmark.TimedPart('cross_entropy', config, benchmark.run_settings(config, args.model),
-                        data, data_sets.noisy_labels(config, data), chainer.get_device('@numpy'))
+    s = benchmark._prepare(benchmark.parser().parse_args(TINY + flag + ['--device', '@numpy']))
+    benchmark.TimedPart('cross_entropy', s.config, s.settings, s.data, s.noisy, s.device)
     assert os.environ['CUPY_TF32'] == expected
 
 

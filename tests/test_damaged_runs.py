@@ -296,3 +296,20 @@ def test_a_finished_part_missing_an_output_finishes_again_from_its_snapshot(fini
     assert status == 0 and len(err) == 1 and 'is missing' in err[0] and labels in err[0], err
     assert rundir.problem(labels) is None and os.path.exists(labels)
     assert result(out, 'ours')['best_test'] == result(finished[0], 'ours')['best_test']
+
+
+def test_two_missing_outputs_of_a_finished_part_move_its_result_aside_once(tmp_path,
+                                                                          monkeypatch):
+    """A finished step 1 whose labels.npz and model.npz are both missing (a copy cut short):
+    its result is moved aside once, and the part finishes again from its snapshot."""
+    part = tmp_path / 'step1'
+    part.mkdir()
+    (part / rundir.RESULT).write_text('{}')
+    (part / rundir.SNAPSHOT).write_bytes(b'')
+    monkeypatch.setattr(rundir, 'result_problem', lambda *args: None)
+    monkeypatch.setattr(rundir, 'problem', lambda path: None)
+    missing = [n for n in rundir.OUTPUTS if n in rundir.NEEDED['step1']]
+    assert len(missing) >= 2
+    notes = rundir.repair_part(str(part), {}, 'step1')
+    assert len(notes) == 1 and 'is missing (a copy cut short?)' in notes[0]
+    assert not (part / rundir.RESULT).exists() and (part / rundir.SNAPSHOT).exists()

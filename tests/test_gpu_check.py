@@ -2,6 +2,7 @@
 GPU (parity, file names, the memory check of runs per device) on fabricated inputs."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import pytest
 
 import background
 from reproduce.batch import runner
-from reproduce.tools import gpu_check
+from reproduce.tools import gpu_check, gpu_steps
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -109,15 +110,27 @@ def test_a_killed_check_leaves_its_finished_steps_on_disk(tmp_path):
     assert not [p for p in os.listdir(tmp_path / 'results') if p.endswith('.tmp')]
 
 
+def test_a_step_past_its_time_is_stopped_with_everything_it_started(tmp_path):
+    """A step that outlives its timeout is killed with the processes it started (here the
+    training step's table script and its runs), and recorded as failed, saying so."""
+    args = gpu_check.parser().parse_args(['--smoke', '--device', '@numpy', '--out',
+                                          str(tmp_path / 'work'), '--results', str(tmp_path)])
+    found = gpu_check.run_step('training', args, timeout=4)
+    assert found['status'] == 'failed' and found['error'] == 'stopped after its 4 s'
+    time.sleep(0.5)
+    left = subprocess.run(['ps', '-eo', 'args'], stdout=subprocess.PIPE, text=True).stdout
+    assert str(tmp_path / 'work') not in left
+
+
 def test_the_parity_reference_is_what_the_cpu_computes(tmp_path):
     """The recorded CPU reference that the parity step compares the GPU with is what its
     command computes now, on this CPU (losses within 1e-4, relative)."""
-    with open(gpu_check.PARITY_REFERENCE) as f:
+    with open(gpu_steps.PARITY_REFERENCE) as f:
         recorded = json.load(f)
-    assert recorded['configuration'] == gpu_check.PARITY
-    assert recorded['data'] == json.loads(json.dumps(gpu_check.PARITY_DATA))
-    measured = gpu_check.parity_numbers('@numpy', str(tmp_path / 'parity'))
-    assert gpu_check.compare_parity(recorded['parts'], measured) == []
+    assert recorded['configuration'] == gpu_steps.PARITY
+    assert recorded['data'] == json.loads(json.dumps(gpu_steps.PARITY_DATA))
+    measured = gpu_steps.parity_numbers('@numpy', str(tmp_path / 'parity'))
+    assert gpu_steps.compare_parity(recorded['parts'], measured) == []
     for part, numbers in recorded['parts'].items():
         numpy.testing.assert_allclose(measured[part]['losses'], numbers['losses'], rtol=1e-4,
                                       err_msg=part)
@@ -156,10 +169,10 @@ def test_parity_compares_every_epoch_and_the_accuracies():
                  'ours': {'losses': [1.0], 'accuracy': 0.4, 'labels': None}}
     close = {'step1': {'losses': [2.02, 1.49], 'accuracy': 0.53, 'labels': 0.62},
              'ours': {'losses': [0.99], 'accuracy': 0.45, 'labels': None}}
-    assert gpu_check.compare_parity(reference, close) == []
+    assert gpu_steps.compare_parity(reference, close) == []
     far = {'step1': {'losses': [2.0, 1.6], 'accuracy': 0.5, 'labels': 0.7},
            'pencil': {'losses': [1.0], 'accuracy': 0.4, 'labels': None}}
-    problems = gpu_check.compare_parity(reference, far)
+    problems = gpu_steps.compare_parity(reference, far)
     assert [p.split(':')[0] for p in problems] == ['ours', 'pencil', 'step1', 'step1']
     assert 'in one of the two only' in problems[0] and 'epoch 2 loss' in problems[2]
     assert 'labels 60.0 % against 0.7' in problems[3]
@@ -199,3 +212,13 @@ def test_gpu_runs_share_one_kernel_cache():
     assert env['CUPY_CACHE_DIR'] == '/runs/.cupy-kernel-cache'
     assert 'CUPY_CACHE_DIR' not in runner._child_environment(4, '@numpy', '/x') or \
         os.environ.get('CUPY_CACHE_DIR')
+
+
+def test_the_readmes_estimates_are_the_checks():
+    """reproduce/README.md's estimate table gives each step's STEPS entry, and the first six add
+    up to the default budget, as it says."""
+    with open(os.path.join(ROOT, 'reproduce', 'README.md')) as f:
+        text = f.read()
+    shown = [int(n) for n in re.findall(r'^\| [a-zA-Z0-9 ]+ \| (\d+) \| ', text, re.M)]
+    assert shown == [gpu_estimate for _, gpu_estimate, _ in gpu_check.STEPS]
+    assert sum(shown[:6]) == gpu_check.parser().parse_args([]).budget == 300

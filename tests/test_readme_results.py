@@ -1,11 +1,12 @@
-"""README's measured numbers are the recorded files' (issue 24): its generated blocks
+"""README's measured numbers are the recorded files': its generated blocks
 (``<!-- results:begin NAME -->`` ... ``<!-- results:end NAME -->``) are made again from
 results/recorded/ by ``python -m reproduce.report --readme`` and must equal what README holds."""
 import os
+import re
 
 import pytest
 
-from reproduce.report import page as report
+from reproduce.report import readme as report
 
 
 @pytest.fixture(scope='module')
@@ -22,36 +23,53 @@ def blocks():
 def test_readme_agrees_with_the_recorded_files(readme, blocks):
     updated = report.update_readme(readme, blocks)
     if updated != readme:
-        old = [m.group('body') for m in report.BLOCK.finditer(readme)]
-        new = [m.group('body') for m in report.BLOCK.finditer(updated)]
-        differ = [m.group('name') for m, a, b in zip(report.BLOCK.finditer(readme), old, new)
-                  if a != b]
+        differ = [m.group('name') for m, n in zip(report.BLOCK.finditer(readme),
+                                                  report.BLOCK.finditer(updated))
+                  if m.group('body') != n.group('body')]
         pytest.fail('README disagrees with results/recorded/ in block(s) {}: run python -m '
                     'reproduce.report --readme'.format(', '.join(differ)))
 
 
-def test_the_results_section_is_generated(readme):
+def test_the_results_and_both_commands_are_on_the_first_screen(readme):
+    """The first 60 lines hold the two commands and the whole generated results table."""
+    first = '\n'.join(readme.splitlines()[:60])
+    assert 'make demo' in first and 'make test' in first
     section = readme.split('\n## Results\n')[1].split('\n## ')[0]
-    assert section.strip().startswith('<!-- results:begin results -->')
-    assert section.strip().endswith('<!-- results:end results -->')
+    table = section.split('<!-- results:begin results -->')[1].split('\n\n')[0].strip()
+    assert table.startswith('| method |') and table in first
+    assert len(readme.splitlines()) <= 200
 
 
-def test_the_figures_the_issue_found_wrong(blocks):
-    """Each figure as the recorded files give it (issue 24's list)."""
-    spread = blocks['platform-spread']
-    assert 'test accuracies by up to 2.00 points' in spread          # not "up to 3 points"
-    assert "label accuracy by up to 1.31 points" in spread           # not "half a point"
-    assert "except Tanaka et al.'s second step's (4.6 %)" in spread   # not PENCIL's
-    assert blocks['label-update'] == '55 % instead of about 83 %'     # not 88 %
+def test_the_results_block_says_what_the_paired_test_shows(blocks):
     results = blocks['results']
-    assert '2 threads per run' in results and 'one thread' not in results
-    assert ('on every seed, where the gain goes down to 1.7 points for Tanaka et al.\'s second '
-            'step and 2.3 points for ours') in results
-    assert '6-10 points' not in results
+    assert re.search(r'Ours − Tanaka et al\., paired: [+-]\d+\.\d\d best \(p [\d.]+\)', results)
+    assert 'these runs' in results or 'in all' in results
+
+
+def _comparison(difference, better, worse=0.9):
+    return {'mean_difference': difference, 'p_ours_better': better, 'p_ours_worse': worse}
+
+
+def test_the_verdict_follows_the_p_values():
+    significant = [_comparison(1.0, 0.001)] * 4
+    assert 'in all 4 columns, each significant' in report._verdict(significant)
+    none = [_comparison(0.9, 0.0625)] * 3 + [_comparison(-0.2, 0.6)]
+    assert report._verdict(none) == ('Ours is ahead of Tanaka et al. in 3 of 4 columns, '
+                                     'significantly (p < 0.05) in 0: these runs do not '
+                                     "establish the paper's improvement.")
+    mixed = [_comparison(1.0, 0.01), _comparison(-1.0, 0.99, worse=0.01)]
+    assert report._verdict(mixed).endswith('in 1, and significantly behind in 1.')
+
+
+def test_the_phrases_are_the_files(blocks):
+    assert blocks['platform-spread'].startswith('test accuracies by up to ')
+    assert re.fullmatch(r'\d+ % instead of about \d+ %', blocks['label-update'])
+    assert blocks['demo'].startswith('step 1 raised the share of right training labels')
 
 
 def test_a_changed_number_fails_the_check(readme, blocks, tmp_path):
-    stale = readme.replace('| Our method | 96.60 ± 1.34 |', '| Our method | 96.70 ± 1.34 |')
+    line = next(l for l in readme.splitlines() if l.startswith('| Our method |'))
+    stale = readme.replace(line, line.replace(' ± ', ' ± 9', 1))
     assert stale != readme and report.update_readme(stale, blocks) == readme
     path = tmp_path / 'README.md'
     path.write_text(stale)
@@ -63,8 +81,35 @@ def test_a_changed_number_fails_the_check(readme, blocks, tmp_path):
 
 def test_a_missing_or_unknown_block_is_refused(readme, blocks):
     with pytest.raises(ValueError, match='lacks'):
-        report.update_readme(readme.replace('<!-- results:begin ours-loss -->', ''), blocks)
+        report.update_readme(readme.replace('<!-- results:begin demo -->', ''), blocks)
     with pytest.raises(ValueError, match='does not generate'):
         report.update_readme(readme + '<!-- results:begin other --><!-- results:end other -->',
                              blocks)
     assert os.path.isdir(report.RECORDED)
+
+
+def test_the_hand_written_markdown_stays_within_700_lines():
+    """README, the folder READMEs and the protocol ledger together (issue 31's budget)."""
+    root = os.path.dirname(report.README)
+    files = ['README.md', 'reproduce/README.md', 'updaters/README.md', 'datasets/README.md',
+             'results/README.md', 'results/PROTOCOL.md']
+    total = 0
+    for name in files:
+        with open(os.path.join(root, name)) as f:
+            total += len(f.read().splitlines())
+    assert total <= 700, total
+
+
+def test_the_package_stays_within_its_size():
+    """At most 10,500 lines of Python outside tests, no module over 450 (issue 31)."""
+    import subprocess
+    root = os.path.dirname(report.README)
+    tracked = subprocess.run(['git', 'ls-files', '--cached', '--others', '--exclude-standard',
+                              '*.py'], cwd=root, stdout=subprocess.PIPE, text=True).stdout.split()
+    sizes = {}
+    for name in tracked:
+        if not name.startswith('tests/') and os.path.exists(os.path.join(root, name)):
+            with open(os.path.join(root, name)) as f:
+                sizes[name] = len(f.read().splitlines())
+    assert sum(sizes.values()) <= 10500, sum(sizes.values())
+    assert max(sizes.values()) <= 450, max(sizes, key=sizes.get)

@@ -126,13 +126,24 @@ def test_the_smallest_possible_p_counts_only_the_trials_that_differ():
 
 @pytest.mark.parametrize('p, printed', [
     (1 / 32, '0.03125'), (1 / 16, '0.0625'), (3 / 32, '0.09375'), (1 / 8, '0.125'),
-    (0.5, '0.5'), (1.0, '1'), (1 / 64, '0.016'), (5 / 64, '0.078'), (1 / 3, '0.33'),
+    (5 / 32, '0.15625'), (7 / 32, '0.21875'), (9 / 32, '0.28125'), (0.5, '0.5'), (1.0, '1'),
+    (1 / 64, '0.015625'), (7 / 64, '0.1094'), (1 / 1024, '0.0009766'), (1 / 3, '0.3333'),
 ])
-def test_p_values_print_exactly_when_short_else_with_two_significant_digits(p, printed):
-    assert significance.format_p(p) == printed
+def test_p_values_print_exactly_when_short_else_with_four_significant_digits(p, printed):
     text = significance.format_p(p)
+    assert text == printed
     digits = text.replace('0.', '', 1).lstrip('0')
-    assert float(text) == p or len(digits) == 2      # exact, or two significant digits
+    assert float(text) == p or len(digits) == 4      # exact, or four significant digits
+
+
+def test_every_p_of_up_to_five_trials_prints_exactly_and_of_up_to_ten_distinctly():
+    """A sign-flip p over n trials is k / 2**n: exact for n <= 5 (the docstring's and
+    results/README.md's claim), and for n <= 10 no two such p-values print alike."""
+    for k in range(33):
+        assert float(significance.format_p(k / 32)) == k / 32, k
+    printed = [significance.format_p(k / 1024) for k in range(1025)]
+    assert len(set(printed)) == 1025
+    assert all(abs(float(t) - k / 1024) <= 5e-4 * k / 1024 for k, t in enumerate(printed))
 
 
 def test_the_rule_states_one_sided_tests_and_no_multiple_comparison_correction():

@@ -197,23 +197,14 @@ class HostImageFeed(_HostLoader):
     ``(indices, iteration)`` only, whatever the threads do, so a resumed run sees the same
     images.
 
-    CuPy launches are asynchronous: the updater's forward, backward and update of batch t are
-    queued and return at once, so loading batch t + 1 here runs while the device works on batch
-    t; the copy to the device then waits for that work. That overlap needs host indices
-    (``IndexIterator(..., xp=numpy)``): copying device indices to the host waits for everything
-    queued before, so loading and training would take turns instead.
+    CuPy launches are asynchronous, so loading batch t + 1 here runs while the device works on
+    batch t, provided the indices are on the host (``IndexIterator(..., xp=numpy)``): copying
+    device indices to the host would wait for everything queued before.
 
     Close it (:meth:`close`, or use it as a context manager) to stop its threads; they are also
-    stopped, without waiting, when it is garbage-collected.
-
-    Args:
-        dataset: a data set with ``load_batch(indices, rng, executor)`` returning a float32
-            host batch and ``__len__``, e.g. a training
-            :class:`datasets.clothing1m.Clothing1MDataset`.
-        seed (int): seed of the augmentation draws.
-        device: the training device (anything ``chainer.get_device`` takes); None: the CPU
-            (numpy batches).
-        threads (int): decoding threads (0: decode in the calling thread).
+    stopped, without waiting, when it is garbage-collected. ``dataset``: ``load_batch`` and
+    ``__len__``, e.g. a training :class:`datasets.clothing1m.Clothing1MDataset`; ``device``:
+    anything ``chainer.get_device`` takes (None: the CPU); ``threads``: 0 decodes here.
     """
 
     def __init__(self, dataset, seed=0, device=None, threads=8):
@@ -234,13 +225,8 @@ class HostSplit(_HostLoader):
     (``dataset.load_batch``: for Clothing1M the centre crop, mean subtracted) and ``t`` the int32
     labels, both on ``device``. The labels go to the device once, here. While the device
     evaluates one batch the next one is decoded (launches are asynchronous, and nothing is read
-    back per batch).
-
-    Args:
-        dataset: an evaluation data set (``train`` False) with ``load_batch``, ``labels`` and
-            ``__len__``, e.g. :class:`datasets.clothing1m.Clothing1MDataset`.
-        device: the model's device (anything ``chainer.get_device`` takes); None: the CPU.
-        threads (int): decoding threads (0: decode in the calling thread).
+    back per batch). ``dataset``: ``train`` False, with ``load_batch``, ``labels`` and
+    ``__len__``; ``device`` and ``threads`` as for :class:`HostImageFeed`.
     """
 
     def __init__(self, dataset, device=None, threads=8):

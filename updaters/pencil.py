@@ -285,15 +285,10 @@ def pencil_lr_schedule(stages, lr, lr3, stage3_decay='divided'):
 class PencilLearningRate(extension.Extension):
     """Sets the optimizer's learning rate to ``schedule(epoch)`` at the start of every epoch.
 
-    Called at the end of each epoch (when ``updater.epoch`` already names the next one) and at
-    the start of training, also after a resume; the rate depends only on the updater's epoch,
-    so nothing is serialized. Runs after the writers (``observe_lr`` logs the rate the epoch
-    used).
-
-    Args:
-        schedule: callable 0-based epoch -> learning rate (:func:`pencil_lr_schedule`).
-        attr (str): the optimizer's hyperparameter to set.
-        optimizer_name (str): which of the updater's optimizers.
+    Called at the end of each epoch (``updater.epoch`` already names the next one) and at the
+    start of training, also after a resume (nothing to serialize); runs after the writers
+    (``observe_lr`` logs the rate the epoch used). ``schedule``: 0-based epoch -> learning rate
+    (:func:`pencil_lr_schedule`); ``attr`` of the optimizer ``optimizer_name`` is set.
     """
 
     trigger = 1, 'epoch'

@@ -16,9 +16,7 @@ RATES, CHECK, FIGURE = 'rates', 'check', 'figure'
 
 
 def parse_methods(text):
-    chosen = options.words(text)
-    if not chosen:
-        raise ValueError('takes at least one method')
+    chosen = options.words(text)      # refuses an empty list
     unknown = [m for m in chosen if m not in METHODS]
     if unknown:
         raise ValueError('unknown method(s) {}: this code computes {}'.format(
@@ -31,23 +29,16 @@ def parse_rates(text):
     items = [w.strip() for w in text.split(',') if w.strip()]
     if not items:
         raise ValueError('takes comma-separated noise rates, got {!r}'.format(text))
-    rates = options.merged([parse_rate(w) for w in items])
-    return rates
+    return options.merged([parse_rate(w) for w in items])
 
 
 def parse_panel_rate(text):
     """A panel's noise rate, or 'none' to leave the panel (and its runs) out."""
-    if text.strip().lower() == 'none':
-        return None
-    return parse_rate(text)
+    return None if text.strip().lower() == 'none' else parse_rate(text)
 
 
 def render_panel_rate(value):
     return 'none' if value is None else repr(value)
-
-
-def parse_devices(text):
-    return options.words(text)
 
 
 @dataclasses.dataclass
@@ -91,7 +82,7 @@ class TableOptions:
                              parse=options.integer(1))
     devices: list = option(None, "comma-separated devices to spread the runs over, e.g. "
                            "'@cupy:0,@cupy:1' (replaces --device)", commands=(TABLE,),
-                           parse=parse_devices, render=options.render_words)
+                           parse=options.words, render=options.render_words)
     out: str = option('runs', 'the output root of the runs', commands=(TABLE,),
                       parse=options.path)
     results: str = option(None, 'where tables and figures go', commands=(TABLE,),
@@ -125,18 +116,15 @@ class TableOptions:
 
 
 def table_parser(description, commands, table=None, epilog=None):
-    """The parser of a table script (``table``: 2, 3 or 4) or of figure3 (None): the run options
-    the tables offer and the table options of ``commands``."""
+    """The parser of a table script (``table``: 2, 3 or 4) or of figure3 (None)."""
     p = options.Parser(description=description, epilog=epilog,
                        formatter_class=options.HelpFormatter)
     datasets = [name for name, spec in DATA_SETS.items()
                 if table in spec.tables or (table is None and 2 in spec.tables)]
-    skip = {'dataset'} if len(datasets) == 1 else set()
-    required = tuple(spec_need for name in datasets for spec_need in DATA_SETS[name].needs) \
-        if len(datasets) == 1 else ()
+    one = len(datasets) == 1          # then no --dataset, and its inputs are required
     options.add_options(p, RunConfig, TABLE, only=[f.name for f in options.declared(
-        RunConfig, TABLE) if f.name not in skip], required=required,
-        choices={'dataset': tuple(datasets)})
+        RunConfig, TABLE) if not (one and f.name == 'dataset')], required=tuple(
+            DATA_SETS[datasets[0]].needs) if one else (), choices={'dataset': tuple(datasets)})
     options.add_options(p, Selection, TABLE)
     for command in commands:
         options.add_options(p, TableOptions, command)

@@ -8,6 +8,8 @@ run's splits), else for digits the recorded tables' ``train_seconds / epochs`` (
 as cross entropy; runs on one device share its speed (not so with the recorded digits speeds,
 measured two runs at a time: there ``--jobs`` runs per device count as side by side).
 """
+import collections
+import dataclasses
 import glob
 import os
 import statistics
@@ -31,16 +33,11 @@ SLOW_SECONDS = 24 * 3600
 def duration(seconds):
     """A duration as people read it, the package's one formatter (plans, the runner's progress,
     the benchmark): '40 s', '12 min', '3.5 h', '2.1 days', '3.4 weeks', '1.2 years'."""
-    if seconds < 90:
-        return '{:.0f} s'.format(seconds)
-    if seconds < 90 * 60:
-        return '{:.0f} min'.format(seconds / 60)
-    if seconds < 48 * 3600:
-        return '{:.1f} h'.format(seconds / 3600)
-    if seconds < 14 * 86400:
-        return '{:.1f} days'.format(seconds / 86400)
-    if seconds < 365 * 86400:
-        return '{:.1f} weeks'.format(seconds / (7 * 86400))
+    for below, unit, text in ((90, 1, '{:.0f} s'), (90 * 60, 60, '{:.0f} min'),
+                              (48 * 3600, 3600, '{:.1f} h'), (14 * 86400, 86400, '{:.1f} days'),
+                              (365 * 86400, 7 * 86400, '{:.1f} weeks')):
+        if seconds < below:
+            return text.format(seconds / unit)
     return '{:.1f} years'.format(seconds / (365 * 86400))
 
 
@@ -54,24 +51,21 @@ def benchmark_result(record):
     return nested if isinstance(nested, dict) and 'parts' in nested else None
 
 
-class Speed(object):
-    """Seconds per epoch of each part, and where they come from (``source``)."""
+@dataclasses.dataclass
+class Speed:
+    """Seconds per epoch of each part, and where they come from (``source``): ``per_part``, or
+    scaled from a ``benchmark`` result to the data's split ``sizes``. ``side_by_side``: measured
+    with runs side by side on a device, so that as many at once take no longer each."""
 
-    def __init__(self, source, per_part=None, benchmark=None, sizes=None, side_by_side=False):
-        self.source = source
-        #: whether the figures were measured with runs side by side on the device (the
-        #: recorded tables' --jobs), so that as many at once take no longer each
-        self.side_by_side = side_by_side
-        self.per_part = per_part or {}
-        self.benchmark = benchmark
-        self.sizes = sizes
+    source: str
+    per_part: dict = dataclasses.field(default_factory=dict)
+    benchmark: dict = None
+    sizes: dict = None
+    side_by_side: bool = False
 
     def seconds_per_epoch(self, part, config):
-        if self.benchmark is not None:
-            return self._scaled(part, config)
-        return self.per_part.get(part)
-
-    def _scaled(self, part, config):
+        if self.benchmark is None:
+            return self.per_part.get(part)
         parts, data = self.benchmark['parts'], self.benchmark['data']
         timed = parts.get(BENCHMARK_PART[part])
         evaluation = parts.get('evaluation')
@@ -86,17 +80,11 @@ class Speed(object):
 
 
 def _data_sizes(dataset):
-    """Split sizes of the data sets a benchmark stands for: CIFAR-10's (which the synthetic
-    data set copies)."""
+    """Split sizes of the data sets a benchmark stands for: CIFAR-10's (synthetic copies it)."""
     if dataset in ('cifar10', 'synthetic'):
         from datasets.synthetic import SIZES
         return SIZES
     return None
-
-
-def _short(commit):
-    commit = str(commit)
-    return commit[:12] + ('+dirty' if commit.endswith('+dirty') else '')
 
 
 def benchmark_speed(config, device, folder=None):
@@ -109,23 +97,19 @@ def benchmark_speed(config, device, folder=None):
         return None
     gpu = is_gpu(device)
     name = gpu_name(device) if gpu else None
-    candidates = []
-    for path in sorted(glob.glob(os.path.join(folder, '*.json'))):
+    for path in sorted(glob.glob(os.path.join(folder, '*.json')), reverse=True):  # the last
         result = benchmark_result(rundir.read_json(path))
         if result is None or result['model']['name'] != model or \
                 bool(result['device']['gpu']) != gpu:
             continue
-        where = result['provenance']['device']
-        if name is not None and name not in where:
-            continue
-        candidates.append((path, result, where))
-    if not candidates:
-        return None
-    path, result, where = candidates[-1]
-    prov = result['provenance']
-    return Speed('the benchmark {} ({} on {}, commit {}, {})'.format(
-        os.path.relpath(path, REPOSITORY), model, where, _short(prov.get('commit')),
-        str(prov.get('date'))[:10]), benchmark=result, sizes=sizes)
+        prov = result['provenance']
+        commit, where = str(prov.get('commit')), prov['device']
+        if name is None or name in where:
+            return Speed('the benchmark {} ({} on {}, commit {}{}, {})'.format(
+                os.path.relpath(path, REPOSITORY), model, where, commit[:12],
+                '+dirty' * commit.endswith('+dirty'), str(prov.get('date'))[:10]),
+                benchmark=result, sizes=sizes)
+    return None
 
 
 def recorded_speed(config, folder=None):
@@ -157,7 +141,7 @@ def speed_of(config, device, benchmarks=None, recorded=None):
 
 def unit_seconds(unit, speed, done=None):
     """Estimated seconds of one unit's epochs still to go (``done``: its epochs done by part,
-    read from its run directory when not given), or None when a part has no figure."""
+    else read from its run directory), or None when a part has no figure."""
     total = 0.0
     done = unit.epochs_done() if done is None else done
     for part, epochs in unit.epochs().items():
@@ -178,27 +162,23 @@ def plan_lines(units, devices, jobs, benchmarks=None, recorded=None):
     config = units[0].config
     devices = [device_lib.resolve(d) for d in (devices or [config.device])]
     used = devices[:max(1, min(jobs, len(devices)))]
-    epochs = sum(sum(u.epochs().values()) for u in units)
+    per_part = collections.Counter()
+    for u in units:
+        per_part.update(u.epochs())
     left = [u for u in units if not u.finished()]
     done = {id(u): u.epochs_done() for u in left}      # read from disk once per unit
     to_train = {id(u): sum(max(0, e - (done[id(u)].get(p) or 0))
                            for p, e in u.epochs().items()) for u in left}
-    epochs_left = sum(to_train.values())
-    per_part = {}
-    for u in units:
-        for p, e in u.epochs().items():
-            per_part[p] = per_part.get(p, 0) + e
     lines = ['plan: {} runs ({} finished already), {:,} epochs in all ({}), {:,} still to '
-             'train'.format(len(units), len(units) - len(left), epochs,
+             'train'.format(len(units), len(units) - len(left), sum(per_part.values()),
                             ', '.join('{} {:,}'.format(p, e) for p, e in per_part.items()),
-                            epochs_left)]
+                            sum(to_train.values()))]
     if not left:
         return lines
     speed = speed_of(config, used[0], benchmarks, recorded)
     costs = [unit_seconds(u, speed, done[id(u)]) for u in left]
     known = speed is not None and all(c is not None for c in costs)
-    # runs at once on each device: they share its speed, unless the figures were measured
-    # with runs side by side (then that many at once take no longer each)
+    # runs at once on each device share its speed, unless measured side by side
     slots = max(1, jobs // len(used)) if speed is not None and speed.side_by_side else 1
     load = {d: [0, 0, 0.0] for d in used}       # runs, epochs, seconds
     for unit, cost in sorted(zip(left, costs), key=lambda uc: -(uc[1] or 0)):

@@ -2,11 +2,11 @@
 showing where the whole table stands.
 
 A :class:`Unit` is one self-contained command: the methods of one (noise, rate, trial) that must
-share a process (step 1, then its ``tanaka`` and ``ours`` forks; cross entropy, then Forward T
-estimating its matrix from it), or one baseline. Units never depend on each other (any order, side
-by side, other machines); each writes only below its run directory and resumes what is unfinished.
+share a process. Units never depend on each other (any order, side by side, other machines);
+each writes only below its run directory and resumes what is unfinished.
 """
 import dataclasses
+import glob
 import os
 import shlex
 import subprocess
@@ -43,8 +43,7 @@ class Unit:
 
     @property
     def parts(self):
-        """The part directories this unit fills, in the order it runs them (with the parts its
-        methods need first)."""
+        """The part directories this unit fills, in the order it runs them."""
         return methods_lib.parts_of(self.methods, self.config)
 
     @property
@@ -54,8 +53,8 @@ class Unit:
     def epochs(self):
         """Epochs this unit trains in all, by part."""
         settings = self.config.settings()
-        which = {'step1': 'step1', 'pencil': 'pencil'}
-        return {p: settings[which.get(p, 'step2')]['epochs'] for p in self.parts}
+        return {p: settings[p if p in ('step1', 'pencil') else 'step2']['epochs']
+                for p in self.parts}
 
     def epochs_done(self):
         """Epochs finished so far, by part (from each part's result or per-epoch log)."""
@@ -69,44 +68,31 @@ class Unit:
         return os.path.abspath(os.path.join(self.run_dir, rundir.CONFIG))
 
     def write_config(self):
-        """Writes the run folder's ``config.json`` (what the run computes and how to start it),
-        or checks the one there (:class:`rundir.SettingsMismatchError` when it describes another
-        run). Returns what changed in how the run starts (``['device "auto" -> "@cupy:0"']``)."""
+        """Writes the run folder's ``config.json``, or checks the one there
+        (:class:`rundir.SettingsMismatchError`); returns what changed in how the run starts."""
         return rundir.claim(self.run_dir, self.config.identity(), config_lib.defaults_identity(),
                             self.config.launch(), new_launch=True)
 
     def command(self, device=None, quiet=False):
-        """The command line (a list) that runs this unit from its ``config.json`` (written
-        first: :meth:`write_config`), from any directory: this environment's interpreter and the
-        absolute path of ``reproduce/experiment.py``."""
+        """The command line (a list) that runs this unit from its ``config.json``."""
         words = [sys.executable, EXPERIMENT, '--config', self.config_path,
                  '--methods', ','.join(self.methods)]
         return words + (['--device', device] if device else []) + (['--quiet'] if quiet else [])
 
 
 def plan(base, rates, trials, methods, root):
-    """The units of a table: for every trial (outer) and rate, the methods asked for in groups
-    that must share a process (:func:`reproduce.run.methods.groups_of`: the step-1 chain of Tanaka
-    et al. and ours; Forward T with the cross-entropy network it estimates its matrix from),
-    each its own unit.
-
-    ``base`` holds the RunConfig fields shared by all runs (dataset, noise, device, ...). Trials
-    go outermost so that a table filled part-way has every cell with the same number of trials.
-    """
+    """The units of a table: for every trial (outermost, so that a table filled part-way has
+    as many trials in every cell) and rate, each group of methods that must share a process
+    (:func:`reproduce.run.methods.groups_of`). ``base``: the RunConfig fields of all runs."""
     methods_lib.check_methods(methods)
-    units = []
-    for trial in trials:
-        for rate in rates:
-            config = RunConfig(rate=rate, trial=trial, **base)
-            units += [Unit(config, group, root) for group in methods_lib.groups_of(methods,
-                                                                                    config)]
-    return units
+    return [Unit(config, group, root) for trial in trials for rate in rates
+            for config in [RunConfig(rate=rate, trial=trial, **base)]
+            for group in methods_lib.groups_of(methods, config)]
 
 
 def write_configs(units):
-    """Writes (or checks) the ``config.json`` of every unit before anything starts, so that
-    another run's folder stops nothing midway; where how the runs start changed (the options
-    that do not change what they compute), says so in one line for all of them."""
+    """Writes (or checks) the ``config.json`` of every unit before anything starts; says in one
+    line where how the runs start changed."""
     changed = {}
     for unit in units:
         for change in unit.write_config():
@@ -126,8 +112,7 @@ def print_commands(units, device=None, stream=None):
     todo = [u for u in units if not u.finished()]
     write_configs(todo)
     for unit in todo:
-        stream.write(' '.join(shlex.quote(a) for a in unit.command(device=device, quiet=True))
-                     + '\n')
+        stream.write(shlex.join(unit.command(device=device, quiet=True)) + '\n')
     if len(todo) < len(units):
         sys.stderr.write('# {} of {} runs are finished already and were left out\n'.format(
             len(units) - len(todo), len(units)))
@@ -136,9 +121,8 @@ def print_commands(units, device=None, stream=None):
 
 class Progress(object):
     """Where the whole table stands: runs done, running and left, epochs and an estimated time
-    left. The estimate rests on the epochs finished since this command started per second of a
-    run running; the runs left share ``jobs`` processes, and the longest of them alone bounds it
-    from below (at the end of a table one run may be left, training alone)."""
+    left (from the epochs finished since this command started per second of a run running; the
+    runs left share ``jobs`` processes, and the longest of them bounds it from below)."""
 
     def __init__(self, units, stream=None, jobs=1):
         self.units = units
@@ -155,8 +139,7 @@ class Progress(object):
         return [sum(u.epochs_done().values()) for u in self.units]
 
     def _seconds_left(self, done):
-        """The estimated seconds left from the epochs ``done`` per unit, or None before any
-        epoch has finished since this command started."""
+        """The estimated seconds left from the epochs ``done`` per unit, or None."""
         gained = sum(done) - self.done_at_start
         if gained <= 0 or self._run_seconds <= 0:
             return None
@@ -167,8 +150,7 @@ class Progress(object):
         return max(sum(left) / min(self.jobs, len(left)), max(left)) / per_run_second
 
     def running(self, n_running):
-        """Counts the seconds of runs running until now; ``n_running`` run from now on (the
-        runner says so whenever it has started runs)."""
+        """Counts the seconds of runs running until now; ``n_running`` run from now on."""
         now = time.time()
         self._run_seconds += self._running * (now - self._since)
         self._since, self._running = now, n_running
@@ -176,12 +158,10 @@ class Progress(object):
     def line(self, n_done, n_running, n_failed):
         self.running(n_running)
         done = self._epochs_done()
-        elapsed = self._since - self.started
-        n_left = len(self.units) - n_done - n_running - n_failed
         text = '[{}/{} runs done, {} running, {} left{}] epochs {}/{} · elapsed {}'.format(
-            n_done, len(self.units), n_running, n_left,
+            n_done, len(self.units), n_running, len(self.units) - n_done - n_running - n_failed,
             ', {} failed'.format(n_failed) if n_failed else '', sum(done), self.total,
-            plan_lib.duration(elapsed))
+            plan_lib.duration(self._since - self.started))
         seconds = self._seconds_left(done)
         if seconds is not None:
             text += ' · about {} left'.format(plan_lib.duration(seconds))
@@ -199,8 +179,7 @@ class Progress(object):
 
 def _child_environment(jobs, device, kernel_cache=None):
     """A run's environment: unbuffered output; on the CPU, the cores shared among the jobs; on
-    a GPU, CuPy's compiled kernels cached in ``kernel_cache`` (unless CUPY_CACHE_DIR is set) so
-    that the runs of a table compile each kernel once between them."""
+    a GPU, CuPy's kernels cached in ``kernel_cache`` (unless CUPY_CACHE_DIR is set)."""
     env = dict(os.environ, PYTHONUNBUFFERED='1')
     if jobs > 1 and '@numpy' in device:
         threads = str(max(1, (os.cpu_count() or 1) // jobs))
@@ -213,14 +192,11 @@ def _child_environment(jobs, device, kernel_cache=None):
 
 #: Device memory a CUDA context and CuPy take beside a run's arrays (an estimate).
 CONTEXT_BYTES = 512 << 20
-BENCHMARKS = plan_lib.BENCHMARKS
 
 
-def recorded_run_bytes(gpu_name, folder=BENCHMARKS):
-    """Device memory one run needs on a GPU of this name, from a recorded GPU check
-    (``results/benchmarks/*.json``: the largest pool peak of a training part, plus
-    :data:`CONTEXT_BYTES`); None when no check of such a GPU is recorded."""
-    import glob
+def recorded_run_bytes(gpu_name, folder=plan_lib.BENCHMARKS):
+    """Device memory one run needs on a GPU of this name, from a recorded GPU check (the largest
+    pool peak of a part, plus :data:`CONTEXT_BYTES`); None when none is recorded."""
     for path in sorted(glob.glob(os.path.join(folder, '*.json'))):
         record = rundir.read_json(path) or {}
         if gpu_name not in str(record.get('device', '')):
@@ -233,10 +209,10 @@ def recorded_run_bytes(gpu_name, folder=BENCHMARKS):
     return None
 
 
-def check_gpu_memory(devices, per_device, query=device_lib.gpu_memory, folder=BENCHMARKS):
-    """Before anything starts: refuses (ValueError, one line) ``per_device`` runs on a GPU whose
-    free memory cannot hold them by the recorded GPU check; returns notes for the GPUs that no
-    check has been recorded for (their memory is not checked)."""
+def check_gpu_memory(devices, per_device, query=device_lib.gpu_memory,
+                     folder=plan_lib.BENCHMARKS):
+    """Before anything starts: refuses (ValueError) ``per_device`` runs on a GPU whose free
+    memory cannot hold them by the recorded GPU check; returns notes for GPUs without one."""
     notes = []
     for device in sorted(set(d for d in devices if '@cupy' in d)):
         name, free, _ = query(device)
@@ -255,14 +231,11 @@ def check_gpu_memory(devices, per_device, query=device_lib.gpu_memory, folder=BE
 
 
 def execute(units, jobs=1, devices=None, status_every=60.0, stream=None, kernel_cache=None):
-    """Runs the unfinished ``units``, ``jobs`` at a time, spread over ``devices``.
+    """Runs the unfinished ``units``, ``jobs`` at a time, each on the device of ``devices``
+    with the fewest running; returns the list of failed units.
 
-    With one job the run's own progress bar and per-epoch table go to the terminal; with more,
-    each run writes them to ``output-<methods>.txt`` in its run directory and this shows the
-    state of every running run every ``status_every`` seconds. Runs go to the device with the
-    fewest running, so ``jobs`` = k x len(devices) puts k runs on each. A run that fails is reported
-    with the end of its output and the others go on; Ctrl-C stops every run (their snapshots
-    stay, and the same command resumes them). Returns the list of failed units.
+    With one job the run's output goes to the terminal; with more, to ``output-<methods>.txt``
+    in its run directory, and the state of every run is shown every ``status_every`` seconds.
     """
     if jobs < 1:
         raise ValueError('--jobs must be at least 1, got {}'.format(jobs))
@@ -281,27 +254,21 @@ def execute(units, jobs=1, devices=None, status_every=60.0, stream=None, kernel_
         while todo or running:
             while todo and len(running) < jobs:
                 unit = todo.pop(0)
-                load = {d: 0 for d in devices}
-                for _, d, _ in running.values():
-                    load[d] += 1
-                device = min(devices, key=lambda d: load[d])
+                busy = [d for _, d, _ in running.values()]
+                device = min(devices, key=busy.count)
                 os.makedirs(unit.run_dir, exist_ok=True)
                 command = unit.command(device=device, quiet=jobs > 1)
-                log = None
-                if jobs > 1:      # one file per unit, appended to: each attempt says so first
-                    log = open(unit.log_path, 'a')
+                log = open(unit.log_path, 'a') if jobs > 1 else None
+                if log:           # one file per unit, appended to: each attempt says so first
                     log.write('\n=== attempt started {} on {}: {}\n'.format(
-                        time.strftime('%Y-%m-%d %H:%M:%S'), device,
-                        ' '.join(shlex.quote(a) for a in command)))
+                        time.strftime('%Y-%m-%d %H:%M:%S'), device, shlex.join(command)))
                     log.flush()
-                if jobs == 1:
+                else:
                     progress.show(n_done, 1, len(failed))
                     stream.write('--- {} on {} in {}\n'.format(unit.label, device, unit.run_dir))
                     stream.flush()
-                process = subprocess.Popen(
-                    command, stdout=log,
-                    stderr=subprocess.STDOUT if log else None,
-                    env=_child_environment(jobs, device, kernel_cache))
+                process = subprocess.Popen(command, stdout=log, env=_child_environment(
+                    jobs, device, kernel_cache), stderr=subprocess.STDOUT if log else None)
                 running[process] = (unit, device, log)
             progress.running(len(running))
             time.sleep(0.2 if jobs == 1 else 1.0)

@@ -11,30 +11,18 @@ import sys
 from reproduce import REPOSITORY
 from reproduce.batch import cli, plan, runner
 from reproduce.report.aggregate import KINDS, stats
-from reproduce.report.table_format import format_markdown, format_terminal, title_text
+from reproduce.report.table_format import format_terminal, title_text
 from reproduce.run.config import RunConfig
 from reproduce.run.methods import METHODS, NAMES as COMPUTED, PARTS
-from reproduce.report import (aggregate, page, paper, regression, significance, table_export,
-                              table_files)
+from reproduce.report import aggregate, page, paper, regression, significance, table_files
 from reproduce.run import (config as config_lib, device as device_lib, options, preflight,
                            provenance, rundir)
 import atomic_files as atomic
 
-#: The order of the rows: the paper's (:data:`reproduce.report.paper.METHODS`).
-ROW_ORDER = paper.METHODS
 #: The noise kind of each table.
 NOISE = {2: 'symmetric', 3: 'asymmetric', 4: 'real'}
 #: The name suffix of a table that was not written over a fuller one.
 PARTIAL = '.partial'
-
-
-# ----------------------------------------------------------------------------------------------
-# Building
-
-
-def _unique(records):
-    """The distinct JSON-ready ``records``, in a stable order."""
-    return [json.loads(text) for text in sorted({json.dumps(r, sort_keys=True) for r in records})]
 
 
 def _provenance(parts, config, trials):
@@ -46,7 +34,8 @@ def _provenance(parts, config, trials):
         'devices': sorted({p['device'] for p in prov}),
         'versions': sorted({json.dumps(p['versions'], sort_keys=True) for p in prov}),
         'tf32': sorted({p.get('tf32', False) for p in prov}),
-        'platforms': _unique(provenance.numerics_key(p) for p in prov),
+        'platforms': [json.loads(t) for t in sorted({json.dumps(
+            provenance.numerics_key(p), sort_keys=True) for p in prov})],
         'exact_cpu': sorted({bool((p.get('platform') or {}).get('exact_cpu')) for p in prov}),
         'run_dates': [dates[0], dates[-1]] if dates else [],
         'epochs_scale': config.epochs_scale,
@@ -76,23 +65,16 @@ def row_label_suffix(method, config):
     return ''
 
 
-def _paper_rate(rate, published):
-    """The paper's column of ``rate`` (Table 4 has none)."""
-    return None if published['rates'] is None else rate
-
-
 def build(number, units, rates, trials, methods, base_config):
     """The table as JSON-ready data: rows in the paper's order with (paper, measured, difference)
-    per cell; computed rows that were not asked for and rows this code cannot compute show the
-    paper's numbers only, marked."""
+    per cell; rows not computed show the paper's numbers only, marked."""
     published = paper.load_paper_table(number)
     found = aggregate.gather(aggregate.runs_of_units(units))
     compare = base_config.dataset == published['dataset']
     rows = []
-    methods_in_paper = [row['method'] for row in published['rows']]
-    candidates = published['rows'] + [{'method': m} for m in COMPUTED
-                                      if m not in methods_in_paper]
-    for row in sorted(candidates, key=lambda r: ROW_ORDER.index(r['method'])):
+    candidates = published['rows'] + [{'method': m} for m in COMPUTED if m not in
+                                      [row['method'] for row in published['rows']]]
+    for row in sorted(candidates, key=lambda r: paper.METHODS.index(r['method'])):
         method = row['method']
         if not compare and method not in COMPUTED:
             continue
@@ -106,10 +88,9 @@ def build(number, units, rates, trials, methods, base_config):
         for kind in KINDS:
             entry[kind] = []
             for rate in rates:
-                cell = {'rate': rate}
-                cell['paper'] = (paper.paper_cell(published, method, _paper_rate(rate, published),
-                                                  kind) if compare else None)
-                cell['paper_decimals'] = row.get('decimals', 2)
+                cell = {'rate': rate, 'paper': paper.paper_cell(
+                    published, method, None if published['rates'] is None else rate, kind)
+                    if compare else None, 'paper_decimals': row.get('decimals', 2)}
                 cell.update(found.cell(method, rate, kind) if status == 'computed'
                             else stats([]))
                 cell['diff'] = (cell['mean'] - cell['paper']
@@ -141,8 +122,7 @@ def build(number, units, rates, trials, methods, base_config):
 
 def compare_with_ours(rows):
     """Adds to every computed cell of the other methods its paired comparison with "ours" in
-    the same column and kind (``versus_ours``, :func:`reproduce.report.significance.compare`), when
-    "ours" was computed."""
+    the same column and kind (``versus_ours``), when "ours" was computed."""
     ours = next((r for r in rows if r['method'] == 'ours' and r['status'] == 'computed'), None)
     if ours is None:
         return
@@ -156,9 +136,8 @@ def compare_with_ours(rows):
 
 
 def write(table, directory, name):
-    """``name``.json, .md, .tex and .csv in ``directory``, the .tex's ``references.bib``, and
-    (Tables 2 and 3) the accuracy against noise rate as ``name``_noise.png and .pdf, each file
-    atomically; then the folder's ``report.md``. Returns the paths, the JSON first."""
+    """``name``.json and its other files (:func:`table_files.write_outputs`) in ``directory``,
+    each atomically; then the folder's ``report.md``. Returns the paths, the JSON first."""
     paths = [os.path.join(directory, name + '.json')]
     atomic.write_json(paths[0], table)
     paths += table_files.write_outputs(table, directory, name)
@@ -174,26 +153,21 @@ def finished_results(table):
 
 
 def write_safely(table, directory, name, stream):
-    """Writes the table unless that would lose numbers: nothing when no cell is finished; beside
-    the file on disk (``<name>.partial``) when that file holds more trial results than this
-    table. Says what it did; returns the paths written."""
+    """Writes the table unless that would lose numbers: nothing when no cell is finished; as
+    ``<name>.partial`` when the file on disk holds more trial results. Returns the paths."""
     count = finished_results(table)
     if count == 0:
         stream.write('nothing written: no run has finished yet\n')
         return []
-    on_disk = rundir.read_json(os.path.join(directory, name + '.json'))
-    if finished_results(on_disk) > count:
-        paths = write(table, directory, name + PARTIAL)
-        stream.write('{} holds {} trial results, this table {}: it was kept, and this table was '
-                     'written beside it as {}\n'.format(
-                         os.path.relpath(os.path.join(directory, name + '.json')),
-                         finished_results(on_disk), count, os.path.basename(paths[0])))
-        return list(paths)
-    return list(write(table, directory, name))
-
-
-# ----------------------------------------------------------------------------------------------
-# Running
+    path = os.path.join(directory, name + '.json')
+    on_disk = finished_results(rundir.read_json(path))
+    if on_disk <= count:
+        return write(table, directory, name)
+    paths = write(table, directory, name + PARTIAL)
+    stream.write('{} holds {} trial results, this table {}: it was kept, and this table was '
+                 'written beside it as {}\n'.format(os.path.relpath(path), on_disk, count,
+                                                    os.path.basename(paths[0])))
+    return paths
 
 
 def results_dir(args, config):
@@ -206,17 +180,13 @@ def base_config(args, noise):
     base = options.values(args, RunConfig, options.TABLE)
     if isinstance(base.get('overrides'), list):
         base['overrides'] = config_lib.combine_settings(base['overrides'])
-    base['dataset'] = args.dataset
-    base['noise'] = noise
-    return base
+    return dict(base, dataset=args.dataset, noise=noise)
 
 
 def run_units(units, args, stream=None):
-    """What every table and figure script does with its units before drawing anything: refuse
-    output directories made with other settings, then (to run) a bad device or missing inputs,
-    print the plan (:mod:`reproduce.batch.plan`), then stop there (``--plan``) or print the commands
-    (both return None) or run what is unfinished unless gathering only (returns the failed
-    units)."""
+    """What every table and figure script does with its units before drawing anything: checks,
+    the plan, then stop (``--plan``), print the commands (both return None) or run what is
+    unfinished unless gathering only (returns the failed units)."""
     defaults = config_lib.defaults_identity()
     for unit in units:
         rundir.check_identity(unit.run_dir, unit.config.identity(), defaults)
@@ -244,8 +214,7 @@ def run_units(units, args, stream=None):
 
 
 def run_table(number, args, base, rates, methods, stream=None):
-    """Plans, runs (unless gathering only), gathers, prints, writes and checks one table;
-    returns the exit status."""
+    """Plans, runs, gathers, prints, writes and checks one table; returns the exit status."""
     stream = stream or sys.stdout
     trials = list(range(args.trials))
     units = runner.plan(base, rates, trials, methods, args.out)

@@ -13,8 +13,6 @@ import numpy
 from reproduce.run import methods as methods_lib, rundir
 
 KINDS = ('best', 'last')
-
-
 #: How a cell's spread is computed, as captions and JSON state it.
 STD_CONVENTION = 'sample standard deviation over trials (ddof 1; 0 for one trial)'
 
@@ -57,36 +55,42 @@ class Run:
 
 @dataclasses.dataclass
 class Gathered:
-    """Finished numbers by cell: ``cells[(method, key)][kind]``, ``labels[key]['noisy' or
-    'corrected']`` (step 1), ``signals[(part, quantity, key)]`` (final_loss, label_accuracy),
-    each list with the trials its numbers come from beside it (``cells[...]['trials']``,
-    ``labels[key]['trials']``, ``signal_trials[(part, quantity, key)]``), and a brief of every
-    finished part (``parts``)."""
+    """Finished numbers by cell, each with the trials they come from (``'trials'``):
+    ``cells[(method, key)][kind]``, ``labels[key]['noisy' or 'corrected']`` (step 1),
+    ``signals[(part, quantity, key)]['value']`` (final_loss, label_accuracy); and a brief of
+    every finished part (``parts``)."""
 
     cells: dict = dataclasses.field(default_factory=dict)
     labels: dict = dataclasses.field(default_factory=dict)
     signals: dict = dataclasses.field(default_factory=dict)
-    signal_trials: dict = dataclasses.field(default_factory=dict)
     parts: list = dataclasses.field(default_factory=list)
 
     def cell(self, method, key, kind):
         """:func:`stats` of one table cell (empty when nothing finished)."""
-        cell = self.cells.get((method, key), {})
-        return stats(cell.get(kind, []), cell.get('trials', []))
+        return _entry_stats(self.cells.get((method, key)), kind)
 
     def label_cell(self, key, which):
         """:func:`stats` of step 1's label accuracy (``noisy`` or ``corrected``) at ``key``."""
-        entry = self.labels.get(key, {})
-        return stats(entry.get(which, []), entry.get('trials', []))
+        return _entry_stats(self.labels.get(key), which)
 
     def signal(self, part, quantity, key):
         """:func:`stats` of one signal cell."""
-        k = (part, quantity, key)
-        return stats(self.signals.get(k, []), self.signal_trials.get(k, []))
+        return _entry_stats(self.signals.get((part, quantity, key)), 'value')
 
     def keys(self):
         return sorted({k for _, k in self.cells} | set(self.labels),
                       key=lambda k: k if isinstance(k, tuple) else (k,))
+
+
+def _entry_stats(entry, which):
+    return stats((entry or {}).get(which, []), (entry or {}).get('trials', []))
+
+
+def _add(store, key, trial, **values):
+    entry = store.setdefault(key, dict({name: [] for name in values}, trials=[]))
+    for name, value in values.items():
+        entry[name].append(value)
+    entry['trials'].append(trial)
 
 
 def skipped(path, reason):
@@ -107,26 +111,19 @@ def gather(runs):
             result = rundir.read_result(part_dir)
             if result is None:
                 continue
-            key = run.key
-            found.parts.append(dict(brief(result), run=run.name, part=part, trial=run.trial))
-            signals = {}
+            key, trial = run.key, run.trial
+            found.parts.append(dict(brief(result), run=run.name, part=part, trial=trial))
             if result.get('final_loss') is not None:
-                signals['final_loss'] = result['final_loss']
+                _add(found.signals, (part, 'final_loss', key), trial, value=result['final_loss'])
             if 'labels' in result:
-                signals['label_accuracy'] = 100 * result['labels']['corrected_accuracy']
-            for quantity, value in signals.items():
-                found.signals.setdefault((part, quantity, key), []).append(value)
-                found.signal_trials.setdefault((part, quantity, key), []).append(run.trial)
+                _add(found.signals, (part, 'label_accuracy', key), trial,
+                     value=100 * result['labels']['corrected_accuracy'])
             if part in methods_lib.PREREQUISITES:
-                entry = found.labels.setdefault(key, {'noisy': [], 'corrected': [], 'trials': []})
-                entry['noisy'].append(100 * result['labels']['noisy_accuracy'])
-                entry['corrected'].append(100 * result['labels']['corrected_accuracy'])
-                entry['trials'].append(run.trial)
-                continue
-            cell = found.cells.setdefault((part, key), {'best': [], 'last': [], 'trials': []})
-            cell['best'].append(100 * result['best_test'])
-            cell['last'].append(100 * result['last_test'])
-            cell['trials'].append(run.trial)
+                _add(found.labels, key, trial, noisy=100 * result['labels']['noisy_accuracy'],
+                     corrected=100 * result['labels']['corrected_accuracy'])
+            else:
+                _add(found.cells, (part, key), trial, best=100 * result['best_test'],
+                     last=100 * result['last_test'])
     return found
 
 
@@ -150,15 +147,14 @@ def runs_of_directories(run_dirs):
             raise FileNotFoundError('{} holds no finished run (no */{})'.format(
                 run_dir, rundir.RESULT))
         config = rundir.read_result(os.path.join(run_dir, parts[0]))['config']
-        runs.append(Run(run_dir, tuple(parts), (config['dataset'], config['noise'],
-                                                config['rate']),
-                        os.path.basename(os.path.normpath(run_dir)), config['trial']))
+        key = tuple(config[k] for k in ('dataset', 'noise', 'rate'))
+        runs.append(Run(run_dir, tuple(parts), key, os.path.basename(os.path.normpath(run_dir)),
+                        config['trial']))
     return runs
 
 
 def _readable(run_dirs, part, name):
-    """The JSON of ``part``'s file ``name`` in each run directory that has it; a damaged one is
-    skipped with one line."""
+    """The JSON of ``part``'s file ``name`` in each run directory that has it (damaged: said)."""
     for run_dir in run_dirs:
         path = os.path.join(run_dir, part, name)
         reason = rundir.problem(path)

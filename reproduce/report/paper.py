@@ -12,10 +12,10 @@ the last epoch.
 import json
 import math
 import os
+
 from reproduce import REPOSITORY
 
-PAPER_DIR = os.path.join(REPOSITORY,
-                         'results', 'paper')
+PAPER_DIR = os.path.join(REPOSITORY, 'results', 'paper')
 TABLES = (2, 3, 4)
 KINDS = ('best', 'last')
 METHODS = ('cross_entropy', 'forward_t', 'cnn_crf', 'tanaka', 'pencil', 'ours')
@@ -48,10 +48,7 @@ def _check(table, number):
         seen.add(method)
         if 'best' not in row:
             fail('row {}: no "best"'.format(i))
-        for kind in KINDS:
-            if kind not in row:
-                continue
-            value = row[kind]
+        for kind, value in ((k, row[k]) for k in KINDS if k in row):
             if rates is None:
                 if kind == 'last' or not _is_accuracy(value):
                     fail('row {}: without rates, "best" must be one accuracy and there is no '
@@ -68,9 +65,8 @@ def _is_accuracy(value):
 
 
 def load_paper_table(number):
-    """The dict of the paper's Table ``number`` (2, 3 or 4), checked (see the module docstring).
-
-    Raises ``ValueError`` for any other number and for a malformed file."""
+    """The dict of the paper's Table ``number`` (2, 3 or 4), checked; ValueError for any other
+    number and for a malformed file."""
     if isinstance(number, bool) or number not in TABLES:
         raise ValueError('the paper has published numbers in Tables {}; there is no table {!r}'
                          .format(', '.join(map(str, TABLES)), number))
@@ -84,11 +80,8 @@ def load_paper_table(number):
 def paper_cell(table, method, rate=None, kind='best'):
     """One published accuracy in %, or ``None`` where the paper does not report it.
 
-    ``table`` is a table number (2, 3, 4) or a dict from :func:`load_paper_table`; ``method`` a
-    method key (``'ours'``, ``'tanaka'``, ...); ``rate`` the noise rate as a fraction (``0.5``;
-    ``None`` for Table 4); ``kind`` ``'best'`` or ``'last'``. A method, rate or kind that the table
-    does not contain (e.g. ``'last'`` in Table 4, rate 0.2 in Table 2) gives ``None``. Raises
-    ``ValueError`` for a kind other than best/last and for a rate above 1 (a percentage)."""
+    ``table``: a table number or a dict from :func:`load_paper_table`; ``rate`` a fraction
+    (``None`` for Table 4). ValueError for a kind other than best/last or a rate above 1."""
     if kind not in KINDS:
         raise ValueError('kind must be one of {}, got {!r}'.format(KINDS, kind))
     if rate is not None and not 0 <= rate <= 1:
@@ -98,13 +91,10 @@ def paper_cell(table, method, rate=None, kind='best'):
     row = next((r for r in table['rows'] if r['method'] == method), None)
     if row is None or kind not in row:
         return None
-    value = row[kind]
-    rates = table['rates']
+    value, rates = row[kind], table['rates']
     if rates is None:
         return float(value) if rate is None else None
     if rate is None:
         raise ValueError('table {} has rates {}; give one'.format(table['table'], rates))
-    for r, v in zip(rates, value):
-        if math.isclose(r, rate, abs_tol=1e-9):
-            return float(v)
-    return None
+    return next((float(v) for r, v in zip(rates, value) if math.isclose(r, rate, abs_tol=1e-9)),
+                None)

@@ -1,11 +1,10 @@
 """Plots of measured runs: step-2 test-accuracy curves (Figure 3), step-1 label accuracy,
 confusion matrices of the corrected labels, and a table's accuracy against noise rate.
 
-``figure_*`` returns the matplotlib figure (its lines and labels can be read back); ``plot_*``
-writes it atomically as ``<path_stem>.png`` and ``.pdf`` and returns the two paths. Accuracies
-come in as fractions in [0, 1] and are plotted in %. A curve is ``(epochs, accuracies)``; a
-method's trials are drawn as their mean over their common prefix of epochs (a run may still be
-going), with a band from their minimum to their maximum.
+``figure_*`` returns the matplotlib figure; ``plot_*`` writes it atomically as
+``<path_stem>.png`` and ``.pdf`` and returns the two paths. Accuracies come in as fractions in
+[0, 1] and are plotted in %; a method's trials are drawn as their mean over their common prefix
+of epochs (a run may still be going), with a band from their minimum to their maximum.
 """
 import os
 
@@ -24,41 +23,32 @@ DPI = 150
 
 def _to_numpy(array):
     """A host numpy copy of ``array`` (numpy, list, or a CuPy array with ``.get()``)."""
-    if hasattr(array, 'get') and not isinstance(array, (numpy.ndarray, dict)):
-        array = array.get()
-    return numpy.asarray(array)
-
-
-def _stem(path_stem):
-    """``path_stem`` without a trailing ``.png`` / ``.pdf``."""
-    path_stem = os.fspath(path_stem)
-    root, ext = os.path.splitext(path_stem)
-    return root if ext.lower().lstrip('.') in FORMATS else path_stem
+    cupy = hasattr(array, 'get') and not isinstance(array, (numpy.ndarray, dict))
+    return numpy.asarray(array.get() if cupy else array)
 
 
 def _save(fig, path_stem):
-    """Write ``fig`` as PNG and PDF beside each other, each atomically; close it; return paths."""
-    stem = _stem(path_stem)
-    written = []
+    """Write ``fig`` as PNG and PDF beside each other, each atomically; close it; return paths.
+
+    ``path_stem`` may end in ``.png`` or ``.pdf``."""
+    stem, ext = os.path.splitext(os.fspath(path_stem))
+    if ext.lower().lstrip('.') not in FORMATS:
+        stem = os.fspath(path_stem)
+    paths = ['{}.{}'.format(stem, fmt) for fmt in FORMATS]
     try:
-        for fmt in FORMATS:
-            path = '{}.{}'.format(stem, fmt)
-            with atomic.atomic_path(path) as tmp:
-                # no creation date in the PDF, so that the same data gives the same file
-                metadata = {'CreationDate': None} if fmt == 'pdf' else None
-                fig.savefig(tmp, format=fmt, dpi=DPI, bbox_inches='tight', metadata=metadata)
-            written.append(path)
+        for path, fmt in zip(paths, FORMATS):
+            with atomic.atomic_path(path) as tmp:   # no creation date: same data, same PDF
+                fig.savefig(tmp, format=fmt, dpi=DPI, bbox_inches='tight',
+                            metadata={'CreationDate': None} if fmt == 'pdf' else None)
     finally:
         plt.close(fig)
-    return written
+    return paths
 
 
 def _mean_band(trials):
-    """Epochs and the mean, minimum and maximum accuracy in % of ``trials`` over their common
-    prefix, or ``None`` when no trial has a point yet.
-
-    ``trials`` is a list of ``(epochs, accuracies)``; accuracies must lie in [0, 1] and the trials
-    must agree on the epochs of the common prefix."""
+    """Epochs and the mean, minimum and maximum accuracy in % of ``trials`` (``[(epochs,
+    accuracies in [0, 1])]``) over their common prefix (their epochs must agree), and their
+    number; ``None`` when no trial has a point yet."""
     pairs = []
     for epochs, accuracies in trials:
         epochs = numpy.asarray(_to_numpy(epochs), dtype=numpy.float64).ravel()
@@ -85,7 +75,6 @@ def _mean_band(trials):
 
 def _draw_curves(ax, curves, colors):
     """One mean line (and min-max band over >1 trials) per label of ``curves`` on ``ax``."""
-    drawn = 0
     for label, trials in curves.items():
         stats = _mean_band(trials)
         if stats is None:
@@ -97,10 +86,9 @@ def _draw_curves(ax, curves, colors):
                 marker='o' if x.size == 1 else None)
         if n_trials > 1:
             ax.fill_between(x, low, high, color=color, alpha=0.2, linewidth=0)
-        drawn += 1
     ax.set_xlabel('epoch')
     ax.grid(True, alpha=0.3)
-    if drawn:
+    if ax.get_lines():
         ax.legend(fontsize='small')
 
 
@@ -112,10 +100,8 @@ def plot_step2_curves(panels, path_stem, title=None):
 def figure_step2_curves(panels, title=None):
     """Test accuracy (%) per epoch of the second step, one subplot per panel (as Figure 3).
 
-    ``panels``: list of ``{"title": str, "curves": {method_label: [(epochs, test_accuracy), ...
-    one per trial]}}`` with accuracies in [0, 1]. Each method is one line, the mean over its trials
-    (over their common prefix), with a band from the minimum to the maximum when there is more than
-    one trial. A method keeps its colour across panels; ``title`` goes above the panels."""
+    ``panels``: ``[{"title": str, "curves": {method_label: [(epochs, test_accuracy) per
+    trial]}}]``; a method keeps its colour across panels."""
     if not panels:
         raise ValueError('no panels to plot')
     fig, axes = plt.subplots(1, len(panels), figsize=(5.0 * len(panels), 3.8), squeeze=False)
@@ -138,8 +124,7 @@ def plot_label_accuracy(series, path_stem, title=None):
 def figure_label_accuracy(series, title=None):
     """Accuracy (%) of the corrected labels against the clean labels per epoch of the first step.
 
-    ``series``: ``{setting_label: [(epochs, accuracy), ... one per trial]}`` with accuracies in
-    [0, 1]; one line (mean over trials, min-max band) per setting."""
+    ``series``: ``{setting_label: [(epochs, accuracy) per trial]}``."""
     if not series:
         raise ValueError('no series to plot')
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
@@ -153,12 +138,8 @@ def figure_label_accuracy(series, title=None):
 
 def confusion_counts(clean, corrected, n_classes):
     """``n_classes x n_classes`` int64 counts: entry ``[i, j]`` is the number of samples whose clean
-    label is ``i`` and whose corrected (or noisy) label is ``j``.
-
-    ``clean`` and ``corrected`` are equal-length 1-D integer label arrays (numpy, lists, or CuPy)
-    with values in ``[0, n_classes)``."""
-    clean = _to_numpy(clean)
-    corrected = _to_numpy(corrected)
+    label is ``i`` and whose corrected (or noisy) label is ``j`` (two 1-D integer arrays)."""
+    clean, corrected = _to_numpy(clean), _to_numpy(corrected)
     if clean.ndim != 1 or corrected.shape != clean.shape:
         raise ValueError('expected two 1-D label arrays of the same length, got shapes {} and {}'
                          .format(clean.shape, corrected.shape))
@@ -187,9 +168,7 @@ def plot_confusion(matrices, class_names, path_stem, title=None):
 def figure_confusion(matrices, class_names, title=None):
     """Row-normalised confusion matrices side by side, the percentage written in every cell.
 
-    ``matrices``: list of ``(title, counts)`` with ``counts`` a ``c x c`` array, rows = clean label,
-    columns = corrected label (e.g. from :func:`confusion_counts`); ``class_names`` the ``c`` class
-    names; ``title`` goes above them."""
+    ``matrices``: ``[(title, counts)]``, ``counts`` from :func:`confusion_counts`."""
     if not matrices:
         raise ValueError('no matrices to plot')
     c = len(class_names)
@@ -226,11 +205,10 @@ def figure_confusion(matrices, class_names, title=None):
 
 #: A method keeps its colour in every figure (the order of the paper's rows).
 METHOD_COLORS = {m: 'C{}'.format(k) for k, m in enumerate(paper.METHODS)}
-#: How far apart the methods are drawn at one noise rate (share of the rates' span), in the
-#: figure of several rates.
+#: How far apart the methods are drawn at one noise rate (share of the rates' span).
 DODGE = 0.012
-#: The dot plot of one noise rate: how far apart trials of equal accuracy are set (in method
-#: slots), and where the mean ± std and the paper's number sit beside a method's trials.
+#: The dot plot: how far apart trials of equal accuracy are set (in method slots), and where
+#: the mean ± std and the paper's number sit beside a method's trials.
 TIE_STEP = 0.1
 MEAN_OFFSET = 0.3
 PAPER_OFFSET = -0.3
@@ -239,9 +217,8 @@ KIND_TITLES = {'best': 'best (test accuracy at the best validation epoch)',
 
 
 def table_about(table, width=110, noise=True):
-    """"scikit-learn's digits, symmetric noise, 5 trials (seeds 0, 1, 2, 3, 4); this package's
-    digits schedule: step 1 40 epochs ...": what a table's figure shows, for its title (wrapped
-    at ``width`` characters)."""
+    """"scikit-learn's digits, symmetric noise, 5 trials (seeds 0, 1, 2, 3, 4); ...": what a
+    table's figure shows, for its title (wrapped at ``width`` characters)."""
     import textwrap
     from reproduce.report import table_format
     text = '{}{}, {}; {}'.format(
@@ -268,8 +245,7 @@ def _drawn_rows(table):
 
 
 def tie_offsets(values, step=TIE_STEP):
-    """Offsets along the method axis that set equal ``values`` side by side, centred on 0 (a
-    value alone stays at 0), so that every trial shows as its own point."""
+    """Offsets along the method axis that set equal ``values`` side by side, centred on 0."""
     groups = {}
     for k, value in enumerate(values):
         groups.setdefault(round(float(value), 9), []).append(k)
@@ -282,12 +258,8 @@ def tie_offsets(values, step=TIE_STEP):
 
 def figure_accuracy_vs_noise(table):
     """Test accuracy (%) of a table (:func:`reproduce.batch.tables.build`) at its noise rates, two
-    panels (best, last). With one noise rate, a dot plot per method (:func:`figure_dot_plot`);
-    with several, test accuracy against noise rate (%): one line per measured method with error
-    bars of its sample standard deviation over trials, the paper's numbers as hollow markers of
-    the method's colour (labelled "<method> (paper)"), the methods set a little apart at each
-    rate (:data:`DODGE`, said in the caption) so that their error bars stay visible. Tables
-    without noise rates (Clothing1M) are refused (ValueError)."""
+    panels (best, last): with one rate :func:`figure_dot_plot`; with several, a line per method
+    with error bars, the paper's numbers hollow ("<label> (paper)"); ValueError without rates."""
     if table['noise'] == 'real':
         raise ValueError('Table {} has no noise rates to plot against'.format(table['table']))
     if len(table['rates']) == 1:
@@ -321,13 +293,11 @@ def figure_accuracy_vs_noise(table):
         ax.set_xticks(rates)
         ax.grid(True, alpha=0.3)
     axes[0][0].set_ylabel('test accuracy (%)')
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    order = sorted(range(len(labels)), key=lambda k: (
-        [r['label'] for r in drawn].index(labels[k].replace(' (paper)', '')),
-        labels[k].endswith('(paper)')))
-    handles, labels = [handles[k] for k in order], [labels[k] for k in order]
-    if handles:
-        fig.legend(handles, labels, loc='center left', bbox_to_anchor=(1.0, 0.5),
+    names = [r['label'] for r in drawn]
+    entries = sorted(zip(*axes[0][0].get_legend_handles_labels()), key=lambda e: (
+        names.index(e[1].replace(' (paper)', '')), e[1].endswith('(paper)')))
+    if entries:
+        fig.legend(*map(list, zip(*entries)), loc='center left', bbox_to_anchor=(1.0, 0.5),
                    fontsize='small')
     fig.suptitle('{}: test accuracy against noise rate; {}'.format(
         table_name(table), table_about(table)), fontsize='medium')
@@ -344,12 +314,8 @@ def figure_accuracy_vs_noise(table):
 
 def figure_dot_plot(table):
     """Test accuracy (%) at a table's one noise rate, a dot plot per method, two panels (best,
-    last): the methods side by side along the horizontal axis (no rate axis), each trial a dot
-    of the method's colour (trials of equal accuracy set side by side, :func:`tie_offsets`),
-    beside them the mean ± sample standard deviation (ddof 1) over the trials, and the paper's
-    number as a hollow marker where there is one. A method's trial dots are the line labelled
-    with its row label (its mean ± std: "<label> (mean ± std)", the paper's: "<label> (paper)"),
-    so that they can be read back."""
+    last): each trial a dot (line labelled with the row label), beside them the mean ± sample
+    std ("<label> (mean ± std)") and the paper's number, hollow ("<label> (paper)")."""
     from matplotlib.lines import Line2D
     drawn = _drawn_rows(table)
     rate, noise = table['rates'][0], table['noise']

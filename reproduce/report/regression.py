@@ -11,7 +11,9 @@ TRIAL_SIGMAS * s``, neither below the floors; ``s`` is the recording's per-trial
 trial are *unpaired*, not compared.
 """
 import argparse
+import collections
 import dataclasses
+import itertools
 import json
 import math
 import os
@@ -19,13 +21,10 @@ import sys
 
 import numpy
 
-
-from reproduce import REPOSITORY
 from reproduce.run import provenance
 
 KINDS = ('best', 'last')
-#: Quantities of the signals, and whether each is an accuracy in percent.
-SIGNALS = ('final_loss', 'label_accuracy')
+#: The quantities that are accuracies in percent.
 ACCURACIES = KINDS + ('label_accuracy',)
 #: Tolerance floor of an accuracy cell, in percentage points ...
 ACCURACY_FLOOR = 1.0
@@ -39,7 +38,7 @@ TRIAL_SIGMAS = 5.0
 SPREAD_REFERENCE = 'digits_regression_table2.json'
 #: Per-trial platform spread of a recording without its own, per kind of cell: test accuracy
 #: (points), label accuracy (points), loss (relative to the recorded value); the largest figure
-#: of each kind in SPREAD_REFERENCE (:func:`pooled_spread`, rounded up; a test keeps them equal).
+#: of each kind in SPREAD_REFERENCE, rounded up (tests/test_regression_power.py keeps them equal).
 DEFAULT_SPREAD = {'test_accuracy': 1.14, 'label_accuracy': 0.80, 'loss': 0.027}
 
 
@@ -49,9 +48,8 @@ class CheckFileError(ValueError):
 
 def kind_of(quantity):
     """'test_accuracy', 'label_accuracy' or 'loss': the kinds of :data:`DEFAULT_SPREAD`."""
-    if quantity in KINDS:
-        return 'test_accuracy'
-    return 'label_accuracy' if quantity == 'label_accuracy' else 'loss'
+    return ('test_accuracy' if quantity in KINDS else
+            'label_accuracy' if quantity == 'label_accuracy' else 'loss')
 
 
 # Reading the files
@@ -59,27 +57,27 @@ def kind_of(quantity):
 
 def load_table(path, role='--check file'):
     """A table JSON written by a table script; :class:`CheckFileError` (one line) if not."""
+    def not_a(what):
+        return CheckFileError('{} {} {}'.format(role, path, what))
     if not os.path.isfile(path):
-        raise CheckFileError('{} {} does not exist'.format(role, path))
+        raise not_a('does not exist')
     try:
         with open(path) as f:
             table = json.load(f)
     except (ValueError, UnicodeDecodeError) as error:
-        raise CheckFileError('{} {} is not JSON ({})'.format(role, path, error))
-    expected = 'a table JSON written by reproduce/table<N>.py'
+        raise not_a('is not JSON ({})'.format(error))
+    expected = 'is not a table JSON written by reproduce/table<N>.py '
     if not isinstance(table, dict) or not isinstance(table.get('rows'), list):
-        raise CheckFileError('{} {} is not {} (no "rows" list)'.format(role, path, expected))
+        raise not_a(expected + '(no "rows" list)')
     for row in table['rows']:
         if not isinstance(row, dict) or 'method' not in row or any(
                 not isinstance(row.get(kind), list) or any(
                     not isinstance(c, dict) or 'rate' not in c or 'mean' not in c
                     for c in row[kind]) for kind in KINDS):
-            raise CheckFileError('{} {} is not {} (a row lacks method, best or last cells with '
-                                 'rate and mean)'.format(role, path, expected))
+            raise not_a(expected + '(a row lacks method, best or last cells with rate and mean)')
     if not isinstance(table.get('signals', []), list) or not isinstance(
             table.get('provenance', {}), dict):
-        raise CheckFileError('{} {} is not {} (signals or provenance of the wrong type)'.format(
-            role, path, expected))
+        raise not_a(expected + '(signals or provenance of the wrong type)')
     return table
 
 
@@ -102,16 +100,10 @@ def load_check_file(path, table, role='--check file'):
 
 def cells_of(table):
     """``{(part, quantity, rate): cell}`` of every computed cell of ``table`` and its signals."""
-    cells = {}
-    for row in table['rows']:
-        if row.get('status', 'computed') != 'computed':
-            continue
-        for kind in KINDS:
-            for cell in row[kind]:
-                cells[(row['method'], kind, cell['rate'])] = cell
-    for signal in table.get('signals', []):
-        for cell in signal['cells']:
-            cells[(signal['part'], signal['quantity'], cell['rate'])] = cell
+    cells = {(row['method'], kind, cell['rate']): cell for row in table['rows']
+             if row.get('status', 'computed') == 'computed' for kind in KINDS for cell in row[kind]}
+    cells.update({(signal['part'], signal['quantity'], cell['rate']): cell
+                  for signal in table.get('signals', []) for cell in signal['cells']})
     return cells
 
 
@@ -137,14 +129,8 @@ def sample_std(cell):
 # The per-trial platform spread
 
 
-@dataclasses.dataclass
-class Spread:
-    """A cell's platform spread in its own units: of one trial, and of the mean of the recorded
-    trials, with what it rests on."""
-
-    per_trial: float
-    mean: float
-    basis: str
+#: A cell's platform spread in its own units: of one trial, and of the mean of the recorded trials.
+Spread = collections.namedtuple('Spread', 'per_trial mean')
 
 
 def setting_values(spread_cell):
@@ -163,9 +149,9 @@ def distinct_settings(platform_spread):
     cells = platform_spread.get('cells', [])
     groups = {}
     for setting in platform_spread.get('settings', []):
-        name = setting['name']
-        signature = tuple(tuple(sorted(setting_values(c).get(name, {}).items())) for c in cells)
-        groups.setdefault(signature, []).append(name)
+        signature = tuple(tuple(sorted(setting_values(c).get(setting['name'], {}).items()))
+                          for c in cells)
+        groups.setdefault(signature, []).append(setting['name'])
     return list(groups.values())
 
 
@@ -175,13 +161,11 @@ def measured_spread(spread_cell, representatives):
     values = setting_values(spread_cell)
     names = [n for n in representatives if values.get(n)]
     per_trial, means = [], []
-    for i, a in enumerate(names):
-        for b in names[i + 1:]:
-            shared = sorted(set(values[a]) & set(values[b]))
-            d = [values[b][t] - values[a][t] for t in shared]
-            if d:
-                per_trial += d
-                means.append(numpy.mean(d))
+    for a, b in itertools.combinations(names, 2):
+        d = [values[b][t] - values[a][t] for t in sorted(set(values[a]) & set(values[b]))]
+        if d:
+            per_trial += d
+            means.append(numpy.mean(d))
     if not means:
         return None
     return (float(numpy.sqrt(numpy.mean(numpy.square(per_trial)))),
@@ -196,29 +180,25 @@ def spread_basis(recorded):
                 'its kind (measured on {}; README, "Regression checks")'.format(SPREAD_REFERENCE))
     groups = distinct_settings(info)
     return ('platform spread of {} CPU numerics settings, {} distinct results ({}): the '
-            'tolerances rest on those {}'.format(
-                len(info.get('settings', [])), len(groups),
-                '; '.join(' = '.join(g) for g in groups), len(groups)))
-
-
-def _relative(cell, measured):
-    """A loss cell's spread relative to its mean over the settings; others as they are."""
-    if kind_of(cell['quantity']) != 'loss':
-        return measured
-    scale = abs(numpy.mean([v for t in setting_values(cell).values() for v in t.values()]))
-    return measured / scale if scale else 0.0
+            'tolerances rest on those {}'.format(len(info.get('settings', [])), len(groups),
+                                                 '; '.join(map(' = '.join, groups)), len(groups)))
 
 
 def kind_spreads(platform_spread):
     """``{(part, quantity, rate): (per-trial, mean)}`` measured per cell, and ``{kind: [per-trial
-    spread of every cell of that kind]}`` (losses relative to the cell's value)."""
+    spread of every cell of that kind]}`` (losses relative to the cell's mean over the settings)."""
     representatives = [g[0] for g in distinct_settings(platform_spread)]
     cells, kinds = {}, {}
     for cell in platform_spread.get('cells', []):
         measured = measured_spread(cell, representatives)
         if measured is not None:
             cells[(cell['part'], cell['quantity'], cell['rate'])] = measured
-            kinds.setdefault(kind_of(cell['quantity']), []).append(_relative(cell, measured[0]))
+            spread, kind = measured[0], kind_of(cell['quantity'])
+            if kind == 'loss':
+                scale = abs(numpy.mean([v for t in setting_values(cell).values()
+                                        for v in t.values()]))
+                spread = spread / scale if scale else 0.0
+            kinds.setdefault(kind, []).append(spread)
     return cells, kinds
 
 
@@ -235,30 +215,21 @@ def recorded_spreads(recorded):
     for key, (per_trial, mean) in measured.items():
         kind = kind_of(key[1])
         scale = abs(cells[key]['mean']) if kind == 'loss' and key in cells else 1.0
-        spreads[key] = Spread(max(per_trial, typical[kind] * scale), mean, 'recorded')
+        spreads[key] = Spread(max(per_trial, typical[kind] * scale), mean)
     return spreads
-
-
-def pooled_spread(recording):
-    """``{kind: largest per-trial spread}`` over the cells of a recording's platform spread
-    (losses relative to their value): what :data:`DEFAULT_SPREAD` holds."""
-    return {kind: max(v) for kind, v in kind_spreads(recording['platform_spread'])[1].items()}
 
 
 def default_spread(quantity, recorded_cell):
     """A cell's :data:`DEFAULT_SPREAD` in its own units, the same for every trial and for the
     mean (the mean's shrinks with the trials, as independent trials' does)."""
     s = DEFAULT_SPREAD[kind_of(quantity)]
-    if kind_of(quantity) == 'loss':
-        s *= abs(recorded_cell['mean'])
-    return Spread(s, 0.0, 'default spread')
+    return Spread(s * abs(recorded_cell['mean']) if kind_of(quantity) == 'loss' else s, 0.0)
 
 
 def tolerances(quantity, recorded_cell, n, spread, points=None):
     """``(mean, trial)``: how far the mean paired difference over ``n`` trials and one trial's
     difference may move (the cell's units)."""
-    floor = (ACCURACY_FLOOR if quantity in ACCURACIES
-             else LOSS_FLOOR * abs(recorded_cell['mean']))
+    floor = ACCURACY_FLOOR if quantity in ACCURACIES else LOSS_FLOOR * abs(recorded_cell['mean'])
     mean = max(floor, TOLERANCE_SIGMAS * max(spread.mean, spread.per_trial / math.sqrt(n)))
     if points is not None and quantity in ACCURACIES:
         mean = points
@@ -269,20 +240,11 @@ def tolerances(quantity, recorded_cell, n, spread, points=None):
 
 
 def _where(key):
-    part, quantity, rate = key
-    return '{} {} at {:g}%'.format(part, quantity, 100 * rate)
+    return '{} {} at {:g}%'.format(key[0], key[1], 100 * key[2])
 
 
-def _value(quantity, value):
-    return '{:.2f}'.format(value) if quantity in ACCURACIES else '{:.4f}'.format(value)
-
-
-def _signed(quantity, value):
-    return ('{:+.2f}' if quantity in ACCURACIES else '{:+.4f}').format(value)
-
-
-def _unit(quantity):
-    return ' points' if quantity in ACCURACIES else ''
+def _value(quantity, value, sign=''):
+    return ('{:%s.%df}' % (sign, 2 if quantity in ACCURACIES else 4)).format(value)
 
 
 def trials_text(trials):
@@ -323,12 +285,10 @@ class Comparison:
     def report(self, path):
         """Readable lines for the terminal."""
         lines = []
-        if self.exact and not self.platform:
-            lines.append('check against {}: exact match, all {} recorded cells bit-identical on '
-                         'the same platform and settings'.format(path, self.compared))
-        elif self.exact:
-            lines.append('check against {}: exact match, all {} recorded cells bit-identical '
-                         '(on another platform)'.format(path, self.compared))
+        if self.exact:
+            lines.append('check against {}: exact match, all {} recorded cells bit-identical {}'
+                         .format(path, self.compared, '(on another platform)' if self.platform
+                                 else 'on the same platform and settings'))
         elif self.ok:
             lines.append('check against {}: every recorded cell within tolerance ({} compared '
                          'trial by trial, {} bit-identical)'.format(
@@ -372,13 +332,13 @@ def _compare_cell(result, key, new, old, spread, points):
         result.partial[(tuple(shared), only)] = result.partial.get((tuple(shared), only), 0) + 1
     d = [float(after[t]) - float(before[t]) for t in shared]
     result.identical += bool(not any(d) and set(after) == set(before))
-    if not all(math.isfinite(x) for x in d):
-        bad = [t for t, x in zip(shared, d) if not math.isfinite(x)]
+    bad = [t for t, x in zip(shared, d) if not math.isfinite(x)]
+    if bad:
         result.moved.append('{}: trial {} is {} now, {} recorded: not a finite number'.format(
             _where(key), bad[0], after[bad[0]], before[bad[0]]))
         return
     allowed, per_trial = tolerances(quantity, old, len(shared), spread, points)
-    unit, mean = _unit(quantity), sum(d) / len(d)
+    unit, mean = ' points' * (quantity in ACCURACIES), sum(d) / len(d)
     if abs(mean) > allowed:
         std = sample_std(old)
         in_std = ('{:+.1f} recorded trial std'.format(mean / std) if std else
@@ -389,12 +349,12 @@ def _compare_cell(result, key, new, old, spread, points):
             'tolerance {}{})'.format(
                 _where(key), _value(quantity, numpy.mean([after[t] for t in shared])),
                 _value(quantity, numpy.mean([before[t] for t in shared])), trials_text(shared),
-                _signed(quantity, mean), unit, in_std, _value(quantity, allowed), unit))
+                _value(quantity, mean, '+'), unit, in_std, _value(quantity, allowed), unit))
     far = [(t, x) for t, x in zip(shared, d) if abs(x) > per_trial]
     if far and len(shared) > 1:
         result.collapsed.append('{}: trial{} {} moved {}{} (one trial may move {}{})'.format(
             _where(key), 's' * (len(far) > 1), ', '.join(str(t) for t, _ in far),
-            ', '.join(_signed(quantity, x) for _, x in far), unit,
+            ', '.join(_value(quantity, x, '+') for _, x in far), unit,
             _value(quantity, per_trial), unit))
 
 
@@ -431,101 +391,6 @@ def check(table, path, points=None, role='--check file'):
     return comparison.ok, comparison.report(path)
 
 
-# What the rule catches, and what it lets through
-
-
-def smallest_detected_drop(recorded, method='ours'):
-    """``{rate: points}``: a drop of ``method``'s best and last test accuracy by more than this on
-    every recorded trial is flagged, one not more passes (the smaller of the two cells'
-    tolerances of the mean; a uniform drop moves no trial further than the mean)."""
-    spreads, cells = recorded_spreads(recorded), cells_of(recorded)
-    drops = {}
-    for (part, quantity, rate), cell in cells.items():
-        if part != method or quantity not in KINDS or cell.get('mean') is None:
-            continue
-        spread = spreads.get((part, quantity, rate)) or default_spread(quantity, cell)
-        allowed = tolerances(quantity, cell, len(trial_values(cell)), spread)[0]
-        drops[rate] = min(drops.get(rate, allowed), allowed)
-    return drops
-
-
-def with_values(table, values):
-    """A light copy of ``table`` (rows, signals, provenance) whose cells hold ``values``:
-    ``{(part, quantity, rate): {trial: value}}``; other cells are kept."""
-    def cell(key, old):
-        if key not in values:
-            return old
-        trials = sorted(values[key])
-        numbers = [float(values[key][t]) for t in trials]
-        return dict(old, values=numbers, trials=trials, n=len(numbers),
-                    mean=sum(numbers) / len(numbers))
-    rows = [dict(row, **{kind: [cell((row['method'], kind, c['rate']), c) for c in row[kind]]
-                         for kind in KINDS}) for row in table['rows']]
-    signals = [dict(s, cells=[cell((s['part'], s['quantity'], c['rate']), c)
-                              for c in s['cells']]) for s in table.get('signals', [])]
-    return {'table': table.get('table'), 'dataset': table.get('dataset'),
-            'noise': table.get('noise'), 'rows': rows, 'signals': signals,
-            'provenance': table.get('provenance', {}),
-            'platform_spread': table.get('platform_spread')}
-
-
-def setting_table(recording, setting):
-    """The recording's table as measured under one of its recorded settings."""
-    return with_values(recording, {
-        (c['part'], c['quantity'], c['rate']): setting_values(c)[setting]
-        for c in recording['platform_spread']['cells'] if setting in setting_values(c)})
-
-
-def setting_deviations(recording, before, after):
-    """``{(part, quantity): difference}`` of the recording's single trial between two recorded
-    settings (losses relative to the ``before`` value)."""
-    deviations = {}
-    for c in recording['platform_spread']['cells']:
-        values = setting_values(c)
-        (a,), (b,) = values[before].values(), values[after].values()
-        deviations[(c['part'], c['quantity'])] = (b - a) / abs(a) if kind_of(
-            c['quantity']) == 'loss' and a else b - a
-    return deviations
-
-
-def moved_by_platforms(recorded, recording, assignment, deviations=None):
-    """``recorded`` with trial k moved as the one-trial ``recording`` moved between the two
-    recorded settings ``assignment[k] = (before, after)`` (the cells of the same part and
-    quantity; losses relatively): an unchanged table re-run on other platforms.
-    ``deviations``: :func:`setting_deviations` of the pairs, when already computed."""
-    deviations = deviations or {pair: setting_deviations(recording, *pair)
-                                for pair in set(assignment.values())}
-    values = {}
-    for key, cell in cells_of(recorded).items():
-        trials = trial_values(cell)
-        if not trials:
-            continue
-        moved = {}
-        for t, v in trials.items():
-            delta = deviations[assignment[t]].get(key[:2], 0.0)
-            moved[t] = v * (1 + delta) if kind_of(key[1]) == 'loss' else v + delta
-        values[key] = moved
-    return with_values(recorded, values)
-
-
-def false_alarm_rate(recorded, recording, draws=1000, seed=0):
-    """The share of ``draws`` re-runs of the unchanged ``recorded`` table flagged by the check:
-    in each, every trial independently moves as the one-trial ``recording`` moved between two
-    of its recorded settings drawn at random (the settings the recording was and is run on)."""
-    settings = [s['name'] for s in recording['platform_spread']['settings']]
-    trials = sorted({t for c in cells_of(recorded).values() for t in (trial_values(c) or {})})
-    deviations = {(a, b): setting_deviations(recording, a, b)
-                  for a in settings for b in settings}
-    rng = numpy.random.RandomState(seed)
-    flagged = 0
-    for _ in range(draws):
-        pick = rng.randint(len(settings), size=(len(trials), 2))
-        assignment = {t: (settings[a], settings[b]) for t, (a, b) in zip(trials, pick)}
-        flagged += not compare(moved_by_platforms(recorded, recording, assignment, deviations),
-                               recorded).ok
-    return flagged / float(draws)
-
-
 def main(argv=None):
     """The command line; returns the exit status (0 within tolerance, 1 moved, 2 bad input)."""
     p = argparse.ArgumentParser(prog='python -m reproduce.regression',
@@ -559,18 +424,16 @@ def spread_markdown(recorded):
              'spreads (root mean square difference between two distinct settings) over the '
              'square root of the trials for the mean, {:g} for one trial (at least {:g} point for '
              'accuracies, {:g} % of the value for losses).'.format(
-                 info['reference'], len(distinct_settings(info)), len(names),
-                 TOLERANCE_SIGMAS, TRIAL_SIGMAS,
-                 ACCURACY_FLOOR, 100 * LOSS_FLOOR), '',
+                 info['reference'], len(distinct_settings(info)), len(names), TOLERANCE_SIGMAS,
+                 TRIAL_SIGMAS, ACCURACY_FLOOR, 100 * LOSS_FLOOR), '',
              '| part | quantity | rate | ' + ' | '.join(names) + ' | range |',
              '|---|---|---|' + '---|' * (len(names) + 1)]
     for cell in info['cells']:
-        digits = 2 if cell['quantity'] in ACCURACIES else 4
-        fmt = '{:.%df}' % digits
+        q = cell['quantity']
         lines.append('| {} | {} | {:g}% | {} | {} |'.format(
-            cell['part'], cell['quantity'], 100 * cell['rate'], ' | '.join(
-                fmt.format(cell['values'][n]) if n in cell['values'] else '–' for n in names),
-            fmt.format(cell['max'] - cell['min'])))
+            cell['part'], q, 100 * cell['rate'], ' | '.join(
+                _value(q, cell['values'][n]) if n in cell['values'] else '–' for n in names),
+            _value(q, cell['max'] - cell['min'])))
     lines += ['', 'Settings: ' + '; '.join('`{}`: {}'.format(s['name'], ' '.join(
         '{}={}'.format(k, v) for k, v in s['environment'].items()) or 'the machine\'s own')
         for s in info['settings'])]

@@ -81,11 +81,11 @@ def smallest_possible_p(differences):
 
 
 def format_p(p):
-    """A p-value as printed: exact when it has at most four significant digits (every
-    sign-flip p-value of up to five trials, k/32: 0.03125, 0.0625), else two significant
-    digits; never rounded to a shorter number that hides an exact value (0.0625, not 0.062)."""
-    exact = '{:.4g}'.format(p)
-    return exact if float(exact) == p else '{:.2g}'.format(p)
+    """A p-value as printed: exact when it has at most five significant digits (every sign-flip
+    p-value of up to five trials, k/32: 0.03125, 0.15625), else rounded to four significant
+    digits, which still tell every p of up to ten trials (k/1024: 0.0009766, 0.1094) apart."""
+    exact = '{:.5g}'.format(p)
+    return exact if float(exact) == p else '{:.4g}'.format(p)
 
 
 def compare(ours, other):

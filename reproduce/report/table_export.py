@@ -15,14 +15,11 @@ _LATEX_SPECIAL = {'\\': r'\textbackslash{}', '&': r'\&', '%': r'\%', '$': r'\$',
                   '_': r'\_', '{': r'\{', '}': r'\}', '~': r'\textasciitilde{}',
                   '^': r'\textasciicircum{}'}
 _LATEX_MARKERS = {significance.BETTER: '$^{*}$', significance.WORSE: '$^{\\dagger}$'}
-
-
 #: The BibTeX file written beside the tables.
 BIB_NAME = 'references.bib'
-#: The methods' references, by their number in the reproduced paper's reference list (the
-#: ``[n]`` of the row labels): ``(cite key, author-year text, BibTeX entry)``. Patrini et al.'s
-#: and Tanaka et al.'s were checked against the CVF open-access pages (authors, title, pages);
-#: Yi and Wu's and Vahdat's are not checked yet.
+#: The methods' references by their number in the paper (the ``[n]`` of the row labels):
+#: ``(cite key, author-year text, BibTeX entry)``. Patrini et al.'s and Tanaka et al.'s were
+#: checked against the CVF open-access pages; Yi and Wu's and Vahdat's are not checked yet.
 REFERENCES = {
     3: ('yi2019pencil', 'Yi and Wu, 2019', """@inproceedings{yi2019pencil,
   author = {Yi, Kun and Wu, Jianxin},
@@ -63,22 +60,13 @@ def format_bib():
 
 def latex_method(label):
     """A row label in LaTeX: escaped, its ``[n]`` reference as ``~\\cite{key}``."""
-    pieces = []
-    last = 0
-    for match in _CITATION.finditer(label):
-        number = int(match.group(1))
-        pieces.append(latex_escape(label[last:match.start()]))
-        pieces.append('~\\cite{{{}}}'.format(REFERENCES[number][0]) if number in REFERENCES
-                      else latex_escape(match.group(0)))
-        last = match.end()
-    pieces.append(latex_escape(label[last:]))
-    return ''.join(pieces)
+    return _CITATION.sub(lambda m: '~\\cite{{{}}}'.format(REFERENCES[int(m.group(1))][0])
+                         if int(m.group(1)) in REFERENCES else m.group(0), latex_escape(label))
 
 
 def table_variant(table):
     """What sets a table apart from the default run of its table and data set, as label words
-    (empty for the default): the schedule scale, subsampled epochs, Forward T's matrix, the
-    weight of Lmix, the interpretation choices and changed settings."""
+    (empty for the default)."""
     from reproduce.run.data import DATA_SETS
     settings = table.get('settings') or {}
     prov = table.get('provenance') or {}
@@ -96,10 +84,9 @@ def table_variant(table):
             transition, 't-' + re.sub(r'\.npy$', '', transition)))
     if settings.get('mixup_weight', 1) != 1:
         words.append('lmix-weight-{:g}'.format(settings['mixup_weight']))
-    for key, default, word in (('lc_on', 'clean', 'lc-mixed'), ('step1_labels', 'soft',
-                                                                   'step1-hard'),
-                               ('step2_labels', 'soft', 'step2-hard'),
-                               ('step2_init', 'fresh', 'step2-from-step1')):
+    for key, default, word in (
+            ('lc_on', 'clean', 'lc-mixed'), ('step1_labels', 'soft', 'step1-hard'),
+            ('step2_labels', 'soft', 'step2-hard'), ('step2_init', 'fresh', 'step2-from-step1')):
         if settings.get(key, default) != default:
             words.append(word)
     if prov.get('pretrained_weights') is False:
@@ -132,14 +119,13 @@ def _latex_cell(cell, best):
 
 
 def _latex_paper(cell):
-    if cell['paper'] is None:
-        return '--'
-    return '{:.{d}f}'.format(cell['paper'], d=cell.get('paper_decimals', 2))
+    return '--' if cell['paper'] is None else '{:.{d}f}'.format(
+        cell['paper'], d=cell.get('paper_decimals', 2))
 
 
 def latex_caption(table):
-    """The caption: what was measured, on what, over which trials and schedule (the parts that
-    ran), and what bold and the markers mean; the methods' references as author-year text."""
+    """The caption: what was measured, on what, over which trials and schedule, and what bold
+    and the markers mean."""
     prov = table['provenance']
     subject = table_format.table_subject(table)
     parts = ['{}.'.format(latex_escape(subject[0].upper() + subject[1:])),
@@ -166,10 +152,9 @@ def latex_caption(table):
 
 
 def format_latex(table, label=None):
-    """The table as a LaTeX ``table`` environment (booktabs): a row per method and kind, ``mean
-    $\\pm$ std`` per column, the best measured cell of each column and kind in bold, the
-    significance marker as a superscript, the paper's numbers on a row below (quoted methods: the
-    paper's row alone); caption above (:func:`latex_caption`), label :func:`latex_label`."""
+    """The table as a LaTeX ``table`` environment (booktabs): a row per method and kind (the
+    best of each column in bold, the significance marker as a superscript), the paper's numbers
+    on a row below; caption :func:`latex_caption`, label :func:`latex_label`."""
     columns = [latex_escape(column_name(table, r)) for r in table['rates']]
     best = best_of_columns(table)
     lines = [r'% written by reproduce/table{}.py; needs \usepackage{{booktabs}} and the '
@@ -192,10 +177,8 @@ def format_latex(table, label=None):
             if row['status'] == 'computed':
                 lines.append('{} & {} & {} \\\\'.format(head, kind, ' & '.join(
                     _latex_cell(c, b) for c, b in zip(cells, best[kind]))))
-                if any(c['paper'] is not None for c in cells):
-                    lines.append(' & {} (paper) & {} \\\\'.format(kind, ' & '.join(
-                        _latex_paper(c) for c in cells)))
-            elif any(c['paper'] is not None for c in cells):
+                head = ''
+            if any(c['paper'] is not None for c in cells):
                 lines.append('{} & {} (paper) & {} \\\\'.format(head, kind, ' & '.join(
                     _latex_paper(c) for c in cells)))
         lines.append(r'\addlinespace')
@@ -205,28 +188,21 @@ def format_latex(table, label=None):
     return '\n'.join(lines) + '\n'
 
 
-def csv_rows(table):
-    """The CSV's rows as dicts (:data:`CSV_FIELDS`): every measured trial and every published
-    number of the table."""
-    rows = []
-    common = {'table': table['table'], 'dataset': table['dataset'], 'noise': table['noise']}
+def format_csv(table):
+    """The table as CSV text (header :data:`CSV_FIELDS`): every measured trial and every
+    published number, in percent, full precision."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator='\n')
+    writer.writerow(CSV_FIELDS)
     for row in table['rows']:
         for kind in KINDS:
             for cell in row[kind]:
-                base = dict(common, method=row['method'], label=row['label'], kind=kind,
-                            rate=cell['rate'])
-                for trial, value in zip(cell.get('trials') or [], cell.get('values', [])):
-                    rows.append(dict(base, trial=trial, value=value, source='measured'))
+                found = [(t, v, 'measured') for t, v in zip(cell.get('trials') or [],
+                                                            cell.get('values', []))]
                 if cell['paper'] is not None:
-                    rows.append(dict(base, trial='', value=cell['paper'], source='paper'))
-    return rows
-
-
-def format_csv(table):
-    """The table as CSV text (header :data:`CSV_FIELDS`; values in percent, full precision)."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, lineterminator='\n')
-    writer.writeheader()
-    for row in csv_rows(table):
-        writer.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in row.items()})
+                    found.append(('', cell['paper'], 'paper'))
+                writer.writerows([repr(v) if isinstance(v, float) else v for v in (
+                    table['table'], table['dataset'], table['noise'], row['method'],
+                    row['label'], kind, cell['rate'], trial, value, source)]
+                    for trial, value, source in found)
     return out.getvalue()

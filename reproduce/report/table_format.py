@@ -35,21 +35,12 @@ def _marked(cell, with_n=True):
     return _measured(cell, with_n) + (' ' + mark if mark else '')
 
 
-def best_means(row_cells):
-    """Per column, the highest mean among measured cells (None where none is measured);
-    ``row_cells`` holds one list of cells per row."""
-    best = []
-    for column in zip(*row_cells):
-        means = [c['mean'] for c in column if c['mean'] is not None]
-        best.append(max(means) if means else None)
-    return best
-
-
 def best_of_columns(table):
-    """``{kind: [highest measured mean per column]}`` over the computed rows."""
+    """``{kind: [highest measured mean per column]}`` over the computed rows (None where none)."""
     rows = [r for r in table['rows'] if r['status'] == 'computed']
-    return {kind: best_means([r[kind] for r in rows]) if rows else [None] * len(table['rates'])
-            for kind in KINDS}
+    return {kind: [max((c['mean'] for c in column if c['mean'] is not None), default=None)
+                   for column in zip(*[r[kind] for r in rows])] if rows
+            else [None] * len(table['rates']) for kind in KINDS}
 
 
 #: How the titles name a data set.
@@ -86,15 +77,9 @@ def schedule_origin(dataset, scale, changed=False, subsampled=False):
     nothing changed), "this package's digits schedule", or 'SHORTENED schedule (--epochs-scale
     0.2 of ...)'; with changed settings or subsampled epochs it says so."""
     own = "the paper's" if dataset in PAPER_SCHEDULES else "this package's {}".format(dataset)
-    if scale == 1:
-        text = '{} schedule'.format(own)
-    else:
-        text = 'SHORTENED schedule (--epochs-scale {:g} of {} schedule)'.format(scale, own)
-    if changed:
-        text += ', CHANGED by --set'
-    if subsampled:
-        text += ', epochs SUBSAMPLED'
-    return text
+    text = ('{1} schedule' if scale == 1 else
+            'SHORTENED schedule (--epochs-scale {0:g} of {1} schedule)').format(scale, own)
+    return text + ', CHANGED by --set' * bool(changed) + ', epochs SUBSAMPLED' * bool(subsampled)
 
 
 def schedule_text(dataset, scale, settings, parts, changed=False, subsampled=False,
@@ -124,10 +109,7 @@ def schedule_text(dataset, scale, settings, parts, changed=False, subsampled=Fal
         pieces.append(text)
     step2 = [(part, name) for part, name in STEP2_PARTS if part in parts]
     if step2:
-        names = []
-        for _, name in step2:
-            if name not in names:
-                names.append(name)
+        names = list(dict.fromkeys(name for _, name in step2))
         counts = sorted({count(part, 'step2') for part, _ in step2}, key=str)
         if len(counts) == 1:
             text = '{} {} epochs'.format(_join(names), counts[0])
@@ -206,10 +188,9 @@ def run_epochs(table):
 def table_schedule_text(table):
     """:func:`schedule_text` of a table: the parts that ran, with the epochs they ran."""
     prov = table.get('provenance') or {}
-    epochs = {'step1': (prov.get('epochs') or {}).get('step1'),
-              'pencil': (prov.get('epochs') or {}).get('pencil')}
-    epochs.update({part: (prov.get('epochs') or {}).get('step2')
-                   for part, _ in STEP2_PARTS})
+    ran = prov.get('epochs') or {}
+    epochs = {part: ran.get('step2') for part, _ in STEP2_PARTS}
+    epochs.update(step1=ran.get('step1'), pencil=ran.get('pencil'))
     epochs = {k: v for k, v in epochs.items() if v is not None}
     epochs.update(run_epochs(table))
     return schedule_text(table_dataset(table), prov.get('epochs_scale', 1),
@@ -264,9 +245,8 @@ def title_text(table):
 def trials_text(trials):
     """'3 trials (seeds 0, 1, 2)'."""
     trials = list(trials)
-    return '{} trial{} (seed{} {})'.format(len(trials), 's' * (len(trials) != 1),
-                                          's' * (len(trials) != 1),
-                                          ', '.join(map(str, trials)))
+    plural = 's' * (len(trials) != 1)
+    return '{} trial{} (seed{} {})'.format(len(trials), plural, plural, ', '.join(map(str, trials)))
 
 
 def comparisons(table):
@@ -308,20 +288,6 @@ def caption_lines(table):
                          'trials).'.format(significance.TOO_FEW, significance.MIN_TRIALS)
                          if notes <= {significance.TOO_FEW} else
                          'No cell can be marked: {}.'.format('; '.join(sorted(notes))))
-    return lines
-
-
-def comparison_markdown(table, columns):
-    """The paired comparisons with "ours" as a Markdown table (empty without any)."""
-    found = comparisons(table)
-    if not found:
-        return []
-    lines = ['Paired comparison with "ours" over the shared trials: mean difference (ours − '
-             'method, points) and the exact one-sided sign-flip p-value that ours is better:', '',
-             '| method | | ' + ' | '.join(columns) + ' |', '|---|---|' + '---|' * len(columns)]
-    for row, kind, versus in found:
-        lines.append('| {} | {} | {} |'.format(row['label'], kind, ' | '.join(
-            comparison_text(v) for v in versus)))
     return lines
 
 
@@ -411,11 +377,10 @@ def format_terminal(table):
                               [comparison_text(v) for v in versus]))
     labels = table['labels']
     if any(entry['corrected']['n'] for entry in labels):
-        lines.append('')
-        lines.append(line('step-1 labels right (%): noisy'.ljust(label_width + 20),
-                          [_measured(e['noisy'], False) for e in labels]))
-        lines.append(line('                after correction'.ljust(label_width + 20),
-                          [_measured(e['corrected'], False) for e in labels]))
+        lines += ['', line('step-1 labels right (%): noisy'.ljust(label_width + 20),
+                           [_measured(e['noisy'], False) for e in labels]),
+                  line('                after correction'.ljust(label_width + 20),
+                       [_measured(e['corrected'], False) for e in labels])]
     return '\n'.join(lines) + '\n'
 
 
@@ -435,12 +400,10 @@ def format_markdown(table):
             if row['status'] == 'computed':
                 texts = []
                 for c, top in zip(cells, best[kind]):
-                    if c['mean'] is None:
-                        text = '–'
-                    else:
-                        text = _measured(c)
-                        text = '**{}**'.format(text) if c['mean'] == top else text
-                        text += (' ' + marker(c)) if marker(c) else ''
+                    text = _measured(c)
+                    if c['mean'] is not None:
+                        text = ('**{}**' if c['mean'] == top else '{}').format(text) + (
+                            ' ' + marker(c) if marker(c) else '')
                     if c['paper'] is not None:
                         text += ' (paper {}, {})'.format(_paper(c), _number(c['diff'], True))
                     texts.append(text)
@@ -449,9 +412,14 @@ def format_markdown(table):
                 texts = ['{} ({})'.format(_paper(c), mark) if c['paper'] is not None
                          else '–' for c in cells]
             lines.append('| {} | {} | {} |'.format(row['label'], kind, ' | '.join(texts)))
-    comparison = comparison_markdown(table, columns)
-    if comparison:
-        lines += [''] + comparison
+    found = comparisons(table)
+    if found:       # the paired comparisons with "ours"
+        lines += ['', 'Paired comparison with "ours" over the shared trials: mean difference (ours '
+                  '− method, points) and the exact one-sided sign-flip p-value that ours is '
+                  'better:', '', '| method | | ' + ' | '.join(columns) + ' |',
+                  '|---|---|' + '---|' * len(columns)]
+        lines += ['| {} | {} | {} |'.format(row['label'], kind, ' | '.join(
+            comparison_text(v) for v in versus)) for row, kind, versus in found]
     if any(entry['corrected']['n'] for entry in table['labels']):
         lines += ['', 'Step-1 training labels that equal the clean label (%): noisy → corrected: '
                   + '; '.join('{} {} → {}'.format(col, _measured(e['noisy'], False),

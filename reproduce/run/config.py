@@ -1,6 +1,5 @@
-"""The configuration of one run: every option that decides or places it, declared once
-(:mod:`reproduce.run.options`), and what follows from it: the resolved hyper-parameters, the run's
-identity, its directory name and its settings file (``config.json``).
+"""The configuration of one run: every option that decides or places it, declared once, and what
+follows: resolved hyper-parameters, identity, directory name and settings file (``config.json``).
 """
 import dataclasses
 import json
@@ -145,15 +144,11 @@ class RunConfig:
 
     def __post_init__(self):
         spec = data_set(self.dataset)
-        if self.noise is None:
-            self.noise = spec.default_noise
-        if self.rate is None:
-            self.rate = spec.default_rate
-        for name in SEEDS:
+        defaults = dict(noise=spec.default_noise, rate=spec.default_rate,
+                        transition=spec.transition, **dict.fromkeys(SEEDS, self.trial))
+        for name, default in defaults.items():
             if getattr(self, name) is None:
-                setattr(self, name, self.trial)
-        if self.transition is None:
-            self.transition = spec.transition
+                setattr(self, name, default)
         self.overrides = {part: dict(values) for part, values in self.overrides.items()}
         self.validate()
 
@@ -180,7 +175,7 @@ class RunConfig:
             if not getattr(self, need):
                 raise ValueError('{} needs --{}: {}'.format(
                     self.dataset, need.replace('_', '-'),
-                    options.declared_field(RunConfig, need).metadata['help']))
+                    RunConfig.__dataclass_fields__[need].metadata['help']))
         self._check_overrides()
         self.settings()   # the resolved schedules are checked there (hparams.check_schedule)
 
@@ -202,25 +197,13 @@ class RunConfig:
 
     def setting_defaults(self):
         """What ``--set`` may change on this data set: ``{part: {key: default}}``."""
-        step1, step2 = data_set(self.dataset).schedules()
+        step1, step2 = self.spec.schedules()
         for key in ('alpha', 'beta', 'lr'):
             step1.setdefault(key, 1.0)
         step2.setdefault('mixup_alpha', 1.0)
-        return {'step1': step1, 'step2': step2, 'pencil': data_set(self.dataset).pencil()}
+        return {'step1': step1, 'step2': step2, 'pencil': self.spec.pencil()}
 
     # ----- what follows from it -----
-    @property
-    def step1(self):
-        return self.overrides.get('step1', {})
-
-    @property
-    def step2(self):
-        return self.overrides.get('step2', {})
-
-    @property
-    def pencil(self):
-        return self.overrides.get('pencil', {})
-
     @property
     def spec(self):
         """The data set's description (:class:`reproduce.run.data.DataSet`)."""
@@ -228,36 +211,34 @@ class RunConfig:
 
     def settings(self):
         """The resolved hyper-parameters: ``{'model', 'step1', 'step2', 'pencil'}``."""
-        spec = data_set(self.dataset)
-        step1, step2 = spec.schedules()
-        row = spec.row(self.noise, self.rate)
+        step1, step2 = self.spec.schedules()
+        row = self.spec.row(self.noise, self.rate)
         if row is not None:
             step1.update(alpha=row['alpha'], beta=row['beta'], lr=row['lr'])
             step2.setdefault('mixup_alpha', row['mixup_alpha'])
-        pencil = spec.pencil()
-        for step, given in ((step1, self.step1), (step2, self.step2), (pencil, self.pencil)):
-            step.update({k: tuple(v) if isinstance(v, list) else v for k, v in given.items()})
-        step1, step2, pencil = (hparams.scaled(step, self.epochs_scale)
-                                for step in (step1, step2, pencil))
-        pencil['epochs'] = sum(pencil['stages'])
-        for part, step in (('step1', step1), ('step2', step2), ('pencil', pencil)):
+        steps = dict(zip(SETTING_PARTS, (step1, step2, self.spec.pencil())))
+        for part, step in steps.items():
+            step.update({k: tuple(v) if isinstance(v, list) else v
+                         for k, v in self.overrides.get(part, {}).items()})
+            steps[part] = hparams.scaled(step, self.epochs_scale)
+        steps['pencil']['epochs'] = sum(steps['pencil']['stages'])
+        for part, step in steps.items():
             hparams.check_schedule(part, step)
-        return {'model': dict(spec.model), 'step1': step1, 'step2': step2, 'pencil': pencil}
+        return dict(model=dict(self.spec.model), **steps)
 
     def identity(self):
         """The options that decide what the run computes, as JSON-ready data (paths as file
         names, not where they lie on this machine)."""
         fields = {f.name: getattr(self, f.name) for f in options.declared(RunConfig)
                   if f.metadata['identity'] and f.name != 'overrides'}
-        fields.update({part: getattr(self, part) for part in SETTING_PARTS})
+        fields.update({part: self.overrides.get(part, {}) for part in SETTING_PARTS})
         fields['weights'] = os.path.basename(self.weights) if self.weights else None
         fields['transition'] = self.transition_name()
         return json.loads(json.dumps(fields))
 
     def launch(self):
-        """How to start this run beside its identity (the ``launch`` entry of its
-        ``config.json``): the options that do not change what it computes, and the full paths
-        of its files."""
+        """How to start this run (the ``launch`` entry of its ``config.json``): the options that
+        do not change what it computes, and the full paths of its files."""
         fields = {f.name: getattr(self, f.name) for f in options.declared(RunConfig, RUN)
                   if not f.metadata['identity']}
         fields.update(weights=self.weights, transition=self.transition)
@@ -324,8 +305,7 @@ def from_file(path):
     values['overrides'] = {part: data[part] for part in SETTING_PARTS if data.get(part)}
     values.update(launch)
     values.pop('batch_norm', None)    # a retired option that never changed the numbers
-    known = {f.name for f in dataclasses.fields(RunConfig)}
-    unknown = sorted(set(values) - known)
+    unknown = sorted(set(values) - set(RunConfig.__dataclass_fields__))
     if unknown:
         raise ValueError('{}: unknown setting(s) {} (written by another version?)'.format(
             path, ', '.join(unknown)))

@@ -1,8 +1,6 @@
-"""The data sets a run can use, each described once: how to load it and check its files, its
-noise, its network, its hyper-parameters and schedules, and how its images reach the device.
-
-Nothing else in ``reproduce/`` tests a data set's name: it reads the description. To add a data
-set, add a loader to ``datasets/`` and one :class:`DataSet` entry to :data:`DATA_SETS`.
+"""The data sets a run can use, each described once (loading, input checks, noise, network,
+hyper-parameters, how images reach the device). Nothing else in ``reproduce/`` tests a data set's
+name. To add one: a loader in ``datasets/`` and a :class:`DataSet` entry in :data:`DATA_SETS`.
 """
 import dataclasses
 import os
@@ -15,48 +13,25 @@ from reproduce.run import hparams
 
 @dataclasses.dataclass(frozen=True)
 class DataSet:
-    """One data set as the runs use it.
-
-    Attributes:
-        name, help: its name on the command line, and one line about it.
-        load: ``config -> data`` (an :class:`~datasets.image_data.ImageData`, or
-            :class:`Clothing1MData`).
-        noises: the noise kinds it takes ('symmetric', 'asymmetric'; or 'real': its own).
-        default_rate: the noise rate when none is given.
-        asymmetric_mapping: source -> target class of its asymmetric noise (or None).
-        row: ``(noise, rate) -> {'alpha', 'beta', 'lr', 'mixup_alpha'}``: the per-setting
-            hyper-parameters (Table 1 for CIFAR-10), or None where the schedules hold them.
-        model: the network (``{'arch': ...}`` plus its arguments).
-        schedules: ``() -> (step1, step2)`` settings (copies).
-        pencil: ``() -> PENCIL's settings`` (a copy).
-        eval_batch_size: evaluation batch.
-        host_images: images decoded on the host batch by batch (too large for the device).
-        transition: Forward T's default matrix ('true', or 'estimate' where there is no true
-            one).
-        needs: the options a run must be given ('data_dir', 'weights').
-        check_inputs: ``config -> None``, raising FileNotFoundError with one line when files
-            are missing (fetching a download once, before any run starts).
-        n_classes: number of classes.
-        tables: the table scripts that offer it.
-    """
+    """One data set as the runs use it."""
 
     name: str
-    help: str
-    load: object
-    noises: tuple
+    help: str                   # one line about it
+    load: object                # config -> ImageData (or Clothing1MData)
+    noises: tuple               # the noise kinds it takes; ('real',): its own
     default_rate: float
-    asymmetric_mapping: object
-    row: object
-    model: dict
-    schedules: object
-    pencil: object
+    asymmetric_mapping: object  # source -> target class of its asymmetric noise, or None
+    row: object                 # (noise, rate) -> {alpha, beta, lr, mixup_alpha}, or None
+    model: dict                 # {'arch': ...} plus its arguments
+    schedules: object           # () -> (step1, step2) settings (copies)
+    pencil: object              # () -> PENCIL's settings (a copy)
     eval_batch_size: int
-    host_images: bool
-    transition: str
-    needs: tuple
-    check_inputs: object
+    host_images: bool           # decoded on the host batch by batch (too many for the device)
+    transition: str             # Forward T's default matrix: 'true' or 'estimate'
+    needs: tuple                # the options a run must be given ('data_dir', 'weights')
+    check_inputs: object        # config -> None; FileNotFoundError (one line) for missing files
     n_classes: int
-    tables: tuple
+    tables: tuple               # the table scripts that offer it
 
     @property
     def default_noise(self):
@@ -67,10 +42,7 @@ class DataSet:
         return self.noises == ('real',)
 
 
-# ----------------------------------------------------------------------------------------------
-# Loaders and input checks
-
-
+# ----- loaders and input checks -----
 def _load_digits(config):
     from datasets.digits import load_digits
     return load_digits(split_seed=config.split_seed)
@@ -87,23 +59,14 @@ def _load_synthetic(config):
 
 
 class Clothing1MData(object):
-    """Clothing1M as the runs need it: the noisy training set (with training augmentation) and
-    the clean validation and test sets, read from disk batch by batch; ``train_y`` holds the
-    clean label of each noisy training image where the data set has one, -1 elsewhere."""
+    """Clothing1M as the runs need it: the noisy training set and the clean validation and test
+    sets, read batch by batch; ``train_y``: each training image's clean label, or -1."""
 
     def __init__(self, root):
         from datasets import clothing1m
         self.train, self.val, self.test, self.n_classes, self.class_names = \
             clothing1m.load_clothing1m(root)
         self.train_y = clothing1m.clean_labels_of_noisy_train(root)
-
-
-def _load_clothing1m(config):
-    return Clothing1MData(config.data_dir)
-
-
-def _nothing_to_check(config):
-    pass
 
 
 def _check_cifar10(config):
@@ -120,17 +83,7 @@ def _check_clothing1m(config):
             "datasets/README.md says, or pass --weights none".format(config.weights))
 
 
-def _digits_row(noise, rate):
-    return dict(hparams.DIGITS_TABLE[noise])
-
-
-def _clothing1m_row(noise, rate):
-    return None
-
-
-# ----------------------------------------------------------------------------------------------
-# The data sets
-
+# ----- the data sets -----
 _CIFAR10_SHARED = dict(
     noises=('symmetric', 'asymmetric'), default_rate=0.5,
     asymmetric_mapping=noise_lib.CIFAR10_ASYMMETRIC, row=hparams.table1,
@@ -146,17 +99,19 @@ DATA_SETS = types.MappingProxyType({d.name: d for d in (
                                 '8x8 digits) for a quick look on a CPU',
             load=_load_digits, noises=('symmetric', 'asymmetric'), default_rate=0.5,
             asymmetric_mapping=DIGITS_ASYMMETRIC,
-            row=_digits_row, model=dict(hparams.DIGITS_MODEL, arch='preact_resnet'),
+            row=lambda noise, rate: dict(hparams.DIGITS_TABLE[noise]),
+            model=dict(hparams.DIGITS_MODEL, arch='preact_resnet'),
             schedules=lambda: (dict(hparams.DIGITS_STEP1), dict(hparams.DIGITS_STEP2)),
             pencil=lambda: dict(hparams.PENCIL_DIGITS), eval_batch_size=1000,
-            host_images=False, transition='true', needs=(), check_inputs=_nothing_to_check,
+            host_images=False, transition='true', needs=(), check_inputs=lambda config: None,
             n_classes=10, tables=(2, 3)),
     DataSet(name='synthetic', help='CIFAR-10-shaped random images, for pipeline checks and '
                                    'timing only (nothing to learn)',
-            load=_load_synthetic, check_inputs=_nothing_to_check, **_CIFAR10_SHARED),
+            load=_load_synthetic, check_inputs=lambda config: None, **_CIFAR10_SHARED),
     DataSet(name='clothing1m', help='Clothing1M, with its own real noise',
-            load=_load_clothing1m, noises=('real',), default_rate=0.0,
-            asymmetric_mapping=None, row=_clothing1m_row, model={'arch': 'resnet50'},
+            load=lambda config: Clothing1MData(config.data_dir), noises=('real',),
+            default_rate=0.0, asymmetric_mapping=None, row=lambda noise, rate: None,
+            model={'arch': 'resnet50'},
             schedules=lambda: (dict(hparams.CLOTHING1M_STEP1), dict(hparams.CLOTHING1M_STEP2)),
             pencil=lambda: dict(hparams.PENCIL_CLOTHING1M), eval_batch_size=100,
             host_images=True, transition='estimate', needs=('data_dir', 'weights'),
@@ -178,8 +133,7 @@ def data_set(name):
 
 
 def noisy_labels(config, data):
-    """The training labels with the configured noise (host int32): the data set's own when its
-    noise is real, else the synthetic noise of ``config``."""
+    """The training labels with the configured noise (host int32), or the data set's own."""
     spec = data_set(config.dataset)
     if spec.real_noise:
         return data.train.labels

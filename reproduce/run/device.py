@@ -1,5 +1,4 @@
-"""Devices, resolved and checked in one place: a spec ('@numpy', '@cupy:1', 'auto') or a
-Chainer device."""
+"""Devices (a spec: '@numpy', '@cupy:1', 'auto'; or a Chainer device), resolved and checked."""
 import chainer
 import numpy
 
@@ -40,8 +39,7 @@ def is_gpu(device):
 
 
 def synchronize(device):
-    """Waits until a Chainer device has finished everything queued (nothing to wait for on
-    numpy)."""
+    """Waits until a Chainer device has finished everything queued."""
     if is_gpu(device):
         device.xp.cuda.Device(device.device.id).synchronize()
 

@@ -1,12 +1,8 @@
 """The paper's hyper-parameters as data: the one place they live, and the rules that shorten and
-check a schedule.
-
-``TABLE1`` is the paper's Table 1 (CIFAR-10, per noise kind and rate: alpha, beta, the step-1
-learning rate and the mix-up parameter a). The schedules are the anchors' (results/PROTOCOL.md).
-``DIGITS`` holds this package's own settings for the small real data set that the demo and the
-tests use; they are not the paper's and are labelled so.
+check a schedule. The schedules are the anchors' (results/PROTOCOL.md); the ``DIGITS`` ones are
+this package's own, not the paper's.
 """
-
+import json
 import math
 
 #: Table 1 of the paper: (kind, rate) -> alpha, beta, step-1 lr, mix-up a.
@@ -38,9 +34,8 @@ CLOTHING1M_STEP1 = dict(epochs=10, lr=8e-4, alpha=2.4, beta=0.8, begin=1, window
 CLOTHING1M_STEP2 = dict(epochs=10, lr=5e-4, milestones=(5,), lr_decay=0.1, mixup_alpha=0.8,
                         batch_size=32, momentum=0.9, weight_decay=1e-3)
 
-#: This package's settings for scikit-learn's digits (not the paper's): a small PreAct ResNet
-#: and short schedules that run on a laptop CPU in minutes. alpha/beta/a follow Table 1's
-#: symmetric 50 % / asymmetric rows.
+#: This package's settings for scikit-learn's digits (not the paper's): a small PreAct ResNet,
+#: short schedules; alpha/beta/a follow Table 1's symmetric 50 % / asymmetric rows.
 DIGITS_MODEL = dict(n_blocks=1, widths=(16, 32, 64))
 DIGITS_STEP1 = dict(epochs=40, begin=15, window=5, batch_size=32, momentum=0.9,
                     weight_decay=1e-4)
@@ -53,28 +48,22 @@ DIGITS_TABLE = {
 
 
 #: PENCIL (Yi & Wu, CVPR 2019) on CIFAR-10, the official code's settings (yikun2019/PENCIL,
-#: PENCIL.py:39-64, 339-342 at 8a89ed50; results/PROTOCOL.md): stages of 70 / 130 / 120 epochs,
-#: lr 0.06 in stages 1-2 and 0.2 in stage 3, alpha 0.4, beta 0.1, label learning rate 600, label
-#: logits initialised to 10 x one-hot. Two readings, each a word setting (updaters/pencil.py):
-#: ``losses``: 'official' (default; the official code's shapes and scaling) or 'paper' (the
-#: PENCIL paper's formulas), updaters/README.md, interpretation choice 8; ``stage3_decay``: 'divided'
-#: (default; stage 3's rate divided by 10 after a third and two thirds of it: 0.2, 0.02, 0.002)
-#: or 'official' (the official code's floor divisions ``lr2//10``, ``lr2//100``: 0.2, 0.0, 0.0),
-#: updaters/README.md, interpretation choice 9.
+#: PENCIL.py:39-64, 339-342 at 8a89ed50; results/PROTOCOL.md); label logits start at 10 x
+#: one-hot (k). Two word settings (updaters/pencil.py): ``losses`` 'official' (the official
+#: code's shapes and scaling) or 'paper' (the paper's formulas), interpretation choice 8;
+#: ``stage3_decay`` 'divided' (stage 3's rate / 10 after a third and two thirds: 0.2, 0.02,
+#: 0.002) or 'official' (``lr2//10``, ``lr2//100``: 0.2, 0.0, 0.0), interpretation choice 9.
 PENCIL_CIFAR10 = dict(stages=(70, 130, 120), lr=0.06, lr3=0.2, alpha=0.4, beta=0.1,
                       label_lr=600.0, k=10.0, batch_size=128, momentum=0.9, weight_decay=1e-4,
                       losses='official', stage3_decay='divided')
-#: PENCIL on digits (this package's): stages in proportion to the digits schedules, the
-#: learning rates of the digits step 2, and the label learning rate scaled with the batch
-#: (600 x 32 / 128), so that a sample's label step is the same as at batch 128.
+#: PENCIL on digits (this package's): stages in proportion to the digits schedules, and the label
+#: learning rate scaled with the batch (600 x 32 / 128: a sample's label step as at batch 128).
 PENCIL_DIGITS = dict(stages=(10, 20, 20), lr=0.02, lr3=0.05, alpha=0.4, beta=0.1,
                      label_lr=150.0, k=10.0, batch_size=32, momentum=0.9, weight_decay=1e-4,
                      losses='official', stage3_decay='divided')
 
-#: PENCIL on Clothing1M (ResNet-50 pre-trained on ImageNet, batch 32): stages of 5 / 10 / 10
-#: epochs, lr 1.6e-3 in stages 1-2 and 1.6e-4 in stage 3, alpha 0.08, beta 0.8, label learning
-#: rate 3000; weight decay 1e-4 (the official code's default, PENCIL.py:63-64).
-#:
+#: PENCIL on Clothing1M (ResNet-50 pre-trained on ImageNet); weight decay 1e-4 is the official
+#: code's default (PENCIL.py:63-64).
 #: UNVERIFIED: these values are RECALLED, NOT CHECKED. They are meant to be the PENCIL paper's
 #: Clothing1M settings, but the paper's text (Yi & Wu, CVPR 2019, arXiv 1903.07788) could not be
 #: found to check them against, and the official repository has no Clothing1M script
@@ -107,27 +96,21 @@ def table1(kind, rate):
     return dict(TABLE1[key])
 
 
-# ----------------------------------------------------------------------------------------------
-# Shortened schedules (--epochs-scale) and their checks
-
+# ----- shortened schedules (--epochs-scale) and their checks -----
 #: The entries of a step's settings that count epochs (PENCIL's ``stages`` too).
 EPOCH_COUNTS = ('epochs', 'begin', 'window')
 EPOCH_LISTS = ('milestones', 'stages')
 
 
 def scale_epochs(epochs, scale):
-    """The one rule that shortens every epoch count of a schedule (epochs, the label update's
-    begin and window, learning-rate milestones, PENCIL's stages): ``epochs x scale`` rounded half
+    """The one rule that shortens every epoch count of a schedule: ``epochs x scale`` rounded half
     up, at least 1; a count of 0 stays 0."""
-    if epochs == 0:
-        return 0
-    return max(1, int(math.floor(epochs * scale + 0.5)))
+    return 0 if epochs == 0 else max(1, int(math.floor(epochs * scale + 0.5)))
 
 
 def scaled(step, scale):
     """A copy of the settings ``step`` with every epoch count shortened by :func:`scale_epochs`,
-    then the label update kept inside the schedule: ``begin <= epochs`` and ``window <= begin``
-    (the first update then averages a full window, as at scale 1)."""
+    keeping ``begin <= epochs`` and ``window <= begin`` (a full first window, as at scale 1)."""
     step = dict(step)
     if scale == 1:
         return step
@@ -145,9 +128,7 @@ def scaled(step, scale):
 
 
 def check_schedule(part, step):
-    """Refuses, with one line naming ``part`` and the entry, a schedule that cannot run as meant:
-    epochs >= 1; 1 <= begin <= epochs; window None or 1 <= window <= begin; milestones in
-    [1, epochs]; PENCIL's three stages >= 0 with at least one epoch in all."""
+    """Refuses, with one line naming ``part`` and the entry, a schedule that cannot run as meant."""
     def fail(message):
         raise ValueError('{} settings: {}'.format(part, message))
 
@@ -173,11 +154,8 @@ def check_schedule(part, step):
                 epochs, list(step['milestones'])))
 
 
-# ----------------------------------------------------------------------------------------------
-# What one changed setting (--set PART.KEY=VALUE) may be
-
-#: Ranges of the settings that have one: key -> (lowest, highest, lowest included, highest
-#: included); None for an open end.
+# ----- what one changed setting (--set PART.KEY=VALUE) may be -----
+#: key -> (lowest, highest, lowest included, highest included); None for an open end.
 RANGES = {
     'epochs': (1, None, True, None), 'begin': (1, None, True, None),
     'window': (1, None, True, None), 'batch_size': (1, None, True, None),
@@ -191,40 +169,32 @@ RANGES = {
 WORDS = {'losses': ('official', 'paper'), 'stage3_decay': ('divided', 'official')}
 
 
+def _integer(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
 def _kind(default):
+    """What a setting whose default is ``default`` takes: (its name, value -> whether it is)."""
     if isinstance(default, tuple):
-        return 'a list of integers'
+        return 'a list of integers', lambda v: isinstance(v, (list, tuple)) and all(
+            map(_integer, v))
     if isinstance(default, str):
-        return 'a word'
+        return 'a word', lambda v: isinstance(v, str)
     if default is None:
-        return 'an integer or null'
-    if isinstance(default, int) and not isinstance(default, bool):
-        return 'an integer'
-    return 'a number'
-
-
-def _is_kind(value, default):
-    def integer(v):
-        return isinstance(v, int) and not isinstance(v, bool)
-    if isinstance(default, tuple):
-        return isinstance(value, (list, tuple)) and all(integer(v) for v in value)
-    if isinstance(default, str):
-        return isinstance(value, str)
-    if default is None:
-        return value is None or integer(value)
-    if integer(default):
-        return integer(value)
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+        return 'an integer or null', lambda v: v is None or _integer(v)
+    if _integer(default):
+        return 'an integer', _integer
+    return 'a number', lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def check_setting(key, value, default):
     """Why ``value`` cannot replace setting ``key`` (whose default is ``default``), or None:
     its kind must be the default's, its range :data:`RANGES`' and its word :data:`WORDS`'."""
-    import json
     if key == 'window' and value is None:       # None: the mean of every epoch so far
         return None
-    if not _is_kind(value, default):
-        return 'takes {}, got {}'.format(_kind(default), json.dumps(value))
+    kind, is_kind = _kind(default)
+    if not is_kind(value):
+        return 'takes {}, got {}'.format(kind, json.dumps(value))
     if key in WORDS and value not in WORDS[key]:
         return 'must be one of {}, got {!r}'.format(', '.join(WORDS[key]), value)
     if key in RANGES and value is not None:

@@ -8,21 +8,16 @@ METHODS = methods_lib.NAMES
 
 
 def run(config, out_dir, methods=METHODS, extra_extensions=()):
-    """Runs the configured ``methods`` in ``out_dir``; returns {part: result dict}.
-
-    Claims the directory for the configuration (a directory made with other settings is
-    refused, nothing touched); each part is trained under its lock (:func:`rundir.locked`), so
-    two processes never train the same part at once (other parts of the same run may train
-    beside it: the runner runs a run's units in parallel)."""
+    """Runs the configured ``methods`` in ``out_dir``; returns {part: result dict}. Claims the
+    directory (one made with other settings is refused, nothing touched); each part trains under
+    its lock (:func:`rundir.locked`)."""
     methods_lib.check_methods(methods)
     launch = config.launch()
-    config = dataclasses.replace(config, device=device.resolve(config.device))
     identity, defaults = config.identity(), config_lib.defaults_identity()
     rundir.check_identity(out_dir, identity, defaults)
     config.spec.check_inputs(config)              # every check before the first file
     data = config.spec.load(config)
-    rundir.claim(out_dir, identity, defaults, launch)  # again: another process may have
-    # claimed it since
+    rundir.claim(out_dir, identity, defaults, launch)  # again: another process may have since
     return run_with_data(config, data, data_sets.noisy_labels(config, data), out_dir,
                          methods, extra_extensions)
 

@@ -1,9 +1,7 @@
-"""The methods of the tables, one short function each on the shared training helper
-(:mod:`reproduce.run.training`), and the parts each needs first (``step1`` before ``tanaka`` and
-``ours``; cross entropy before an estimated Forward T). A part is one network in its own folder,
-skipped when its ``result.json`` exists and resumed from its snapshot otherwise. To add a method:
-a ``run_<name>(context)`` function, a :class:`Method` entry in :data:`METHODS`, and its row in
-``results/paper/`` if the paper has one.
+"""The methods of the tables, one short function each on :mod:`reproduce.run.training`, and the
+parts each needs first. A part is one network in its own folder, skipped when its ``result.json``
+exists, else resumed from its snapshot. To add a method: a ``run_<name>(context)`` function, a
+:class:`Method` entry in :data:`METHODS`, and its row in ``results/paper/`` if the paper has one.
 """
 import dataclasses
 import os
@@ -20,8 +18,7 @@ from updaters.extensions import LabelAccuracyReport, probabilities_of_batches
 
 @dataclasses.dataclass
 class Context:
-    """What a method's function gets: the run's configuration, clean data, noisy labels, run
-    directory and extra trainer extensions."""
+    """What a method's function gets: config, data, noisy labels, run directory, extensions."""
 
     config: object
     data: object
@@ -33,30 +30,22 @@ class Context:
         return os.path.join(self.run_dir, part)
 
     def setup(self, part, init_weights=None):
-        """The part's :class:`reproduce.run.training.Part`, named for messages as the user knows
-        it (step 1 by the methods that need it)."""
+        """The part's :class:`reproduce.run.training.Part`, named as :func:`describe_part` says."""
         built = training.setup(self.config, self.data, self.noisy, self.part_dir(part),
                                init_weights)
         built.title = describe_part(part, self.config)
         return built
 
 
-def _noisy_accuracy(noisy, clean):
-    """Share of noisy labels equal to the clean one (where a clean one is known: -1 is none)."""
-    known = clean >= 0
-    return float(numpy.mean(noisy[known] == clean[known]))
-
-
 def _label_summary(context, report):
+    """The result's label accuracies (noisy ones counted where a clean label is known, not -1)."""
     accuracy, fixed, broken = report.measure()
-    return {'noisy_accuracy': _noisy_accuracy(context.noisy, context.data.train_y),
+    clean = context.data.train_y
+    return {'noisy_accuracy': float(numpy.mean(context.noisy[clean >= 0] == clean[clean >= 0])),
             'corrected_accuracy': accuracy, 'fixed': fixed, 'broken': broken}
 
 
-# ----------------------------------------------------------------------------------------------
-# The parts
-
-
+# ----- the parts -----
 def run_step1(context):
     """Step 1: trains the label-correction network, writes ``labels.npz`` and the network."""
     part = context.setup('step1')
@@ -87,8 +76,9 @@ def corrected_labels(step1_dir, kind='soft'):
     return numpy.eye(soft.shape[1], dtype=numpy.float32)[soft.argmax(axis=1)]
 
 
-def _run_step2(context, name, mixup_weight):
-    """Step 2 on step 1's labels: ours (w > 0) or Tanaka et al.'s (w = 0)."""
+def run_step2(context, name, mixup_weight):
+    """Step 2 on step 1's labels: ours (Lc + w Lmix) or Tanaka et al.'s second step (Lc alone,
+    w = 0)."""
     config = context.config
     step1_dir = context.part_dir('step1')
     targets = corrected_labels(step1_dir, config.step2_labels)
@@ -102,20 +92,9 @@ def _run_step2(context, name, mixup_weight):
     return training.finish(part, 'step2', step, seconds, mixup_weight=mixup_weight)
 
 
-def run_tanaka(context):
-    """Tanaka et al.'s second step: Lc alone on step 1's labels."""
-    return _run_step2(context, 'tanaka', 0.0)
-
-
-def run_ours(context):
-    """The paper's method: Lc + w Lmix on step 1's labels."""
-    return _run_step2(context, 'ours', context.config.mixup_weight)
-
-
 def given_transition(config, n_classes):
-    """Forward T's given matrix: the true one of the configured synthetic noise, or the one in
-    the .npy file ``config.transition`` (checked: c x c, non-negative, rows summing to 1).
-    (``'estimate'`` is computed during the run: :func:`estimated_transition`.)"""
+    """Forward T's given matrix: the true one of the synthetic noise, or the one in the .npy file
+    ``config.transition`` (checked: c x c, non-negative, rows summing to 1)."""
     if config.transition == 'true':
         return data_sets.true_transition(config, n_classes)
     if not os.path.isfile(config.transition):
@@ -130,9 +109,8 @@ def given_transition(config, n_classes):
 
 
 def estimated_transition(context, part, path):
-    """Patrini et al.'s estimate of T (:func:`updaters.baselines.estimate_transition`) from the
-    cross-entropy network of this run, predicted on the training images without augmentation;
-    saved to ``path`` (.npy) once and read from there on a resume."""
+    """Patrini et al.'s estimate of T from this run's cross-entropy network on the training images
+    (no augmentation); saved to ``path`` (.npy) once, read from there on a resume."""
     if os.path.exists(path):
         return numpy.load(path)
     network_dir = context.part_dir('cross_entropy')
@@ -153,7 +131,7 @@ def estimated_transition(context, part, path):
     return t
 
 
-def _run_cross_entropy(context, name, forward):
+def run_cross_entropy(context, name, forward):
     """Cross entropy on the noisy labels with step 2's schedule; with ``forward``, Forward T."""
     config = context.config
     estimate = forward and config.transition == 'estimate'
@@ -181,17 +159,8 @@ def _run_cross_entropy(context, name, forward):
     return training.finish(part, updater.step_name, step, seconds, **extra)
 
 
-def run_cross_entropy(context):
-    return _run_cross_entropy(context, 'cross_entropy', forward=False)
-
-
-def run_forward_t(context):
-    return _run_cross_entropy(context, 'forward_t', forward=True)
-
-
 def run_pencil(context):
-    """PENCIL (Yi & Wu, CVPR 2019): its three stages with its own schedule; writes its
-    corrected labels (``labels.npz``) and their accuracy per epoch like step 1."""
+    """PENCIL (Yi & Wu, CVPR 2019); writes its labels and their accuracy like step 1."""
     from updaters.pencil import PencilLearningRate, pencil_lr_schedule
     part = context.setup('pencil')
     step = part.settings['pencil']
@@ -208,14 +177,10 @@ def run_pencil(context):
     return training.finish(part, 'pencil', step, seconds, labels=_label_summary(context, report))
 
 
-# ----------------------------------------------------------------------------------------------
-# The registry
-
-
+# ----- the registry -----
 @dataclasses.dataclass(frozen=True)
 class Method:
-    """One method: its name (and part), its row label, and the parts it needs first
-    (``config -> tuple``)."""
+    """One method: its name (and part), row label, run function and ``needs``: config -> parts."""
 
     name: str
     label: str
@@ -225,12 +190,17 @@ class Method:
 
 #: The computed methods, in the order of the paper's rows.
 METHODS = {m.name: m for m in (
-    Method('cross_entropy', 'Cross Entropy', run_cross_entropy),
-    Method('forward_t', 'Forward T [5]', run_forward_t,
+    Method('cross_entropy', 'Cross Entropy',
+           lambda context: run_cross_entropy(context, 'cross_entropy', forward=False)),
+    Method('forward_t', 'Forward T [5]',
+           lambda context: run_cross_entropy(context, 'forward_t', forward=True),
            needs=lambda config: ('cross_entropy',) if config.transition == 'estimate' else ()),
-    Method('tanaka', 'Tanaka et al. [6]', run_tanaka, needs=lambda config: ('step1',)),
+    Method('tanaka', 'Tanaka et al. [6]', lambda context: run_step2(context, 'tanaka', 0.0),
+           needs=lambda config: ('step1',)),
     Method('pencil', 'PENCIL [3]', run_pencil),
-    Method('ours', 'Our method', run_ours, needs=lambda config: ('step1',)),
+    Method('ours', 'Our method',
+           lambda context: run_step2(context, 'ours', context.config.mixup_weight),
+           needs=lambda config: ('step1',)),
 )}
 NAMES = tuple(METHODS)
 #: Parts that are no method's row: what the methods need first.
@@ -253,20 +223,14 @@ def check_methods(methods):
 
 
 def parts_of(methods, config):
-    """The parts ``methods`` train, in order: each method's prerequisites before it, each
-    part once."""
-    order = []
-    for method in methods:
-        for part in tuple(METHODS[method].needs(config)) + (method,):
-            if part not in order:
-                order.append(part)
-    return tuple(order)
+    """The parts ``methods`` train, in order: each method's prerequisites before it, each once."""
+    return tuple(dict.fromkeys(part for method in methods
+                               for part in tuple(METHODS[method].needs(config)) + (method,)))
 
 
 def groups_of(methods, config):
     """``methods`` (in :data:`NAMES` order) in groups that must run in one process: methods
-    that share a prerequisite, or of which one needs another (they would train the same part
-    twice, or at once, apart)."""
+    that share a part (apart, they would train it twice, or at once)."""
     chosen = [m for m in NAMES if m in methods]
     groups = []
     for method in chosen:
@@ -279,9 +243,8 @@ def groups_of(methods, config):
 
 
 def run_parts(context, methods):
-    """Trains the parts of ``methods`` that are not finished; returns {part: result}. Each part's
-    damaged files are moved aside first where it can start again (:func:`rundir.repair_part`,
-    one line each on stderr); a snapshot that cannot be loaded restarts the part once."""
+    """Trains the parts of ``methods`` that are not finished; returns {part: result}. Damaged
+    files go aside first (:func:`rundir.repair_part`); a bad snapshot restarts a part once."""
     check_methods(methods)
     results = {}
     identity = context.config.identity()

@@ -1,11 +1,10 @@
-"""Command-line options declared once, as dataclass fields (:func:`option`: default, help,
-parse/render, choices or range, the commands that offer it), and what is generated from them:
-each command's argparse options with the default stated once (:func:`add_options`), the parsed
-values (:func:`values`), which options a command line gave (:func:`given`) and the checks run on
-every configuration however it was made (:func:`check_fields`). To add an option, add one field
-to the dataclass it belongs to (:class:`reproduce.run.config.RunConfig` for a run).
+"""Command-line options declared once, as dataclass fields (:func:`option`), and what is
+generated from them: argparse options (:func:`add_options`), parsed values (:func:`values`), the
+options a command line gave (:func:`given`) and the checks of every configuration
+(:func:`check_fields`). To add an option, add one field to its dataclass (``RunConfig`` for a run).
 """
 import argparse
+import copy
 import dataclasses
 import os
 import sys
@@ -18,69 +17,40 @@ def option(default, help, *, commands=(RUN, TABLE), parse=None, render=None, cho
            store_true=False, inverse=None, repeat=False):
     """A dataclass field declaring one command-line option.
 
-    Args:
-        default: its value when not given (a list or dict default is copied per instance).
-        help: what it is, without its default (added from ``default`` / ``default_text``).
-        commands: the commands that offer it.
-        parse: text -> value (argparse ``type``); raises ValueError with a message.
-        render: value -> text, the inverse of ``parse`` (default ``str``).
-        choices: allowed values (checked on every configuration).
-        check: value -> error message or None (ranges; checked on every configuration).
-        flag: the option string (default ``--`` + the field name with dashes).
-        default_text: how the help states the default, where the value alone would not say it.
-        identity: whether the value decides what a run computes (part of its identity).
-        store_true: a switch (no value); with ``inverse`` the switch sets the field False
-            (``--quiet`` for ``progress``).
-        repeat: given several times, the values collected in a list.
+    ``help`` says what it is (the default is added); ``parse``: text -> value, raising
+    ValueError; ``render``: its inverse; ``choices`` and ``check`` (value -> message or None) are
+    checked on every configuration; ``identity``: whether the value decides what a run computes;
+    ``store_true``: a switch (``inverse``: one that sets False); ``repeat``: values in a list.
     """
-    factory = None
-    if isinstance(default, (list, dict)):
-        value, default = default, dataclasses.MISSING
-        factory = (lambda v=value: type(v)(v))
     metadata = dict(help=help, commands=tuple(commands), parse=parse, render=render or str,
                     choices=tuple(choices) if choices else None, check=check, flag=flag,
                     default_text=default_text, metavar=metavar, identity=identity,
                     store_true=store_true, inverse=inverse, repeat=repeat)
-    if factory is not None:
-        return dataclasses.field(default_factory=factory, metadata=metadata)
+    if isinstance(default, (list, dict)):
+        return dataclasses.field(default_factory=lambda v=default: type(v)(v), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
 
 
-def declared(cls, command=None):
-    """The option fields of dataclass ``cls`` (offered by ``command``, if given)."""
+def declared(cls, command=None, only=None):
+    """The option fields of dataclass ``cls`` (offered by ``command``; named in ``only``)."""
     return [f for f in dataclasses.fields(cls) if 'help' in f.metadata and
-            (command is None or command in f.metadata['commands'])]
-
-
-def declared_field(cls, name):
-    """The option field ``name`` of dataclass ``cls``."""
-    return next(f for f in declared(cls) if f.name == name)
+            (command is None or command in f.metadata['commands']) and
+            (only is None or f.name in only)]
 
 
 def flag_of(field):
     meta = field.metadata
-    if meta['inverse']:
-        return meta['inverse']
-    return meta['flag'] or '--' + field.name.replace('_', '-')
+    return meta['inverse'] or meta['flag'] or '--' + field.name.replace('_', '-')
 
 
 def _default_of(field):
-    if field.default is not dataclasses.MISSING:
-        return field.default
-    return field.default_factory()
+    return field.default_factory() if field.default is dataclasses.MISSING else field.default
 
 
 def _default_text(field):
-    meta = field.metadata
-    if meta['default_text']:
+    meta, value = field.metadata, _default_of(field)
+    if meta['default_text'] or meta['store_true'] or value is None or value in ([], (), {}):
         return meta['default_text']
-    value = _default_of(field)
-    if meta['store_true']:
-        return None
-    if value is None:
-        return None
-    if isinstance(value, (list, tuple, dict)) and not value:
-        return None
     if isinstance(value, (list, tuple)):
         return ','.join(map(str, value))
     return meta['render'](value)
@@ -110,9 +80,7 @@ def add_options(parser, cls, command, only=None, required=(), choices=None):
     """Adds the options of ``cls`` that ``command`` offers to ``parser`` (``only``: a subset of
     field names; ``required``: names that must be given; ``choices``: narrower choices per
     name)."""
-    for field in declared(cls, command):
-        if only is not None and field.name not in only:
-            continue
+    for field in declared(cls, command, only):
         meta = field.metadata
         kwargs = dict(dest=field.name, help=_help(field))
         if meta['store_true']:
@@ -137,20 +105,16 @@ def values(args, cls, command, only=None):
     """``{field: value}`` of the options of ``cls`` that ``command`` offers, from parsed
     ``args``."""
     found = {}
-    for field in declared(cls, command):
-        if only is not None and field.name not in only:
-            continue
+    for field in declared(cls, command, only):
         value = getattr(args, field.name)
-        if field.metadata['repeat'] and value is None:
-            value = _default_of(field)
-        found[field.name] = value
+        found[field.name] = _default_of(field) if value is None and field.metadata['repeat'] \
+            else value
     return found
 
 
 def given(parser, argv):
     """The destinations of the options that ``argv`` gives explicitly (a default left alone is
     not given), parsed by a copy of ``parser`` whose defaults are all suppressed."""
-    import copy
     probe = copy.deepcopy(parser)
     for action in probe._actions:
         action.default = argparse.SUPPRESS
@@ -169,34 +133,28 @@ def check_fields(instance):
         if meta['choices'] and value not in meta['choices']:
             raise ValueError('{} must be one of {}, got {!r}'.format(
                 flag_of(field), ', '.join(map(str, meta['choices'])), value))
-        if meta['check']:
-            problem = meta['check'](value)
-            if problem:
-                raise ValueError('{} {}'.format(flag_of(field), problem))
+        problem = meta['check'] and meta['check'](value)
+        if problem:
+            raise ValueError('{} {}'.format(flag_of(field), problem))
 
 
-# ----------------------------------------------------------------------------------------------
-# Reading values
-
-
+# ----- reading values -----
 def path(text):
-    """A parse function for a file or folder path: anything but an empty one (an empty path
-    would silently mean the current folder, or no folder at all)."""
+    """A parse function for a file or folder path: anything but an empty one."""
     if not text.strip():
         raise ValueError('takes a path, got {!r}'.format(text))
     return text
 
 
-def integer(minimum=None):
+def integer(minimum):
     """A parse function for integers of at least ``minimum``."""
     def parse(text):
         try:
             value = int(text)
         except ValueError:
             raise ValueError('takes an integer, got {!r}'.format(text))
-        problem = at_least(minimum)(value) if minimum is not None else None
-        if problem:
-            raise ValueError(problem)
+        if value < minimum:
+            raise ValueError(at_least(minimum)(value))
         return value
     return parse
 
@@ -228,14 +186,10 @@ class Merged(list):
 
 def merged(items, key=lambda item: item):
     """``items`` with repeats dropped (the first kept), as a :class:`Merged` list."""
-    kept, seen, repeated = Merged(), {}, []
+    kept, seen, repeated = Merged(), set(), []
     for item in items:
-        k = key(item)
-        if k in seen:
-            repeated.append(item)
-        else:
-            seen[k] = item
-            kept.append(item)
+        (repeated if key(item) in seen else kept).append(item)
+        seen.add(key(item))
     kept.repeated = tuple(repeated)
     return kept
 
@@ -265,8 +219,7 @@ def render_words(items):
 
 
 def file_name(text):
-    """An argparse type: a plain file name (``--name`` of the scripts that write under
-    ``--dest``): not empty, no folder, not hidden."""
+    """An argparse type: a plain file name (``--name``): not empty, no folder, not hidden."""
     if not text or text != os.path.basename(text) or text.startswith('.'):
         raise argparse.ArgumentTypeError('takes a plain file name such as digits_summary, '
                                          'got {!r}'.format(text))
@@ -281,5 +234,4 @@ class Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
-class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    pass
+HelpFormatter = argparse.RawDescriptionHelpFormatter

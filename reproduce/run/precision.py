@@ -1,9 +1,8 @@
 """Float32 or TF32 on a GPU, decided by the environment before CUDA starts.
 
 CuPy's ``CUPY_TF32`` reaches cuBLAS only; cuDNN 8 convolutions on Ampere and Hopper use TF32
-unless ``NVIDIA_TF32_OVERRIDE=0`` is set before the CUDA libraries start. So float32 (the
-default) sets both, and ``--tf32`` allows both. Every run, the benchmark, the GPU check and the
-GPU tests call :func:`use_tf32` before their first GPU operation; child processes inherit it.
+unless ``NVIDIA_TF32_OVERRIDE=0`` is set before CUDA starts: float32 (the default) sets both,
+``--tf32`` allows both. Call :func:`use_tf32` before the first GPU operation.
 """
 import os
 
@@ -13,8 +12,7 @@ FLOAT32 = {'CUPY_TF32': '0', 'NVIDIA_TF32_OVERRIDE': '0'}
 
 def use_tf32(enabled, environ=None):
     """Float32 (``enabled`` False) or TF32 matrix products and convolutions for this process
-    and its children: sets (or, for TF32, clears the override in) ``environ``
-    (default ``os.environ``)."""
+    and its children, set in ``environ`` (default ``os.environ``)."""
     environ = os.environ if environ is None else environ
     if enabled:
         environ['CUPY_TF32'] = '1'

@@ -2,6 +2,7 @@
 be one, and file-system errors turned into one line naming the path and the cause."""
 import errno
 import os
+import sys
 
 
 def folder(path, option):
@@ -32,10 +33,8 @@ def describe(error):
 
 
 def guarded(work):
-    """Runs ``work()`` as a script's main work; returns ``(exit status, its result)``: 0 and the
-    result, else None and 2 (bad input: ValueError, FileNotFoundError), 1 (a file-system error
-    while running) or 130 (Ctrl-C), the error written to stderr as one line."""
-    import sys
+    """Runs ``work()`` as a script's main work; returns ``(exit status, its result)``: 0, else
+    2 (bad input), 1 (a file-system error) or 130 (Ctrl-C) and None, the error on stderr."""
     try:
         return 0, work()
     except (ValueError, FileNotFoundError) as error:

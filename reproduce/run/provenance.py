@@ -1,6 +1,5 @@
 """Where a number came from: commit, device, library versions, date, and the platform that decides
-its last bits (BLAS library and kernel, numpy's SIMD paths, CPU model; on a GPU the CUDA, cuBLAS
-and cuDNN versions and TF32)."""
+its last bits (BLAS kernel, numpy's SIMD paths, CPU; on a GPU CUDA, cuBLAS, cuDNN and TF32)."""
 import datetime
 import json
 import os
@@ -119,24 +118,10 @@ def gpu_stack(device):
     return stack
 
 
-def platform(device):
-    """Everything about the machine that can change a result's last bits."""
-    return {
-        'cpu': cpu_model(),
-        'machine': _platform.machine(),
-        'blas': blas_libraries(),
-        'numpy_simd': numpy_simd(),
-        'exact_cpu': chainer_compat.exact_cpu_requested(),
-        'environment': {k: os.environ[k] for k in NUMERICS_VARIABLES if k in os.environ},
-        'gpu': gpu_stack(device),
-    }
-
-
 def numerics_key(prov):
-    """The part of a :func:`provenance` record that decides the numbers (JSON-ready): the library
-    versions, and on the GPU its stack, on the CPU the BLAS kernel and threads and numpy's SIMD
-    targets. The CPU model and the environment are left out: they matter only through these.
-    None for a record made before platforms were recorded."""
+    """The part of a :func:`provenance` record that decides the numbers (JSON-ready): library
+    versions, and the GPU stack, or the BLAS kernel and threads and numpy's SIMD targets (None for
+    a record without a platform)."""
     record = (prov or {}).get('platform')
     if not record:
         return None
@@ -158,7 +143,6 @@ def platform_differences(recorded, current):
     if recorded is None or current is None:
         return ['{} records no platform'.format('the recording' if recorded is None else 'now')]
     lines = []
-    recorded, current = recorded or {}, current or {}
     for key in sorted(set(recorded) | set(current)):
         before, now = recorded.get(key), current.get(key)
         if before != now:
@@ -177,5 +161,13 @@ def provenance(device):
         'tf32': precision.tf32_in_force(),
         'tf32_environment': {name: os.environ.get(name) for name in sorted(precision.FLOAT32)},
         'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
-        'platform': platform(device),
+        'platform': {   # everything about the machine that can change a result's last bits
+            'cpu': cpu_model(),
+            'machine': _platform.machine(),
+            'blas': blas_libraries(),
+            'numpy_simd': numpy_simd(),
+            'exact_cpu': chainer_compat.exact_cpu_requested(),
+            'environment': {k: os.environ[k] for k in NUMERICS_VARIABLES if k in os.environ},
+            'gpu': gpu_stack(device),
+        },
     }

@@ -1,13 +1,12 @@
-"""A run directory: its file names, reading its results, the identity check that keeps one
-directory to one setting, and the lock that keeps one process training a part. Layout
-(``<root>/<dataset>[-x<scale>][-i<iterations>]/<noise>-<rate>/trial<k>/``): ``config.json``
-(identity + launch entry), ``output-<methods>.txt``, and per part (step1, tanaka, ours,
-cross_entropy, forward_t, pencil) ``.lock``, ``log.json``, ``accuracy.json``, ``snapshot.npz``,
-``labels.npz``/``label_accuracy.json`` (label-correcting parts), ``model.npz``,
-``transition.npy`` (estimated Forward T) and, written last, ``result.json``.
+"""A run directory: its file names, its results, the identity check that keeps one directory to
+one setting, and the lock that keeps one process training a part. Layout: ``config.json``
+(identity + launch entry), ``output-<methods>.txt``, and per part (step1, tanaka, ...) ``.lock``,
+``log.json``, ``accuracy.json``, ``snapshot.npz``, ``labels.npz``, ``label_accuracy.json``,
+``model.npz``, ``transition.npy`` and, written last, ``result.json``.
 """
 import contextlib
 import errno
+import fcntl
 import hashlib
 import json
 import os
@@ -50,8 +49,7 @@ def read_json(path):
 
 
 def read_result(part_dir):
-    """A part's ``result.json`` (None: the part has not finished, or its result is damaged:
-    :func:`result_problem`)."""
+    """A part's ``result.json``; None if the part has not finished or its result is damaged."""
     if result_problem(part_dir):
         return None
     return read_json(os.path.join(part_dir, RESULT))
@@ -82,9 +80,8 @@ def output_path(run_dir, methods):
 
 def check_identity(run_dir, identity, defaults):
     """Refuses (:class:`SettingsMismatchError`, nothing touched) a run directory whose
-    ``config.json`` names other settings than ``identity``; a field missing there (added to
-    the configuration after the run was made) counts as its value in ``defaults``. Returns
-    whether the directory holds a configuration already."""
+    ``config.json`` names other settings than ``identity`` (a field missing there counts as its
+    value in ``defaults``). Returns whether the directory holds a configuration already."""
     path = os.path.join(run_dir, CONFIG)
     reason = problem(path)
     if reason:
@@ -109,11 +106,9 @@ def check_identity(run_dir, identity, defaults):
 
 
 def claim(run_dir, identity, defaults, launch=None, new_launch=False):
-    """Claims ``run_dir`` for a configuration: checks an existing ``config.json``
-    (:func:`check_identity`) or writes one. ``launch`` (how to start the run) is written beside
-    the identity where the file has none, or replaces the file's with ``new_launch``; the
-    identity already there is never rewritten. Returns what changed in an existing launch entry
-    (``['device "auto" -> "@cupy:0"', ...]``)."""
+    """Claims ``run_dir`` for a configuration: checks an existing ``config.json`` or writes one.
+    ``launch`` is written where the file has none, or replaces it with ``new_launch``; the
+    identity there is never rewritten. Returns what changed in an existing launch entry."""
     path = os.path.join(run_dir, CONFIG)
     changed = []
     if check_identity(run_dir, identity, defaults):
@@ -136,14 +131,9 @@ def claim(run_dir, identity, defaults, launch=None, new_launch=False):
 @contextlib.contextmanager
 def locked(part_dir):
     """Holds a part's lock while it trains: a second process that tries to train the same part
-    is refused (:class:`RunDirectoryBusy`) instead of interleaving its snapshots with the first
-    one's. The lock dies with its process (flock), so a killed run leaves nothing to clean
-    up."""
-    run_dir = part_dir
-    import fcntl
-    os.makedirs(run_dir, exist_ok=True)
-    path = os.path.join(run_dir, LOCK)
-    with open(path, 'a+') as handle:
+    is refused (:class:`RunDirectoryBusy`). The lock (flock) dies with its process."""
+    os.makedirs(part_dir, exist_ok=True)
+    with open(os.path.join(part_dir, LOCK), 'a+') as handle:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as error:
@@ -152,7 +142,7 @@ def locked(part_dir):
             handle.seek(0)
             holder = handle.read().strip() or 'another process'
             raise RunDirectoryBusy('{} is being trained by {}; wait for it to finish, or '
-                                   'stop it first'.format(run_dir, holder))
+                                   'stop it first'.format(part_dir, holder))
         handle.seek(0)
         handle.truncate()
         handle.write('process {}'.format(os.getpid()))
@@ -163,18 +153,13 @@ def locked(part_dir):
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-# ----------------------------------------------------------------------------------------------
-# Damaged files: found, named in one line, moved aside where the part can start again
-
-
+# ----- damaged files: named in one line, moved aside where the part can start again -----
 class DamagedFile(ValueError):
-    """A run folder's file that cannot be what its name says; the message names it, says what
-    is wrong and what to do."""
+    """A run folder's file that cannot be what its name says (the message says what to do)."""
 
 
 class RestartPart(Exception):
-    """A part's snapshot could not be loaded and was moved aside: the part trains again from its
-    first epoch (the message says so)."""
+    """A part's snapshot could not be loaded and was moved aside: the part trains again."""
 
 
 #: What each JSON file of a run folder holds.
@@ -190,16 +175,15 @@ PER_EPOCH = (LOG, ACCURACY, LABEL_ACCURACY)
 
 
 def stamp(identity, part):
-    """A short fingerprint of a run's identity and one of its parts, kept in the part's snapshot
-    and result so that a file copied from another run or part is recognised."""
+    """A fingerprint of a run's identity and part, kept in its snapshot and result (to recognise
+    a file copied from another run or part)."""
     text = json.dumps([identity, part], sort_keys=True)
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
 def problem(path):
-    """What is wrong with a run folder's file, as a few words; None when nothing is, or when it
-    is missing. JSON files must parse to their kind, archives (.npz) must be whole, arrays (.npy)
-    must load."""
+    """What is wrong with a run folder's file (JSON of its kind, whole .npz, loadable .npy), as a
+    few words; None when nothing is, or when it is missing."""
     name = os.path.basename(path)
     try:
         if os.path.getsize(path) == 0:
@@ -272,11 +256,9 @@ def move_aside(path):
 
 def repair_part(part_dir, identity, part):
     """Before a part is trained or skipped: moves its damaged files aside where the part can
-    safely start again, and returns one line per file moved, saying what happens next. A
-    damaged result, or a damaged output of a finished part (labels, network, matrix), goes
-    aside with the result: the part finishes again from its snapshot. A damaged snapshot:
-    the part starts again from its first epoch. A damaged per-epoch file of an unfinished part:
-    written again from the snapshot at the next epoch."""
+    safely start again; returns one line per file moved, saying what happens next (a damaged
+    result or output: the part finishes again from its snapshot; a damaged snapshot: it starts
+    again; a per-epoch file: written again at the next epoch)."""
     notes = []
 
     def aside(name, what, reason):
@@ -294,6 +276,8 @@ def repair_part(part_dir, identity, part):
             reason = problem(path)
             if (not reason and name in NEEDED.get(part, ()) and not os.path.exists(path)
                     and os.path.exists(os.path.join(part_dir, SNAPSHOT))):
+                if not os.path.exists(os.path.join(part_dir, RESULT)):
+                    continue                # moved aside already, for another missing output
                 result = move_aside(os.path.join(part_dir, RESULT))
                 notes.append('note: {} is missing (a copy cut short?): the result beside it '
                              'moved aside to {}; {}'.format(path, os.path.basename(result), again))

@@ -1,8 +1,7 @@
-"""What every part of a run shares: the data placed on the device, the network, the optimizer,
-the updaters built from the settings, the trainer with its extensions (resuming from the last
-snapshot), and the part's ``result.json``.
-"""
+"""What every part of a run shares: data on the device, network, optimizer, updaters, the
+trainer with its extensions (resuming from the last snapshot), and the part's ``result.json``."""
 import dataclasses
+import functools
 import os
 import time
 
@@ -18,24 +17,20 @@ from reproduce.run.provenance import provenance
 import atomic_files as atomic
 from updaters.baselines import CrossEntropyUpdater
 from updaters.extensions import AccuracyTracker, DeviceSplit, StopOnNonFinite
-from updaters.feed import DeviceImageFeed, IndexIterator
+from updaters.feed import DeviceImageFeed, HostImageFeed, HostSplit, IndexIterator
 from updaters.joint import JointOptimizationUpdater
 from updaters.labels import LabelTable
 from updaters.mixup import MixupUpdater
 from updaters.pencil import PencilUpdater
 
 
-# ----------------------------------------------------------------------------------------------
-# Data on the device
-
-
+# ----- data on the device -----
 class DeviceData(object):
     """The data set's arrays on the training device, and the functions that feed them."""
 
     def __init__(self, data, labels_noisy, device, order_seed, iterations_per_epoch=None):
-        self.device = device
-        self.n_classes = data.n_classes
-        self.iterations_per_epoch = iterations_per_epoch
+        self.device, self.n_classes = device, data.n_classes
+        self.order_seed, self.iterations_per_epoch = order_seed, iterations_per_epoch
         self.train_x = device.send(data.train_x)
         self.clean = device.send(data.train_y)
         self.noisy = device.send(labels_noisy)
@@ -47,11 +42,9 @@ class DeviceData(object):
             self.train_x, lambda x, rng: augment.random_crop_flip(x, mean, rng, pad=pad, flip=flip),
             seed=order_seed)
         self.preprocess = lambda x: augment.normalize(x, mean)
-        self.order_seed = order_seed
 
     def train_split(self):
-        """The training images as an evaluation batch source (no augmentation), with their
-        noisy labels."""
+        """The training images (no augmentation) and noisy labels as an evaluation source."""
         return DeviceSplit(self.train_x, self.noisy, self.preprocess)
 
     def iterator(self, batch_size):
@@ -60,30 +53,22 @@ class DeviceData(object):
 
 
 class HostData(object):
-    """The counterpart of :class:`DeviceData` for images too many for the device (Clothing1M):
-    labels on the device, images decoded on the host for every batch
-    (:class:`updaters.feed.HostImageFeed`)."""
+    """:class:`DeviceData` for images too many for the device (Clothing1M): labels on the
+    device, images decoded on the host for every batch (:class:`updaters.feed.HostImageFeed`)."""
 
     def __init__(self, data, labels_noisy, device, order_seed, iterations_per_epoch, threads):
-        from updaters.feed import HostImageFeed, HostSplit
-        self.device = device
-        self.n_classes = data.n_classes
-        self.n = len(data.train)
+        self.device, self.n_classes, self.n = device, data.n_classes, len(data.train)
+        self.order_seed, self.iterations_per_epoch = order_seed, iterations_per_epoch
         self.clean = device.send(data.train_y)
         self.noisy = device.send(labels_noisy)
         self.feed = HostImageFeed(data.train, seed=order_seed, device=device, threads=threads)
         self.splits = {'val': HostSplit(data.val, device=device, threads=threads),
                        'test': HostSplit(data.test, device=device, threads=threads)}
-        self.preprocess = None
-        self.order_seed = order_seed
-        self.iterations_per_epoch = iterations_per_epoch
-        self.threads = threads
+        self.preprocess, self.threads = None, threads
 
     def train_split(self):
-        """The noisy training images as an evaluation batch source (centre crop), with their
-        noisy labels."""
+        """The training images (centre crop) and noisy labels as an evaluation source."""
         from datasets.clothing1m import Clothing1MDataset
-        from updaters.feed import HostSplit
         train = self.feed.dataset
         plain = Clothing1MDataset(train.root, train.paths, train.labels, train=False,
                                   source=train.source)
@@ -103,14 +88,10 @@ def place(config, data, noisy, device):
     return DeviceData(data, noisy, device, config.order_seed, config.iterations_per_epoch)
 
 
-# ----------------------------------------------------------------------------------------------
-# Network, optimizer, updaters
-
-
+# ----- network, optimizer, updaters -----
 def build_model(config, data, settings):
-    """The network of ``settings['model']``: ``preact_resnet32`` (the paper's CIFAR-10 network,
-    :func:`models.preact_resnet32`), ``preact_resnet`` (a smaller PreActResNet: digits) or
-    ``resnet50`` (Clothing1M), initialised from ``config.init_seed``."""
+    """The network of ``settings['model']`` (``preact_resnet32``: the paper's CIFAR-10 network;
+    ``preact_resnet``: digits; ``resnet50``: Clothing1M), initialised from ``config.init_seed``."""
     numpy.random.seed(config.init_seed)  # Chainer's initialisers draw from numpy's global RNG
     spec = dict(settings['model'])
     arch = spec.pop('arch')
@@ -132,8 +113,7 @@ def optimizer(model, step):
 
 
 def step1_updater(config, settings, arrays, model, device):
-    """Step 1's updater on ``arrays`` (:class:`DeviceData` or :class:`HostData`), with its label
-    table as ``updater.label_table``."""
+    """Step 1's updater on ``arrays``, with its label table as ``updater.label_table``."""
     step = settings['step1']
     table = LabelTable(arrays.noisy, arrays.n_classes, window=step['window'],
                        begin=step['begin'], device=device)
@@ -143,8 +123,7 @@ def step1_updater(config, settings, arrays, model, device):
 
 
 def step2_updater(config, settings, arrays, model, device, targets, mixup_weight):
-    """Step 2's updater on fixed ``targets`` (host float32 (n, c)), Lmix weight
-    ``mixup_weight`` (0: Tanaka's second step)."""
+    """Step 2's updater on fixed ``targets`` (host float32 (n, c)); ``mixup_weight`` 0: Tanaka's."""
     step = settings['step2']
     return MixupUpdater(
         arrays.iterator(step['batch_size']), optimizer(model, step), arrays.feed,
@@ -153,8 +132,7 @@ def step2_updater(config, settings, arrays, model, device, targets, mixup_weight
 
 
 def cross_entropy_updater(settings, arrays, model, device, transition=None):
-    """The cross-entropy baseline's updater with step 2's settings; with ``transition`` (host
-    (c, c)), Forward T's."""
+    """Cross entropy with step 2's settings; with ``transition`` (host (c, c)), Forward T's."""
     step = settings['step2']
     return CrossEntropyUpdater(
         arrays.iterator(step['batch_size']), optimizer(model, step), arrays.feed, arrays.noisy,
@@ -170,10 +148,7 @@ def pencil_updater(settings, arrays, model, device):
         label_lr=step['label_lr'], k=step['k'], losses=step['losses'], device=device)
 
 
-# ----------------------------------------------------------------------------------------------
-# A part: set up, train (resuming), finish
-
-
+# ----- a part: set up, train (resuming), finish -----
 @dataclasses.dataclass
 class Part:
     """What every part builds first: its directory, settings, device, data, model, tracker."""
@@ -206,9 +181,8 @@ def setup(config, data, noisy, out_dir, init_weights=None):
 
 
 class RunStamp(chainer_training.Extension):
-    """Keeps the run's and part's fingerprint (:func:`rundir.stamp`) in the snapshot; loading a
-    snapshot of another run or part raises :class:`rundir.DamagedFile` (an older snapshot,
-    without a stamp, is accepted)."""
+    """Keeps the run's and part's fingerprint (:func:`rundir.stamp`) in the snapshot; loading
+    another run's or part's raises :class:`rundir.DamagedFile` (one without a stamp loads)."""
 
     trigger = (1, 'epoch')
     name = 'run_stamp'
@@ -235,10 +209,9 @@ def stamp_of(part):
     return rundir.stamp(part.config.identity(), os.path.basename(os.path.normpath(part.out_dir)))
 
 
-def _save_uncompressed(path, target):
-    """The snapshot's writer: Chainer compresses by default, which costs seconds per epoch for
-    float parameters and label buffers that hardly compress."""
-    chainer.serializers.save_npz(path, target, compression=False)
+#: The snapshot's writer: Chainer's default compression costs seconds per epoch for float
+#: parameters and label buffers that hardly compress.
+_save_uncompressed = functools.partial(chainer.serializers.save_npz, compression=False)
 
 
 def train(part, updater, epochs, extra_extensions=(), milestones=None, lr_decay=0.1,
@@ -284,8 +257,7 @@ def train(part, updater, epochs, extra_extensions=(), milestones=None, lr_decay=
 
 
 def finish(part, step_name, step, seconds, **extra):
-    """Writes the part's ``result.json`` (last, atomically: the part is then finished) and
-    returns it."""
+    """Writes the part's ``result.json`` (last, atomically: the part is then finished)."""
     curves = part.tracker.summary()
     result = {
         'part': step_name,
