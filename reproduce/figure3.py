@@ -1,11 +1,12 @@
 """Figure 3 of the paper (step 2's test accuracy per epoch at 90 % symmetric and 30 % asymmetric
 noise), with step 1's label accuracy per epoch and the confusion matrix of its corrected labels.
 
-    python reproduce/figure3.py                       # makes the runs it needs, or reuses them
-    python reproduce/figure3.py --dataset digits --epochs-scale 0.3 --trials 1
+    python reproduce/figure3.py                       # after table2.py and table3.py: draws
+    python reproduce/figure3.py --dataset digits --epochs-scale 0.3 --trials 1 --train
 
-Its runs are those of table2.py and table3.py (same root, same names), so after the tables it only
-draws. Writes figure3, step1_label_accuracy and step1_confusion (.png, .pdf) to the results folder.
+Its runs are those of table2.py and table3.py (same root, names and rows), so after the tables it
+only draws (where --out holds none of them it stops, unless --train). Writes figure3,
+step1_label_accuracy and step1_confusion (.png, .pdf) to the results folder.
 """
 import os
 import sys
@@ -17,9 +18,8 @@ from reproduce.batch import cli, runner, tables
 from reproduce.report import aggregate, page as report
 from reproduce.run import options, preflight, rundir
 from reproduce.run.methods import METHODS, NAMES
-from reproduce.report.table_format import PART_ORDER, data_set_name, schedule_text, trials_text
 
-PANELS = (('symmetric', '(a) {:g}% symmetric noise'), ('asymmetric', '(b) {:g}% asymmetric noise'))
+PANELS = ((2, '(a) {:g}% symmetric noise'), (3, '(b) {:g}% asymmetric noise'))
 
 
 def step2_panels(units_by_panel, methods):
@@ -64,7 +64,8 @@ def confusion_matrices(units_by_panel, n_classes):
 
 
 def parser():
-    return cli.table_parser(__doc__.split('\n\n')[0], (options.TABLE, cli.FIGURE))
+    return cli.table_parser(__doc__.split('\n\n')[0], (options.TABLE, cli.FIGURE),
+                            defaults={'trials': 5})
 
 
 def make_figures(args, stream=None):
@@ -72,11 +73,12 @@ def make_figures(args, stream=None):
     from reproduce.report import plots
     trials = list(range(args.trials))
     by_panel, units = [], []
-    for noise, title in PANELS:
+    for number, title in PANELS:
+        noise = tables.NOISE[number]
         rate = getattr(args, noise + '_rate')
         if rate is not None:
             panel_units = runner.plan(tables.base_config(args, noise), [rate], trials,
-                                      args.methods, args.out)
+                                      args.methods or tables.paper_rows(number), args.out)
             by_panel.append((title.format(100 * rate), panel_units))
             units += panel_units
     failed = tables.run_units(units, args, stream)
@@ -85,33 +87,23 @@ def make_figures(args, stream=None):
     config = units[0].config
     directory = tables.results_dir(args, config)
 
-    def about(parts):
-        """The data set, trials and the schedule of ``parts``, for a figure's title."""
-        schedule = schedule_text(config.dataset, config.epochs_scale, config.settings(), parts,
-                                 changed=any(config.overrides.values()),
-                                 subsampled=bool(config.iterations_per_epoch))
-        return '{}, {}; {}'.format(data_set_name(config.dataset), trials_text(trials), schedule)
-
-    ran = [part for part in PART_ORDER if any(part in u.parts for u in units)]
     written = []
-    panels = step2_panels(by_panel, [m for m in NAMES if m in args.methods])
+    panels = step2_panels(by_panel, [m for m in NAMES if any(m in u.parts for u in units)])
     if any(p['curves'] for p in panels):
         written += plots.plot_step2_curves(
             panels, os.path.join(directory, 'figure3'),
-            title='Figure 3: test accuracy of the second step, {}'.format(about(ran)))
+            title='Figure 3: test accuracy of the second step')
     series = label_accuracy_series(units)
     if series:
         written += plots.plot_label_accuracy(
             series, os.path.join(directory, 'step1_label_accuracy'),
-            title='Step 1: training labels equal to the clean label, {}'.format(
-                about(['step1'])))
+            title='Step 1: training labels equal to the clean label')
     matrices = confusion_matrices(by_panel, config.spec.n_classes)
     if matrices:
         written += plots.plot_confusion(
             matrices, [str(k) for k in range(config.spec.n_classes)],
             os.path.join(directory, 'step1_confusion'),
-            title='Step 1: corrected against clean training labels, {}'.format(
-                about(['step1'])))
+            title='Step 1: corrected against clean training labels')
     if written:
         written.append(report.write_report(directory))
     return written, failed
@@ -119,23 +111,16 @@ def make_figures(args, stream=None):
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    args.trials = args.trials or 5
     if args.symmetric_rate is None and args.asymmetric_rate is None:
         sys.stderr.write('figure3.py: --symmetric-rate and --asymmetric-rate are both none: '
                          'give a rate to at least one panel\n')
         return 2
     for note in options.merge_notes(args, ('methods', 'devices')):
         sys.stderr.write(note + '\n')
-    def work():
-        tables.check_places(args)
-        return make_figures(args)
-
-    status, made = preflight.guarded(work)
-    if status:
+    status, made = preflight.guarded(lambda: make_figures(args))
+    if status or args.print_commands or args.plan:
         return status
     written, failed = made
-    if args.print_commands or args.plan:
-        return 0
     sys.stdout.write('figures written: {}\n'.format(', '.join(map(os.path.relpath, written)))
                      if written else 'no finished epochs to draw yet\n')
     if failed:

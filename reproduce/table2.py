@@ -4,10 +4,10 @@
     python reproduce/table2.py --device @cupy:0     # the same on a GPU
     python reproduce/table2.py --dataset digits --epochs-scale 0.3 --rates 0.3,0.5 --trials 1
 
-Prints the plan, runs what is not finished, prints the table beside the published numbers and
-writes it under results/; the code is :mod:`reproduce.batch.tables`.
+The paper's rows (no Forward T: add it with --methods): prints the plan, runs what is not
+finished, prints the table beside the published numbers and writes it under results/; the code is
+:mod:`reproduce.batch.tables`.
 """
-import os
 import sys
 
 from reproduce.batch import tables

@@ -7,7 +7,6 @@
 Prints the plan, runs what is not finished, prints the table beside the published numbers and
 writes it under results/; the code is :mod:`reproduce.batch.tables`.
 """
-import os
 import sys
 
 from reproduce.batch import tables

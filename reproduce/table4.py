@@ -9,7 +9,6 @@ Trains on the noisy set only and reports the clean test accuracy at the best cle
 epoch ("best"; "last" too, which the paper lacks). Rows this code does not compute are quoted from
 the paper and marked. Preparing the files: datasets/README.md.
 """
-import os
 import sys
 
 from reproduce.batch import tables

@@ -47,12 +47,15 @@ def _status(call, capsys):
 
 #: (what is wrong, command, arguments, exit status, the one line: a regular expression)
 BAD_INPUTS = [
-    ('an ambiguous rate', 'table2', ['--rates', '1.0'], 2,
-     r'argument --rates: 1\.0 can be read as 1 % or as 100 %: write 0\.01 for 1 %'),
-    ('an ambiguous rate, as an integer', 'table2', ['--rates', '1'], 2,
-     r'argument --rates: 1 can be read as 1 % or as 100 %'),
+    ('a rate of 1 without %', 'table2', ['--rates', '1'], 2,
+     r'argument --rates: 1: give 0\.01 or 1% \(a fraction in \[0, 1\) or a percentage\)'),
+    ('a percentage without %', 'table2', ['--rates', '0.5,50'], 2,
+     r'argument --rates: 50: give 0\.5 or 50% \(a fraction in \[0, 1\) or a percentage\)'),
     ('a rate of 100 % or more', 'table2', ['--rates', '0.5,150'], 2,
-     r'argument --rates: 150 is outside \[0, 1\) \(or \[0, 100\) in percent\)'),
+     r'argument --rates: 150 is outside \[0, 1\) as a fraction and \[0%, 100%\) as a '
+     r'percentage'),
+    ('a percentage of 100 or more', 'table2', ['--rates', '100%'], 2,
+     r'argument --rates: 100% is outside \[0, 1\) as a fraction and \[0%, 100%\)'),
     ('no rates', 'table2', ['--rates', ''], 2,
      r"argument --rates: takes comma-separated noise rates, got ''"),
     ('no methods', 'table2', ['--methods', ''], 2,
@@ -98,8 +101,8 @@ BAD_INPUTS = [
      r'error: clothing1m needs --data-dir: '),
     ('neither --out nor --root', 'experiment:noplace', [], 2,
      r'error: give one of --out \(the run directory\), --root'),
-    ('a bad figure rate', 'figure3', ['--symmetric-rate', '1'], 2,
-     r'argument --symmetric-rate: 1 can be read as 1 % or as 100 %'),
+    ('a bad figure rate', 'figure3', ['--symmetric-rate', '1.2'], 2,
+     r'argument --symmetric-rate: 1\.2: give 0\.012 or 1\.2% \(a fraction'),
     ('two empty figure panels', 'figure3', ['--symmetric-rate', 'none', '--asymmetric-rate',
                                             'none'], 2,
      r'--symmetric-rate and --asymmetric-rate are both none'),
@@ -163,6 +166,50 @@ def test_a_read_only_output_folder_is_named(tmp_path, capsys):
     assert status == 2 and 'is not writable' in err and str(locked) in err
 
 
+@pytest.mark.parametrize('option, path, cause', [
+    ('--results', '/proc/x', 'is not writable'), ('--out', '/proc/foo', 'is not writable'),
+    ('--out', '/sys/kernel/x', 'is not writable'),
+    ('--results', '{file}/results', 'cannot be a folder: it lies inside the file')])
+def test_every_place_written_is_tried_before_anything_runs(option, path, cause, tmp_path,
+                                                            capsys):
+    """Each command's output folders are tried (a folder made and removed: so also as root,
+    where /proc and /sys refuse one) before the plan: one line naming the option, exit 2."""
+    a_file = tmp_path / 'a_file'
+    a_file.write_text('x')
+    path = path.format(file=a_file)
+    places = {'--out': str(tmp_path / 'runs'), '--results': str(tmp_path / 'results')}
+    places[option] = path
+    argv = TINY + SHORT + [w for o, p in places.items() for w in (o, p)]
+    for call in (lambda: table2(argv + ['--rates', '0.5']), lambda: figure3.main(argv)):
+        status, err, out = _status(call, capsys)
+        assert status == 2 and out == '', out              # not even the plan
+        assert err.count('\n') == 1 and err.startswith('error: {} {} '.format(option, path))
+        assert cause in err, err
+    assert sorted(os.listdir(tmp_path)) == ['a_file']      # nothing made, nothing left
+
+
+def test_figure3_stops_where_out_holds_none_of_its_runs(tmp_path, capsys):
+    out = tmp_path / 'runs'
+    argv = TINY + SHORT + ['--out', str(out), '--results', str(tmp_path / 'results'),
+                           '--symmetric-rate', '0.5', '--asymmetric-rate', 'none']
+    status, err, printed = _status(lambda: figure3.main(argv), capsys)
+    assert status == 2 and printed == '' and err == (
+        'error: --out {} holds none of the runs figure3.py draws: run table2.py and table3.py '
+        'first (same options), or pass --train\n'.format(out))
+    assert not out.exists()
+    assert _status(lambda: figure3.main(argv + ['--plan']), capsys)[0] == 0   # trains nothing
+    status, _, printed = _status(lambda: figure3.main(argv + ['--methods', 'cross_entropy',
+                                                             '--train', '--out', str(
+                                                                 tmp_path / 'trained')]), capsys)
+    assert status == 0 and '1 runs: 0 finished already, 1 to run' in printed
+    # one of its runs there (the table's, with --methods): it trains the rest, as --train does
+    assert _status(lambda: table2(TINY + SHORT + ['--out', str(out), '--results', str(
+        tmp_path / 'results'), '--rates', '0.5', '--methods', 'cross_entropy']), capsys)[0] == 0
+    status, _, printed = _status(lambda: figure3.main(argv + ['--methods',
+                                                             'cross_entropy,pencil']), capsys)
+    assert status == 0 and '2 runs: 1 finished already, 1 to run' in printed
+
+
 def test_an_out_or_results_that_cannot_be_a_folder_is_named(tmp_path, capsys):
     a_file = tmp_path / 'a_file'
     a_file.write_text('x')
@@ -181,7 +228,7 @@ def test_an_out_or_results_that_cannot_be_a_folder_is_named(tmp_path, capsys):
 
 def test_duplicates_are_merged_with_a_note(tmp_path, capsys):
     argv = TINY + ['--out', str(tmp_path / 'runs'), '--print-commands']
-    status, err, out = _status(lambda: table2(argv + ['--rates', '0.5,50', '--methods',
+    status, err, out = _status(lambda: table2(argv + ['--rates', '0.5,50%', '--methods',
                                                        'ours,ours,tanaka']), capsys)
     assert status == 0
     assert 'note: --rates 0.5 repeated an entry; each is counted once: 0.5' in err
@@ -213,13 +260,13 @@ def test_planning_cifar10_needs_no_data_and_no_network(tmp_path, capsys, monkeyp
     argv = ['--trials', '1', '--rates', '0.5', '--out', str(tmp_path / 'runs')]
     printed = ['--trials', '1', '--rates', '0.5', '--out', str(tmp_path / 'printed')]
     status, _, out = _status(lambda: table2(printed + ['--print-commands']), capsys)
-    assert status == 0 and len(out.splitlines()) == 4
+    assert status == 0 and len(out.splitlines()) == 3   # Table 2's rows: step 1 chain, CE, PENCIL
     for line in out.splitlines():           # each starts its run from the config.json written
         words = shlex.split(line)
         assert os.path.isfile(words[words.index('--config') + 1])
     status, _, out = _status(lambda: figure3.main(['--trials', '1', '--out', str(
         tmp_path / 'printed'), '--print-commands']), capsys)
-    assert status == 0 and len(out.splitlines()) == 8
+    assert status == 0 and len(out.splitlines()) == 7   # and Table 3's, with Forward T
     status, err, _ = _status(lambda: table2(argv + ['--device', '@numpy']), capsys)
     assert status == 2 and err.count('\n') == 1
     assert 'could not be downloaded' in err and 'no network here' in err
@@ -240,7 +287,8 @@ def test_help_states_every_default_once_and_readably():
         assert text.count('(default: None)') == 0
         for block in re.split(r'\n  (?=-)', text):
             assert block.count('(default:') <= 1, block
-    assert '(default: all)' in tables.parser(2).format_help()
+    assert "(default: all; a table script: the paper's rows" in ' '.join(
+        tables.parser(2).format_help().split())
     assert "('cross_entropy'" not in tables.parser(2).format_help()
 
 
@@ -268,7 +316,7 @@ def test_a_table_is_never_replaced_by_an_emptier_one(tmp_path, capsys):
     # nothing finished: nothing written, and the missing runs counted
     status, err, out = _status(lambda: table2(argv + ['--gather-only']), capsys)
     assert status == 0 and 'nothing written: no run has finished yet' in out
-    assert '4 of 4 planned runs are not finished' in out
+    assert '3 of 3 planned runs are not finished' in out
     assert not results.exists()
     # a table with more trial results on disk is kept; this one goes beside it
     status, _, out = _status(lambda: table2(argv + ['--methods', 'cross_entropy']), capsys)
@@ -296,7 +344,12 @@ def test_a_richer_table_on_disk_is_kept_and_the_new_one_written_beside_it(tmp_pa
                                                     '--gather-only']), capsys)
     assert status == 0 and (results / 'table2.json').read_text() == before
     assert 'holds 4 trial results, this table 2: it was kept' in out
-    assert (results / 'table2.partial.json').exists()
+    assert (results / 'table2.partial.json').exists() and (results / 'table2.partial.md').exists()
+    # the complete table again: its partial files go, and report.md lists the complete one
+    assert _status(lambda: table2(argv + ['--methods', 'cross_entropy,forward_t']),
+                   capsys)[0] == 0
+    assert not [name for name in os.listdir(results) if '.partial' in name]
+    assert 'table2.partial' not in (results / 'report.md').read_text()
 
 
 def _umask():
@@ -403,5 +456,5 @@ def test_a_missing_data_folder_is_the_one_line_before_any_plan(tmp_path, capsys)
     assert status == 2 and err.count('\n') == 1 and 'does not exist' in err, err
     assert out == ''
     status, err, out = _status(lambda: tables.main(4, argv + ['--plan']), capsys)
-    assert status == 0 and out.startswith('plan: ') and err == ''
+    assert status == 0 and out.startswith('rows: ') and '\nplan: ' in out and err == ''
     assert not os.path.exists(tmp_path / 'runs')

@@ -272,8 +272,8 @@ def test_command_line_reports_errors_in_one_line(tmp_path):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for rate in ('150', '0.2')]
     stderr = wrong_rate.communicate()[1]
     assert wrong_rate.returncode == 2
-    assert stderr.strip() == ('experiment.py: error: argument --rate: 150 is outside [0, 1) '
-                              '(or [0, 100) in percent) (see --help)')
+    assert stderr.strip() == ('experiment.py: error: argument --rate: 150 is outside [0, 1) as a '
+                              'fraction and [0%, 100%) as a percentage (see --help)')
     stderr = no_hyper_parameters.communicate()[1]
     assert no_hyper_parameters.returncode == 2 and stderr.count('\n') == 1
     assert stderr.startswith('error: the paper gives no hyper-parameters for symmetric '

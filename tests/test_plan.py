@@ -112,8 +112,28 @@ def test_plan_option_prints_the_plan_and_creates_nothing(tmp_path, capsys):
                              '--device', '@numpy', '--out', str(out), '--plan'])
     printed = capsys.readouterr().out
     assert status == 0
-    assert printed.startswith('plan: ') and 'estimated wall time: about' in printed
+    assert printed.splitlines()[1].startswith('plan: 6 runs')
+    assert 'estimated wall time: about' in printed
     assert not out.exists()
+
+
+def test_each_table_runs_the_paper_rows_it_computes_and_says_so_first(tmp_path, capsys):
+    """By default a table runs the rows of the paper's table that this code computes (Table 2
+    has no Forward T; CNN-CRF is only quoted); --methods chooses others. The plan says which."""
+    assert tables.paper_rows(2) == ['cross_entropy', 'tanaka', 'pencil', 'ours']
+    assert tables.paper_rows(3) == tables.paper_rows(4) == ALL
+    argv = ['--dataset', 'digits', '--rates', '0.5', '--trials', '1', '--device', '@numpy',
+            '--out', str(tmp_path / 'runs'), '--plan']
+    for number, rows, runs in ((2, 'cross_entropy, tanaka, pencil, ours', 3), (3, ', '.join(ALL),
+                                                                                4)):
+        assert tables.main(number, argv) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert lines[0] == "rows: {}: the paper's Table {} rows this code computes (others: " \
+            "--methods)".format(rows, number)
+        assert lines[1].startswith('plan: {} runs'.format(runs))
+    assert tables.main(2, argv + ['--methods', 'forward_t,ours']) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == 'rows: forward_t, ours (--methods)' and lines[1].startswith('plan: 2 runs')
 
 
 def test_a_resumed_table_is_planned_from_the_epochs_still_to_train(tmp_path, monkeypatch):

@@ -34,13 +34,15 @@ def test_step2_curves_with_unequal_trials(tmp_path):
          'curves': {'Our method': [(epochs[:1], [0.9])],       # one point only
                     'Cross Entropy': [([], [])]}},              # nothing yet: omitted
     ]
-    fig = plots.figure_step2_curves(panels, title='Figure 3, digits, 2 trials')
+    fig = plots.figure_step2_curves(panels, title='Figure 3: test accuracy, digits, 2 trials; '
+                                                  'SHORTENED schedule (--epochs-scale 0.2)')
     left, right = fig.axes
-    assert fig._suptitle.get_text() == 'Figure 3, digits, 2 trials'
+    assert fig._suptitle.get_text() == 'Figure 3: test accuracy'    # the first clause only
+    assert fig.get_size_inches()[0] == plots.PAGE                   # two panels: a page wide
     assert left.get_title() == 'CIFAR-10, 90% symmetric' and left.get_xlabel() == 'epoch'
     assert left.get_ylabel() == 'test accuracy (%)'
     labels = [line.get_label() for line in left.get_lines()]
-    assert labels == ['Our method (mean of 2)', 'Tanaka et al. [6]']
+    assert labels == ['Our method (mean of 2)', 'Tanaka et al.']    # no reference number
     mean = left.get_lines()[0]
     assert len(mean.get_xdata()) == 80                   # the trials' common prefix
     numpy.testing.assert_allclose(mean.get_ydata(), 100 * numpy.mean(
@@ -77,6 +79,7 @@ def test_label_accuracy_plot(tmp_path):
     fig = plots.figure_label_accuracy(series, title='step 1')
     (ax,) = fig.axes
     assert ax.get_title() == 'step 1' and ax.get_ylabel() == 'label accuracy (%)'
+    assert fig.get_size_inches()[0] == plots.COLUMN
     assert [line.get_label() for line in ax.get_lines()] == ['sym 50% (mean of 2)', 'asym 40%']
     assert ax.get_lines()[0].get_ydata()[-1] == pytest.approx(89.0)
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [
@@ -136,9 +139,9 @@ def test_confusion_plot(tmp_path):
 
 def test_the_confusion_figure_keeps_its_title_above_the_panel_titles():
     fig = plots.figure_confusion([('(a) one', numpy.eye(3)), ('(b) two', numpy.eye(3))],
-                                 ['0', '1', '2'], title='Step 1: digits, 5 trials')
+                                 ['0', '1', '2'], title='Step 1: labels, digits, 5 trials')
     try:
-        assert fig._suptitle.get_text() == 'Step 1: digits, 5 trials'
+        assert fig._suptitle.get_text() == 'Step 1: labels'
         assert [ax.get_title() for ax in fig.axes[:2]] == ['(a) one', '(b) two']
     finally:
         plots.plt.close(fig)

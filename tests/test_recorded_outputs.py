@@ -114,9 +114,9 @@ def test_one_noise_rate_is_a_dot_plot_with_every_trial():
         axes = [ax for ax in fig.axes if ax.get_title()]
         rows = [r for r in table['rows'] if r['status'] == 'computed']
         for ax, kind in zip(axes, table_format.KINDS):
-            assert 'noise rate' not in ax.get_xlabel() and '40% asymmetric noise' in \
-                ax.get_xlabel()
-            assert [t.get_text() for t in ax.get_xticklabels()] == [r['label'] for r in rows]
+            assert ax.get_xlabel() == ''        # the ticks are the methods, without "[6]"
+            assert [t.get_text() for t in ax.get_xticklabels()] == [
+                report.short_label(r['label']) for r in rows]
             assert list(ax.get_xticks()) == list(range(len(rows)))
             dots = {line.get_label(): line for line in ax.get_lines()}
             bars = {c.get_label(): c for c in ax.containers}
@@ -133,13 +133,11 @@ def test_one_noise_rate_is_a_dot_plot_with_every_trial():
                 assert mean.get_ydata() == pytest.approx([cell['mean']])
                 assert mean.get_xdata() == pytest.approx([slot + plots.MEAN_OFFSET])
                 assert line.get_color() == plots.METHOD_COLORS[row['method']]
-        caption = ' '.join(t.get_text() for t in fig.texts)
-        assert 'Each dot: one trial' in caption and 'mean ± sample standard deviation' in caption
-        assert 'lines' not in caption and 'line' not in caption
-        assert 'The paper has no numbers for this data set' in caption
-        title = fig._suptitle.get_text().replace('\n', ' ')
-        assert 'Table 3 layout' in title and '5 trials (seeds 0, 1, 2, 3, 4)' in title
-        assert 'PENCIL 50 epochs (stages 10 + 20 + 20)' in title
+        # a short title, a page wide; the legend says what a dot and a bar are
+        assert fig.texts == [fig._suptitle] and fig.get_size_inches()[0] == plots.PAGE
+        assert fig._suptitle.get_text() == 'Table 3: test accuracy at 40 % asymmetric noise'
+        legend = [t.get_text() for t in fig.legends[0].get_texts()]
+        assert legend == ['one trial', 'mean ± std']
     finally:
         plots.plt.close(fig)
 
@@ -155,7 +153,7 @@ def test_the_dot_plot_shows_the_papers_number_when_there_is_one():
         paper = [line for line in ax.get_lines() if line.get_label().endswith('(paper)')]
         assert len(paper) == len(table['rows'])
         assert all(line.get_markerfacecolor() == 'none' for line in paper)
-        assert "Hollow circles: the paper's numbers." in ' '.join(t.get_text() for t in fig.texts)
+        assert "the paper's number" in [t.get_text() for t in fig.legends[0].get_texts()]
     finally:
         plots.plt.close(fig)
 
@@ -201,7 +199,9 @@ def test_latex_caption_stands_apart_from_the_rule_and_cites_from_the_bib():
         rule = lines.index(r'\toprule')
         assert lines[rule - 2].startswith(r'\vspace') and lines[rule - 1].startswith(
             r'\begin{tabular}')
-        assert '--epochs' not in text
+        caption = re.search(r'\\caption\{(.*)\}\n', text).group(1)
+        for word in ('layout', 'SHORTENED', '--', '-{}', 'ddof', 'commit', 'Measured on'):
+            assert word not in caption, (name, word)     # no flags and no provenance
 
 
 # ----------------------------------------------------------------------------------------------
@@ -215,15 +215,26 @@ def test_report_reads_summary_tables_side_experiments_then_the_regression_refere
                         '## Regression reference']
     summary = text.split('## Tables 2 and 3')[0]
     assert '| tables | device | exact CPU mode |' in summary and '{"blas"' not in text
-    assert 'p 0.03125 *' in summary and '**Main findings.**' in summary
+    assert 'p 0.0009766 *' in summary and '**Main findings.**' in summary
     order = [text.index('### ' + stem + '\n') for stem in (
         'digits_cpu_table2', 'digits_cpu_table3', 'digits_cpu_estimated_t_table2',
         'digits_cpu_estimated_t_table3', 'digits_regression_table2')]
     assert order == sorted(order)
     regression = text.split('## Regression reference')[1]
+    # the provenance names the epochs of the parts that ran only
+    estimated_t = text.split('### digits_cpu_estimated_t_table2\n')[1].split('\n### ')[0]
+    assert '- epochs: step2 30\n' in estimated_t
+    assert '- epochs: pencil 50, step1 40, step2 30\n' in text
     as_written = read('digits_regression_table2.md')
     assert as_written.strip() in re.sub(r'^##(#+) ', r'\1 ', regression, flags=re.MULTILINE)
     assert as_written == table_files.markdown_file(recorded('digits_regression_table2'))
+
+
+def test_a_partial_table_is_left_out_beside_its_complete_one(tmp_path):
+    for name in ('table2.json', 'table2.partial.json', 'table3.partial.json'):
+        (tmp_path / name).write_text(json.dumps(recorded('digits_cpu_table2')))
+    assert [stem for stem, _ in report.tables_in(str(tmp_path))] == ['table2',
+                                                                     'table3.partial']
 
 
 @pytest.mark.parametrize('stem', STEMS)

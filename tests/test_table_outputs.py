@@ -120,7 +120,17 @@ def test_latex_parses_back_to_the_json(table):
     assert text.count('{') == text.count('}')
     for command in (r'\toprule', r'\midrule', r'\bottomrule', r'\caption{', r'\label{'):
         assert command in text
-    assert 'ddof 1' in text and '5 trials (seeds 0, 1, 2, 3, 4)' in text
+    caption = re.search(r'\\caption\{(.*)\}\n', text).group(1)
+    assert caption.startswith("Test accuracy (\\%) for symmetric noise on CIFAR-10, beside the "
+                              "paper's numbers (its average of 5 trials). Mean $\\pm$ sample "
+                              'standard deviation over 5 trials (seeds 0, 1, 2, 3, 4). Schedule: '
+                              "the paper's schedule: step 1 200 epochs")
+    for word in ('layout', 'SHORTENED', '--', '-{}', 'ddof', 'commit', 'Table 2'):
+        assert word not in caption          # a caption a paper can keep: no flags, provenance
+    short = copy.deepcopy(table)
+    short['provenance'].update(epochs_scale=0.2, settings_changed=['step2.lr=0.1'])
+    assert "Schedule: the paper's schedule at 0.2 of its epochs, settings changed: step 1 " \
+        in table_export.latex_caption(short)
     columns, rows = parse_latex(text)
     assert columns == [r'30\%', r'50\%', r'90\%']
     for row in table['rows']:
@@ -168,18 +178,18 @@ def test_csv_parses_back_to_the_json(table):
 def test_the_noise_figure_draws_every_method_and_the_papers_numbers(table):
     fig = plots.figure_accuracy_vs_noise(table)
     try:
-        title = fig._suptitle.get_text()
-        for words in ('Table 2', 'CIFAR-10', 'symmetric noise', "the paper's schedule",
-                      '5 trials (seeds 0, 1, 2, 3, 4)'):
-            assert words in title
+        # a short title (what ran and on which schedule is in report.md), a page wide
+        assert fig._suptitle.get_text() == 'Table 2: test accuracy against noise rate'
+        assert fig.get_size_inches()[0] == plots.PAGE and fig.texts == [fig._suptitle]
         axes = [ax for ax in fig.axes if ax.get_title()]
         assert [ax.get_title().split()[0] for ax in axes] == ['best', 'last']
         for ax, kind in zip(axes, tables.KINDS):
-            assert ax.get_xlabel() == 'noise rate (%)'
+            assert ax.get_xlabel() == 'noise rate'
+            assert [t.get_text() for t in ax.get_xticklabels()] == ['30 %', '50 %', '90 %']
             bars = {c.get_label(): c for c in ax.containers}
             for method in ('cross_entropy', 'tanaka', 'ours'):
                 row = next(r for r in table['rows'] if r['method'] == method)
-                line = bars[row['label']].lines[0]
+                line = bars[plots._short(row['label'])].lines[0]
                 assert line.get_ydata() == pytest.approx([c['mean'] for c in row[kind]])
                 assert line.get_xdata() == pytest.approx([100 * r for r in RATES], abs=2.0)
                 assert line.get_color() == plots.METHOD_COLORS[method]
@@ -191,10 +201,10 @@ def test_the_noise_figure_draws_every_method_and_the_papers_numbers(table):
             assert ours.get_ydata() == pytest.approx(
                 [c['paper'] for c in next(r for r in table['rows']
                                           if r['method'] == 'ours')[kind]])
-            assert 'PENCIL [3] (paper)' in paper and 'PENCIL [3]' not in bars   # not run here
+            assert 'PENCIL (paper)' in paper and 'PENCIL' not in bars   # not run here
         legend = [t.get_text() for t in fig.legends[0].get_texts()]
         assert 'Our method' in legend and 'Our method (paper)' in legend
-        assert any("hollow markers: the paper's numbers" in t.get_text() for t in fig.texts)
+        assert 'Tanaka et al.' in legend and not any('[' in t for t in legend)
     finally:
         plots.plt.close(fig)
 
@@ -207,9 +217,7 @@ def test_the_noise_figure_says_when_the_paper_has_no_numbers(table):
                 cell['paper'] = None
     fig = plots.figure_accuracy_vs_noise(bare)
     try:
-        caption = ' '.join(t.get_text() for t in fig.texts)
-        assert 'the paper has no numbers for this data set' in caption
-        assert 'hollow' not in caption
+        assert not any('(paper)' in t.get_text() for t in fig.legends[0].get_texts())
         assert not any(line.get_label().endswith('(paper)')
                        for ax in fig.axes for line in ax.get_lines())
     finally:

@@ -16,7 +16,7 @@ from datasets import noise as noise_lib
 from reproduce import experiment, figure3
 from reproduce.batch import plan as plan_lib, runner, tables
 from reproduce.report import aggregate
-from reproduce.run import methods, rundir
+from reproduce.run import data, methods, rundir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: A tiny seeded configuration: two epochs per step, each of five random batches.
@@ -40,7 +40,7 @@ def make_tables(base):
     status2 = tables.main(2, common + ['--rates', '0.9', '--jobs', '2'])
     listing = subprocess.run(
         [sys.executable, os.path.join(ROOT, 'reproduce', 'table3.py')] + common
-        + ['--rates', '30', '--print-commands'], capture_output=True, text=True, check=True)
+        + ['--rates', '30%', '--print-commands'], capture_output=True, text=True, check=True)
     commands = [shlex.split(line) for line in listing.stdout.splitlines()]
     started = []
     for command in commands:
@@ -79,7 +79,9 @@ def test_tables_hold_every_computed_cell_from_the_run_results(tables_done):
         assert not table['compared_with_paper'] and table['rates'] == [rate]
         assert [r['method'] for r in table['rows']] == ['cross_entropy', 'forward_t', 'tanaka',
                                                         'pencil', 'ours']
-        assert table['rows'][1]['label'].endswith('(true T)')
+        # by default the paper's rows: Table 2 has no Forward T
+        assert table['rows'][1]['status'] == ('not run' if number == 2 else 'computed')
+        assert table['rows'][1]['label'].endswith('(true T)') == (number == 3)
         run_dir = os.path.join(tables_done['out'], NAME,
                                '{}-{:g}'.format(noise, 100 * rate), 'trial0')
         for (method, kind, _), cell in computed_cells(table).items():
@@ -137,7 +139,7 @@ def test_running_again_skips_finished_runs(tables_done, capsys):
     before = read(os.path.join(tables_done['res'], 'table2.json'))
     assert tables.main(2, tables_done['common'] + ['--rates', '0.9']) == 0
     printed = capsys.readouterr().out
-    assert '4 runs: 4 finished already, 0 to run' in printed
+    assert '3 runs: 3 finished already, 0 to run' in printed
     after = read(os.path.join(tables_done['res'], 'table2.json'))
     assert computed_cells(after) == computed_cells(before)
     assert 'Cross Entropy' in printed and 'step-1 labels right' in printed
@@ -158,15 +160,11 @@ def test_figure3_reuses_the_table_runs_and_draws_three_figures(tables_done, caps
     argv = tables_done['common'] + ['--symmetric-rate', '0.9', '--asymmetric-rate', '0.3']
     assert figure3.main(argv) == 0
     printed = capsys.readouterr().out
-    assert '8 runs: 8 finished already, 0 to run' in printed
+    assert '7 runs: 7 finished already, 0 to run' in printed   # Table 2's rows, Table 3's
     assert sorted(titles) == ['figure3', 'step1_confusion', 'step1_label_accuracy']
-    for title in titles.values():   # each names its data set, schedule and trials
-        assert "scikit-learn's digits, 1 trial (seed 0); SHORTENED schedule (--epochs-scale " \
-            "0.05 of this package's digits schedule), epochs SUBSAMPLED: step 1 2 epochs" in \
-            title, title
-        assert "paper's schedule" not in title
-    assert 'PENCIL 3 epochs' in titles['figure3']              # the parts that ran, and no other
-    assert 'PENCIL' not in titles['step1_label_accuracy']
+    assert titles == {'figure3': 'Figure 3: test accuracy of the second step',   # short: the
+                      'step1_label_accuracy': 'Step 1: training labels equal to the clean label',
+                      'step1_confusion': 'Step 1: corrected against clean training labels'}
     assert 'report.md' in printed
     for stem in ('figure3', 'step1_label_accuracy', 'step1_confusion'):
         for ext in ('.png', '.pdf'):
@@ -191,7 +189,7 @@ def test_figure3_with_one_panel_plans_and_draws_that_panel_only(tables_done, tmp
                    '--asymmetric-rate', 'none']
     assert figure3.main(argv) == 0
     printed = capsys.readouterr().out
-    assert '4 runs: 4 finished already, 0 to run' in printed      # no asymmetric run planned
+    assert '3 runs: 3 finished already, 0 to run' in printed      # no asymmetric run planned
     assert drawn['figure3'] == ['(a) 90% symmetric noise']
     assert len(drawn['step1_confusion']) == 2                     # one matrix and its colour bar
 
@@ -322,9 +320,10 @@ def test_a_change_in_how_runs_start_is_one_line_for_all_of_them(tmp_path, capsys
 
 @pytest.mark.slow
 def test_forward_t_uses_the_true_matrix_or_a_checked_estimate(tables_done, tmp_path):
-    run_dir = os.path.join(tables_done['out'], NAME, 'symmetric-90', 'trial0')
+    run_dir = os.path.join(tables_done['out'], NAME, 'asymmetric-30', 'trial0')   # Table 3's
     result = read(os.path.join(run_dir, 'forward_t', 'result.json'))
-    expected = noise_lib.transition_matrix('symmetric', 0.9, 10)
+    expected = noise_lib.transition_matrix('asymmetric', 0.3, 10, mapping=data.data_set(
+        'digits').asymmetric_mapping)
     numpy.testing.assert_allclose(result['transition']['matrix'], expected, rtol=1e-6)
     assert result['transition']['source'] == 'true' and result['part'] == 'forward_t'
     with pytest.raises(ValueError, match="--transition takes true, estimate or an existing .npy "
@@ -400,3 +399,32 @@ def test_the_time_left_counts_the_runs_that_share_the_processes_and_the_longest_
     line = fresh.line(0, 2, 0)
     # 8 + 8 epochs left on two processes: 8 / (4 / 40) = 80 s
     assert line.endswith('about {} left'.format(plan_lib.duration(80))), line
+
+
+def test_a_table_says_whether_it_matched_a_recording_of_its_configuration(tmp_path):
+    """After a table, one line per recording of the same configuration: the same numbers,
+    within tolerance, or moved (the regression check's verdict); other recordings say nothing."""
+    import copy
+    import io
+    import json
+    import shutil
+    recorded = os.path.join(ROOT, 'results', 'recorded', 'demo', 'table2.json')
+    shutil.copy(recorded, str(tmp_path / 'table2.json'))
+    with open(recorded) as f:
+        table = json.load(f)
+    out = io.StringIO()
+    tables.recording_match(table, out, folder=str(tmp_path))
+    assert out.getvalue().count('\n') == 1 and ': the same numbers (' in out.getvalue()
+    moved = copy.deepcopy(table)
+    for row in moved['rows']:
+        if row['method'] == 'ours':
+            for cell in row['best'] + row['last']:
+                cell['values'] = [v - 5 for v in cell['values']]
+                cell['mean'] -= 5
+    out = io.StringIO()
+    tables.recording_match(moved, out, folder=str(tmp_path))
+    assert ': MOVED beyond tolerance (' in out.getvalue()
+    other = dict(table, rates=[0.3])
+    out = io.StringIO()
+    tables.recording_match(other, out, folder=str(tmp_path))
+    assert out.getvalue() == ''

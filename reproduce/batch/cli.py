@@ -25,7 +25,7 @@ def parse_methods(text):
 
 
 def parse_rates(text):
-    """Comma-separated noise rates; a rate given twice (0.5 and 50) is merged, noted."""
+    """Comma-separated noise rates; a rate given twice (0.5 and 50%) is merged, noted."""
     items = [w.strip() for w in text.split(',') if w.strip()]
     if not items:
         raise ValueError('takes comma-separated noise rates, got {!r}'.format(text))
@@ -47,7 +47,8 @@ class Selection:
 
     methods: list = option(list(METHODS), 'comma-separated methods: ' + ', '.join(METHODS),
                            commands=(RUN, TABLE), parse=parse_methods,
-                           render=options.render_words, default_text='all')
+                           render=options.render_words, default_text="all; a table script: the "
+                           "paper's rows of its table; figure3.py: of Tables 2 and 3")
 
 
 @dataclasses.dataclass
@@ -70,10 +71,10 @@ class TableOptions:
     """What the table and figure scripts run, where, and how many at once."""
 
     trials: int = option(None, 'trials 0..N-1 (every seed of trial k is k)', commands=(TABLE,),
-                         parse=options.integer(1), default_text="the paper's: 5 (Table 4: 1)")
-    rates: list = option(None, 'comma-separated noise rates (0.5 or 50 both mean 50 %)',
-                         commands=(RATES,), parse=parse_rates, render=options.render_words,
-                         default_text="the paper's")
+                         parse=options.integer(1))
+    rates: list = option(None, 'comma-separated noise rates, each a fraction in [0, 1) or a '
+                         'percentage (0.3,0.5 or 30%,50%)', commands=(RATES,), parse=parse_rates,
+                         render=options.render_words)
     jobs: int = option(1, 'runs at once (processes)', commands=(TABLE,),
                        parse=options.integer(1))
     per_device: int = option(None, 'runs at once on each device (sets --jobs to this times the '
@@ -113,9 +114,11 @@ class TableOptions:
     asymmetric_rate: float = option(0.3, "noise rate of the asymmetric panel ('none': no panel)",
                                     commands=(FIGURE,), parse=parse_panel_rate,
                                     render=render_panel_rate)
+    train: bool = option(False, 'train the runs even where --out holds none of them (they are '
+                         "table2.py's and table3.py's)", commands=(FIGURE,), store_true=True)
 
 
-def table_parser(description, commands, table=None, epilog=None):
+def table_parser(description, commands, table=None, epilog=None, defaults=None):
     """The parser of a table script (``table``: 2, 3 or 4) or of figure3 (None)."""
     p = options.Parser(description=description, epilog=epilog,
                        formatter_class=options.HelpFormatter)
@@ -127,6 +130,6 @@ def table_parser(description, commands, table=None, epilog=None):
             DATA_SETS[datasets[0]].needs) if one else (), choices={'dataset': tuple(datasets)})
     options.add_options(p, Selection, TABLE)
     for command in commands:
-        options.add_options(p, TableOptions, command)
-    p.set_defaults(dataset=datasets[0])
+        options.add_options(p, TableOptions, command, defaults=defaults)
+    p.set_defaults(dataset=datasets[0], methods=None)   # None: the paper's rows
     return p

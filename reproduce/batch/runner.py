@@ -237,8 +237,6 @@ def execute(units, jobs=1, devices=None, status_every=60.0, stream=None, kernel_
     With one job the run's output goes to the terminal; with more, to ``output-<methods>.txt``
     in its run directory, and the state of every run is shown every ``status_every`` seconds.
     """
-    if jobs < 1:
-        raise ValueError('--jobs must be at least 1, got {}'.format(jobs))
     stream = stream or sys.stdout
     devices = list(devices or [units[0].config.device if units else '@numpy'])
     todo = [u for u in units if not u.finished()]

@@ -4,6 +4,7 @@ is :func:`main` with N). Numbers are test accuracies in %: "best" at the epoch o
 validation accuracy, "last" after the last epoch.
 """
 import datetime
+import glob
 import json
 import os
 import sys
@@ -161,7 +162,9 @@ def write_safely(table, directory, name, stream):
         return []
     path = os.path.join(directory, name + '.json')
     on_disk = finished_results(rundir.read_json(path))
-    if on_disk <= count:
+    if on_disk <= count:   # the complete table: its partial files go
+        for stale in glob.glob(os.path.join(glob.escape(directory), name + PARTIAL + '*')):
+            os.remove(stale)
         return write(table, directory, name)
     paths = write(table, directory, name + PARTIAL)
     stream.write('{} holds {} trial results, this table {}: it was kept, and this table was '
@@ -183,10 +186,18 @@ def base_config(args, noise):
     return dict(base, dataset=args.dataset, noise=noise)
 
 
+def paper_rows(number):
+    """The methods of the paper's Table ``number`` that this code computes: its default rows."""
+    return [r['method'] for r in paper.load_paper_table(number)['rows'] if r['method'] in COMPUTED]
+
+
 def run_units(units, args, stream=None):
-    """What every table and figure script does with its units before drawing anything: checks,
-    the plan, then stop (``--plan``), print the commands (both return None) or run what is
-    unfinished unless gathering only (returns the failed units)."""
+    """What every table and figure script does with its units before drawing anything: checks
+    (the folders it writes; without ``args.train``, some units in ``--out``), the plan, then stop
+    (``--plan``), print the commands (both return None) or run what is unfinished unless
+    gathering only (returns the failed units)."""
+    preflight.folder(args.out, '--out')
+    preflight.folder(results_dir(args, units[0].config), '--results')
     defaults = config_lib.defaults_identity()
     for unit in units:
         rundir.check_identity(unit.run_dir, unit.config.identity(), defaults)
@@ -195,10 +206,16 @@ def run_units(units, args, stream=None):
         return []
     jobs = args.per_device * len(devices) if args.per_device else args.jobs
     if not (args.plan or args.print_commands):   # a run: its device and inputs before the plan
+        if not getattr(args, 'train', True) and not any(os.path.isdir(u.run_dir) for u in units):
+            raise ValueError('--out {} holds none of the runs figure3.py draws: run table2.py and '
+                             'table3.py first (same options), or pass --train'.format(args.out))
         device_lib.check_all(devices)
         units[0].config.spec.check_inputs(units[0].config)
     plan_stream = sys.stderr if args.print_commands else (stream or sys.stdout)
-    for line in plan.plan_lines(units, devices, jobs):   # needs neither the data nor a device
+    rows = ('{} (--methods)'.format(', '.join(args.methods)) if args.methods else '; '.join(
+        "{}: the paper's Table {} rows this code computes".format(', '.join(paper_rows(n)), n)
+        for n in NOISE if NOISE[n] in {u.config.noise for u in units}) + ' (others: --methods)')
+    for line in ['rows: ' + rows] + plan.plan_lines(units, devices, jobs):   # no data or device
         plan_stream.write(('# ' if args.print_commands else '') + line + '\n')
     if args.plan:
         return None
@@ -213,10 +230,11 @@ def run_units(units, args, stream=None):
                                                     '.cupy-kernel-cache'))
 
 
-def run_table(number, args, base, rates, methods, stream=None):
+def run_table(number, args, base, rates, stream=None):
     """Plans, runs, gathers, prints, writes and checks one table; returns the exit status."""
     stream = stream or sys.stdout
     trials = list(range(args.trials))
+    methods = args.methods or paper_rows(number)
     units = runner.plan(base, rates, trials, methods, args.out)
     if args.check:   # a wrong file fails now, not after hours of training
         regression.load_check_file(args.check, {
@@ -246,35 +264,43 @@ def run_table(number, args, base, rates, methods, stream=None):
         ok, lines = regression.check(table, args.check, args.tolerance)
         stream.write('\n'.join(lines) + '\n')
         status = status if ok else 1
+    elif not missing:
+        recording_match(table, stream)
     return status
+
+
+def recording_match(table, stream, folder=plan.RECORDED):
+    """Where ``folder`` holds a table of the same configuration (table, data, noise, rates,
+    settings, rows), one line each: whether this run matched it, by the regression check."""
+    def rows(t):
+        return sorted(r['method'] for r in t['rows'] if r.get('status') == 'computed')
+    for path in sorted(glob.glob(os.path.join(folder, '**', '*.json'), recursive=True)):
+        recorded = rundir.read_json(path)
+        if isinstance(recorded, dict) and 'rows' in recorded and rows(recorded) == rows(
+                table) and all(recorded.get(k) == table.get(k) for k in (
+                    'table', 'dataset', 'noise', 'rates', 'settings')):
+            found = regression.compare(table, recorded)
+            stream.write('against the recording {}: {} (python -m reproduce.regression for '
+                         'every cell)\n'.format(os.path.relpath(path), 'the same numbers' if
+                                                  found.exact else 'within tolerance' if
+                                                  found.ok else 'MOVED beyond tolerance'))
 
 
 def parser(number):
     published = paper.load_paper_table(number)
     commands = (options.TABLE, cli.CHECK) + ((cli.RATES,) if published['rates'] else ())
-    return cli.table_parser(published['title'], commands, table=number)
-
-
-def check_places(args):
-    """The runs root and the results folder, before anything is created."""
-    preflight.folder(args.out, '--out')
-    if args.results:
-        preflight.folder(args.results, '--results')
+    return cli.table_parser(published['title'], commands, table=number, defaults={
+        'trials': published['trials'] or 1, 'rates': published['rates']})
 
 
 def main(number, argv=None):
     """The command line of ``reproduce/table<number>.py`` (2: symmetric, 3: asymmetric,
     4: Clothing1M). Exit status: 0 done, 1 a run failed or the check found moved cells, 2 bad
     input (nothing ran), 130 interrupted."""
-    published = paper.load_paper_table(number)
     args = parser(number).parse_args(argv)
-    args.trials = args.trials or published['trials'] or 1
-    rates = getattr(args, 'rates', None) or published['rates'] or [0.0]
+    rates = getattr(args, 'rates', None) or [0.0]
     for note in options.merge_notes(args, ('rates', 'methods', 'devices')):
         sys.stderr.write(note + '\n')
-    def work():
-        check_places(args)
-        return run_table(number, args, base_config(args, NOISE[number]), rates, args.methods)
-
-    status, table_status = preflight.guarded(work)
+    status, table_status = preflight.guarded(
+        lambda: run_table(number, args, base_config(args, NOISE[number]), rates))
     return status or table_status

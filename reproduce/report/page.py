@@ -13,7 +13,7 @@ import os
 import re
 import sys
 
-from reproduce.report import table_files
+from reproduce.report import table_files, table_format
 from reproduce.run import options, provenance, rundir
 import atomic_files as atomic
 
@@ -32,10 +32,12 @@ _SKIPPED = set()
 
 
 def tables_in(directory):
-    """``[(stem, table)]`` of the table JSON files of ``directory`` (sorted by name)."""
-    found = []
-    for name in sorted(os.listdir(directory)):
-        if not name.endswith('.json'):
+    """``[(stem, table)]`` of the table JSON files of ``directory`` (sorted by name); a partial
+    table (``<stem>.partial.json``) only where its complete one is not there."""
+    found, names = [], sorted(os.listdir(directory))
+    for name in names:
+        complete = re.sub(r'\.partial\.json$', '.json', name)
+        if not name.endswith('.json') or complete != name and complete in names:
             continue
         path = os.path.join(directory, name)
         reason = rundir.problem(path)
@@ -67,7 +69,9 @@ def _provenance_lines(table):
     add('run dates', ' to '.join(d[:19] for d in prov.get('run_dates', [])))
     add('trials requested (seeds)', ', '.join(map(str, prov.get('trials_requested', []))))
     add('seeds', prov.get('seeds'))
-    add('epochs', ', '.join('{} {}'.format(k, v) for k, v in (prov.get('epochs') or {}).items()))
+    ran = table_format.parts_run(table)     # the epochs of the parts that ran only
+    add('epochs', ', '.join('{} {}'.format(k, v) for k, v in (prov.get('epochs') or {}).items()
+                            if k in ran or k == 'step2' and set(ran) - {'step1', 'pencil'}))
     add('schedule scale (--epochs-scale)', prov.get('epochs_scale'))
     add('settings changed (--set)', ', '.join(prov.get('settings_changed') or []))
     add('training hours, all runs', None if prov.get('train_hours') is None else
@@ -172,7 +176,6 @@ def _platform_table(tables):
 
 
 def _what_ran_table(tables):
-    from reproduce.report import table_format
     lines = ['| table | role | data set | noise | methods | trials | schedule |',
              '|---|---|---|---|---|---|---|']
     for stem, table in tables:
@@ -195,7 +198,7 @@ def anchor(stem):
 def findings_lines(tables):
     """The main tables' findings: per column and kind, ours and its paired difference with each
     other method, and step 1's labels."""
-    from reproduce.report import significance, table_format
+    from reproduce.report import significance
     lines = []
     for stem, table in tables:
         if role(table) != MAIN:

@@ -5,8 +5,11 @@ confusion matrices of the corrected labels, and a table's accuracy against noise
 ``<path_stem>.png`` and ``.pdf`` and returns the two paths. Accuracies come in as fractions in
 [0, 1] and are plotted in %; a method's trials are drawn as their mean over their common prefix
 of epochs (a run may still be going), with a band from their minimum to their maximum.
+Figures are a column (3.5 in) or a page (7 in) wide, with short titles: what ran and on which
+schedule is said in report.md, not in the figure.
 """
 import os
+import re
 
 import matplotlib
 
@@ -18,7 +21,17 @@ from reproduce.report import paper
 import atomic_files as atomic
 
 FORMATS = ('png', 'pdf')
-DPI = 150
+DPI = 200
+COLUMN, PAGE = 3.5, 7.0      # figure widths in inches
+plt.rcParams.update({'font.size': 8, 'axes.titlesize': 8, 'figure.titlesize': 9,
+                     'legend.fontsize': 7, 'xtick.labelsize': 7, 'ytick.labelsize': 7})
+
+
+def _short(label, clause=False):
+    """A row label without its reference number ('Tanaka et al.'); with ``clause``, a title's
+    first clause only (up to its first ', ' or '; ': the data set and schedule go to report.md)."""
+    label = re.sub(r'\s*\[\d+\]', '', label or '')
+    return re.split(r', |; ', label)[0] if clause else label
 
 
 def _to_numpy(array):
@@ -81,7 +94,7 @@ def _draw_curves(ax, curves, colors):
             continue
         x, mean, low, high, n_trials = stats
         color = colors.setdefault(label, 'C{}'.format(len(colors) % 10))
-        shown = label if n_trials == 1 else '{} (mean of {})'.format(label, n_trials)
+        shown = _short(label) + ('' if n_trials == 1 else ' (mean of {})'.format(n_trials))
         ax.plot(x, mean, color=color, linewidth=1.2, label=shown,
                 marker='o' if x.size == 1 else None)
         if n_trials > 1:
@@ -89,7 +102,7 @@ def _draw_curves(ax, curves, colors):
     ax.set_xlabel('epoch')
     ax.grid(True, alpha=0.3)
     if ax.get_lines():
-        ax.legend(fontsize='small')
+        ax.legend()
 
 
 def plot_step2_curves(panels, path_stem, title=None):
@@ -104,15 +117,15 @@ def figure_step2_curves(panels, title=None):
     trial]}}]``; a method keeps its colour across panels."""
     if not panels:
         raise ValueError('no panels to plot')
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.0 * len(panels), 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(COLUMN if len(panels) == 1 else PAGE,
+                                                      2.8), squeeze=False, layout='constrained')
     colors = {}
     for ax, panel in zip(axes[0], panels):
         _draw_curves(ax, panel['curves'], colors)
         ax.set_title(panel.get('title', ''))
         ax.set_ylabel('test accuracy (%)')
     if title:
-        fig.suptitle(title, fontsize='medium')
-    fig.tight_layout()
+        fig.suptitle(_short(title, True))
     return fig
 
 
@@ -127,12 +140,10 @@ def figure_label_accuracy(series, title=None):
     ``series``: ``{setting_label: [(epochs, accuracy) per trial]}``."""
     if not series:
         raise ValueError('no series to plot')
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    fig, ax = plt.subplots(figsize=(COLUMN, 2.6), layout='constrained')
     _draw_curves(ax, series, {})
     ax.set_ylabel('label accuracy (%)')
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
+    ax.set_title(_short(title, True))
     return fig
 
 
@@ -179,27 +190,29 @@ def figure_confusion(matrices, class_names, title=None):
             raise ValueError('{!r}: expected a {}x{} matrix, got shape {}'.format(
                 panel, c, c, counts.shape))
         checked.append((panel, _row_percent(counts)))
-    fig, axes = plt.subplots(1, len(checked), figsize=(4.8 * len(checked) + 0.8, 4.6),
+    fig, axes = plt.subplots(1, len(checked), figsize=(COLUMN if len(checked) == 1 else PAGE,
+                                                       3.3 if len(checked) == 1 else 3.6),
                              squeeze=False, layout='constrained')
     image = None
     for k, (ax, (panel, percent)) in enumerate(zip(axes[0], checked)):
         image = ax.imshow(percent, cmap='Blues', vmin=0.0, vmax=100.0)
-        fontsize = 6 if c <= 10 else 4
+        fontsize = 5 if c <= 10 else 3
         for i in range(c):
             for j in range(c):
                 ax.text(j, i, '{:.1f}'.format(percent[i, j]), ha='center', va='center',
                         fontsize=fontsize, color='white' if percent[i, j] > 60 else 'black')
         ax.set_xticks(range(c))
         ax.set_yticks(range(c))
-        ax.set_xticklabels(class_names, rotation=45, ha='right', fontsize='small')
-        ax.set_yticklabels(class_names, fontsize='small')
+        turn = max(map(len, class_names)) > 2      # long names ('airplane') slanted
+        ax.set_xticklabels(class_names, rotation=45 * turn, ha='right' if turn else 'center')
+        ax.set_yticklabels(class_names)
         ax.set_xlabel('corrected label')
         if k == 0:
             ax.set_ylabel('clean label')
         ax.set_title(panel)
     fig.colorbar(image, ax=list(axes[0]), shrink=0.8, label='% of the clean class')
     if title:
-        fig.suptitle(title, fontsize='medium')
+        fig.suptitle(_short(title, True))
     return fig
 
 
@@ -212,26 +225,12 @@ DODGE = 0.012
 TIE_STEP = 0.1
 MEAN_OFFSET = 0.3
 PAPER_OFFSET = -0.3
-KIND_TITLES = {'best': 'best (test accuracy at the best validation epoch)',
-               'last': 'last (test accuracy after the last epoch)'}
+KIND_TITLES = {'best': 'best (at the best validation epoch)', 'last': 'last (after the last epoch)'}
 
 
-def table_about(table, width=110, noise=True):
-    """"scikit-learn's digits, symmetric noise, 5 trials (seeds 0, 1, 2, 3, 4); ...": what a
-    table's figure shows, for its title (wrapped at ``width`` characters)."""
-    import textwrap
-    from reproduce.report import table_format
-    text = '{}{}, {}; {}'.format(
-        table_format.data_set_name(table_format.table_dataset(table)),
-        ', {} noise'.format(table['noise']) if noise else '',
-        table_format.table_trials_text(table), table_format.table_schedule_text(table))
-    return '\n'.join(textwrap.wrap(text, width))
-
-
-def table_name(table):
-    """'Table 2', or 'Table 2 layout' for a data set the paper has no numbers for."""
-    return 'Table {}{}'.format(table['table'], '' if table.get('compared_with_paper')
-                               else ' layout')
+def rate_text(rate):
+    """'50 %' of a noise rate (a fraction)."""
+    return '{:g} %'.format(round(100 * rate, 4))
 
 
 def plot_accuracy_vs_noise(table, path_stem):
@@ -256,10 +255,24 @@ def tie_offsets(values, step=TIE_STEP):
     return offsets
 
 
+def _table_axes(table, title):
+    """A page-wide figure of two panels (best, last) sharing the accuracy axis, titled
+    'Table <n>: <title>'."""
+    fig, axes = plt.subplots(1, 2, figsize=(PAGE, 2.9), sharey=True, squeeze=False,
+                             layout='constrained')
+    for ax, kind in zip(axes[0], ('best', 'last')):
+        ax.set_title(KIND_TITLES[kind])
+        ax.grid(True, axis='y', alpha=0.3)
+    axes[0][0].set_ylabel('test accuracy (%)')
+    fig.suptitle('Table {}: {}'.format(table['table'], title))
+    return fig, axes[0]
+
+
 def figure_accuracy_vs_noise(table):
     """Test accuracy (%) of a table (:func:`reproduce.batch.tables.build`) at its noise rates, two
     panels (best, last): with one rate :func:`figure_dot_plot`; with several, a line per method
-    with error bars, the paper's numbers hollow ("<label> (paper)"); ValueError without rates."""
+    with error bars (mean ± std over trials), the paper's numbers hollow ("<label> (paper)");
+    ValueError without rates."""
     if table['noise'] == 'real':
         raise ValueError('Table {} has no noise rates to plot against'.format(table['table']))
     if len(table['rates']) == 1:
@@ -270,8 +283,8 @@ def figure_accuracy_vs_noise(table):
     span = float(rates.max() - rates.min()) or 10.0
     offsets = {row['method']: (k - (len(drawn) - 1) / 2.0) * DODGE * span
                for k, row in enumerate(drawn)}
-    fig, axes = plt.subplots(1, 2, figsize=(10.5, 4.2), sharey=True, squeeze=False)
-    for ax, kind in zip(axes[0], ('best', 'last')):
+    fig, axes = _table_axes(table, 'test accuracy against noise rate')
+    for ax, kind in zip(axes, ('best', 'last')):
         for row in drawn:
             color = METHOD_COLORS.get(row['method'], 'k')
             cells = row[kind]
@@ -280,35 +293,22 @@ def figure_accuracy_vs_noise(table):
                         if c['mean'] is not None]
             if measured:
                 x, y, err = map(numpy.asarray, zip(*measured))
-                ax.errorbar(x, y, yerr=err, color=color, marker='o', markersize=4, capsize=3,
-                            linewidth=1.2, label=row['label'])
+                ax.errorbar(x, y, yerr=err, color=color, marker='o', markersize=3, capsize=2,
+                            linewidth=1.0, label=_short(row['label']))
             published = [(r, c['paper']) for r, c in zip(shifted, cells)
                          if c['paper'] is not None]
             if published:
                 x, y = map(numpy.asarray, zip(*published))
-                ax.plot(x, y, linestyle='none', marker='o', markersize=7, markerfacecolor='none',
-                        markeredgecolor=color, color=color, label=row['label'] + ' (paper)')
-        ax.set_title(KIND_TITLES[kind], fontsize='medium')
-        ax.set_xlabel('noise rate (%)')
-        ax.set_xticks(rates)
-        ax.grid(True, alpha=0.3)
-    axes[0][0].set_ylabel('test accuracy (%)')
-    names = [r['label'] for r in drawn]
-    entries = sorted(zip(*axes[0][0].get_legend_handles_labels()), key=lambda e: (
+                ax.plot(x, y, linestyle='none', marker='o', markersize=5, markerfacecolor='none',
+                        markeredgecolor=color, color=color,
+                        label=_short(row['label']) + ' (paper)')
+        ax.set_xlabel('noise rate')
+        ax.set_xticks(rates, [rate_text(r) for r in table['rates']])
+    names = [_short(r['label']) for r in drawn]
+    entries = sorted(zip(*axes[0].get_legend_handles_labels()), key=lambda e: (
         names.index(e[1].replace(' (paper)', '')), e[1].endswith('(paper)')))
     if entries:
-        fig.legend(*map(list, zip(*entries)), loc='center left', bbox_to_anchor=(1.0, 0.5),
-                   fontsize='small')
-    fig.suptitle('{}: test accuracy against noise rate; {}'.format(
-        table_name(table), table_about(table)), fontsize='medium')
-    has_paper = any(c['paper'] is not None for row in drawn for k in ('best', 'last')
-                    for c in row[k])
-    fig.text(0.5, -0.02, 'lines: this code, mean with error bars of the sample std (ddof 1) over '
-             'trials, each method set a little apart at its rate so that the bars stay visible; '
-             + ('hollow markers: the paper\'s numbers' if has_paper else
-                'the paper has no numbers for this data set'),
-             ha='center', fontsize='small')
-    fig.tight_layout()
+        fig.legend(*map(list, zip(*entries)), loc='outside lower center', ncol=4)
     return fig
 
 
@@ -318,52 +318,36 @@ def figure_dot_plot(table):
     std ("<label> (mean ± std)") and the paper's number, hollow ("<label> (paper)")."""
     from matplotlib.lines import Line2D
     drawn = _drawn_rows(table)
-    rate, noise = table['rates'][0], table['noise']
-    at = '{:g}% {} noise'.format(round(100 * rate, 4), noise)
-    fig, axes = plt.subplots(1, 2, figsize=(max(8.0, 2.2 + 1.5 * len(drawn)), 4.4), sharey=True,
-                             squeeze=False)
+    fig, axes = _table_axes(table, 'test accuracy at {} {} noise'.format(
+        rate_text(table['rates'][0]), table['noise']))
     has_paper = False
-    for ax, kind in zip(axes[0], ('best', 'last')):
+    for ax, kind in zip(axes, ('best', 'last')):
         for slot, row in enumerate(drawn):
             color = METHOD_COLORS.get(row['method'], 'k')
             cell = row[kind][0]
             values = list(cell.get('values') or [])
             if values:
                 x = [slot + o for o in tie_offsets(values)]
-                ax.plot(x, values, linestyle='none', marker='o', markersize=5, alpha=0.85,
+                ax.plot(x, values, linestyle='none', marker='o', markersize=3, alpha=0.85,
                         color=color, label=row['label'])
             if cell['mean'] is not None:
                 ax.errorbar([slot + MEAN_OFFSET], [cell['mean']], yerr=[cell['std'] or 0.0],
-                            color='k', marker='_', markersize=12, capsize=3, linewidth=1.2,
+                            color='k', marker='_', markersize=8, capsize=2, linewidth=1.0,
                             label=row['label'] + ' (mean ± std)')
             if cell['paper'] is not None:
                 has_paper = True
                 ax.plot([slot + PAPER_OFFSET], [cell['paper']], linestyle='none', marker='o',
-                        markersize=8, markerfacecolor='none', markeredgecolor=color,
+                        markersize=5, markerfacecolor='none', markeredgecolor=color,
                         color=color, label=row['label'] + ' (paper)')
-        ax.set_title(KIND_TITLES[kind], fontsize='medium')
-        ax.set_xticks(range(len(drawn)))
-        ax.set_xticklabels([row['label'] for row in drawn], rotation=20, ha='right',
-                           fontsize='small')
+        ax.set_xticks(range(len(drawn)), [_short(row['label']) for row in drawn], rotation=20,
+                      ha='right')
         ax.set_xlim(-0.6, len(drawn) - 0.4)
-        ax.set_xlabel('method (every point at {})'.format(at))
-        ax.grid(True, axis='y', alpha=0.3)
-    axes[0][0].set_ylabel('test accuracy (%)')
-    handles = [Line2D([], [], linestyle='none', marker='o', color='0.4', label='one trial'),
-               Line2D([], [], color='k', marker='_', markersize=12,
-                      label='mean ± sample std (ddof 1)')]
+    handles = [Line2D([], [], linestyle='none', marker='o', markersize=3, color='0.4',
+                      label='one trial'),
+               Line2D([], [], color='k', marker='_', markersize=8, label='mean ± std')]
     if has_paper:
-        handles.append(Line2D([], [], linestyle='none', marker='o', markersize=8,
+        handles.append(Line2D([], [], linestyle='none', marker='o', markersize=5,
                               markerfacecolor='none', markeredgecolor='0.4',
                               label="the paper's number"))
-    fig.legend(handles=handles, loc='center left', bbox_to_anchor=(1.0, 0.5), fontsize='small')
-    fig.suptitle('{}: test accuracy at {}, per method; {}'.format(
-        table_name(table), at, table_about(table, noise=False)), fontsize='medium')
-    fig.text(0.5, -0.04, 'Each dot: one trial (seed) of the method at {}; trials of equal '
-             'accuracy are set side by side. Black: the mean ± sample standard deviation '
-             '(ddof 1) over the trials. {}'.format(
-                 at, 'Hollow circles: the paper\'s numbers.' if has_paper else
-                 'The paper has no numbers for this data set.'),
-             ha='center', fontsize='small', wrap=True)
-    fig.tight_layout()
+    fig.legend(handles=handles, loc='outside lower center', ncol=len(handles))
     return fig

@@ -122,7 +122,7 @@ def _verdict(comparisons):
                 for c in comparisons)
     if better == n:
         return ('Ours is ahead of Tanaka et al. in all {} columns, each significant at 0.05: '
-                'these runs reproduce the paper\'s improvement on digits.'.format(n))
+                'on digits, these runs show the improvement the paper claims.'.format(n))
     text = 'Ours is ahead of Tanaka et al. in {} of {} columns, significantly (p < 0.05) in {}'\
         .format(ahead, n, better)
     if worse:

@@ -124,18 +124,17 @@ def _latex_paper(cell):
 
 
 def latex_caption(table):
-    """The caption: what was measured, on what, over which trials and schedule, and what bold
-    and the markers mean."""
-    prov = table['provenance']
-    subject = table_format.table_subject(table)
+    """The caption a paper can keep: what was measured, on what, over which trials and schedule,
+    and what bold and the markers mean (the provenance stays in report.md and the JSON)."""
+    subject = re.sub(r'^Table \d+( layout)?: ', '', table_format.table_subject(table))
     parts = ['{}.'.format(latex_escape(subject[0].upper() + subject[1:])),
-             '{}.'.format(latex_escape(table_format.table_trials_text(table))),
-             'Schedule: {}.'.format(latex_escape(table_format.table_schedule_text(table))),
-             r'Mean $\pm$ {}.'.format(latex_escape(table.get('spread', 'standard deviation'))),
+             r'Mean $\pm$ sample standard deviation over {}.'.format(
+                 latex_escape(table_format.table_trials_text(table))),
+             'Schedule: {}.'.format(latex_escape(table_format.table_schedule_text(table, True))),
              'Bold: the best measured cell of its column and kind.']
-    if prov.get('settings_changed'):
+    if table['provenance'].get('settings_changed'):
         parts.append('Settings changed from the defaults: {}.'.format(
-            latex_escape(', '.join(prov['settings_changed']))))
+            latex_escape(', '.join(table['provenance']['settings_changed']))))
     if table['compared_with_paper']:
         parts.append("Rows marked ``paper'': the published numbers, not measured here.")
     if any(c.get('versus_ours') for r in table['rows'] for k in KINDS for c in r[k]):
@@ -144,10 +143,6 @@ def latex_caption(table):
             r'(exact paired sign-flip test over the shared trials, one-sided, $p<{level:g}$; '
             r'none with fewer than {k} shared trials; with $n$ trials $p\geq 2^{{-n}}$).'.format(
                 level=significance.LEVEL, k=significance.MIN_TRIALS))
-    if prov.get('devices'):
-        parts.append('Measured on {} at commit {}.'.format(
-            latex_escape('; '.join(prov['devices'])),
-            latex_escape(', '.join(c[:12] for c in prov['commits']))))
     return ' '.join(parts)
 
 

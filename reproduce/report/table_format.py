@@ -72,18 +72,21 @@ def _join(words):
     return words[0] if len(words) == 1 else '{} and {}'.format(', '.join(words[:-1]), words[-1])
 
 
-def schedule_origin(dataset, scale, changed=False, subsampled=False):
+def schedule_origin(dataset, scale, changed=False, subsampled=False, plain=False):
     """Whose schedule ran: "the paper's schedule" (CIFAR-10 or Clothing1M at --epochs-scale 1,
     nothing changed), "this package's digits schedule", or 'SHORTENED schedule (--epochs-scale
-    0.2 of ...)'; with changed settings or subsampled epochs it says so."""
+    0.2 of ...)'; with changed settings or subsampled epochs it says so. ``plain``: in words a
+    paper can keep ("... schedule at 0.2 of its epochs, settings changed")."""
     own = "the paper's" if dataset in PAPER_SCHEDULES else "this package's {}".format(dataset)
-    text = ('{1} schedule' if scale == 1 else
+    text = ('{1} schedule' if scale == 1 else '{1} schedule at {0:g} of its epochs' if plain else
             'SHORTENED schedule (--epochs-scale {0:g} of {1} schedule)').format(scale, own)
-    return text + ', CHANGED by --set' * bool(changed) + ', epochs SUBSAMPLED' * bool(subsampled)
+    return text + (', settings changed' if plain else ', CHANGED by --set') * bool(changed) + (
+        ', each epoch a random subset of the batches' if plain else ', epochs SUBSAMPLED'
+    ) * bool(subsampled)
 
 
 def schedule_text(dataset, scale, settings, parts, changed=False, subsampled=False,
-                  epochs=None):
+                  epochs=None, plain=False):
     """The schedule of the parts that ran, for titles: 'this package's digits schedule: step 1
     40 epochs (labels from epoch 15, window 5); step 2, cross entropy and Forward T 30 epochs;
     PENCIL 10 + 20 + 20 epochs'. ``settings``: the resolved ``{'step1', 'step2', 'pencil'}``
@@ -129,7 +132,7 @@ def schedule_text(dataset, scale, settings, parts, changed=False, subsampled=Fal
         if scale == 1 and not changed and dataset in PENCIL_SOURCES:
             text += ' ({})'.format(PENCIL_SOURCES[dataset])
         pieces.append(text)
-    origin = schedule_origin(dataset, scale, changed, subsampled)
+    origin = schedule_origin(dataset, scale, changed, subsampled, plain)
     return origin + (': ' + '; '.join(pieces) if pieces else '')
 
 
@@ -185,7 +188,7 @@ def run_epochs(table):
             if len(counts) == 1 and None not in counts}
 
 
-def table_schedule_text(table):
+def table_schedule_text(table, plain=False):
     """:func:`schedule_text` of a table: the parts that ran, with the epochs they ran."""
     prov = table.get('provenance') or {}
     ran = prov.get('epochs') or {}
@@ -196,7 +199,8 @@ def table_schedule_text(table):
     return schedule_text(table_dataset(table), prov.get('epochs_scale', 1),
                          resolved_settings(table), parts_run(table),
                          changed=bool(prov.get('settings_changed')),
-                         subsampled=bool(prov.get('iterations_per_epoch')), epochs=epochs)
+                         subsampled=bool(prov.get('iterations_per_epoch')), epochs=epochs,
+                         plain=plain)
 
 
 def table_trials_text(table):

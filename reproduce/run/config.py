@@ -18,23 +18,24 @@ SEEDS = ('noise_seed', 'split_seed', 'init_seed', 'order_seed', 'mixup_seed')
 
 
 def parse_rate(text):
-    """A noise rate as a fraction in [0, 1): '0.5' or '50' (percent) both mean 50 %; '1' (or
-    '1.0') could mean 1 % or 100 % and is refused, naming both readings."""
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        raise ValueError('takes a number, got {!r}'.format(text))
-    if value == 1:
-        raise ValueError('{} can be read as 1 % or as 100 %: write 0.01 for 1 % (a noise rate '
-                         'of 100 % leaves no clean label)'.format(text))
-    fraction = value / 100 if value > 1 else value
-    if not 0 <= fraction < 1:
-        raise ValueError('{} is outside [0, 1) (or [0, 100) in percent)'.format(text))
-    return round(fraction, 10)
+    """A noise rate, one unit everywhere: a fraction in [0, 1) ('0.5') or a percentage ('50%');
+    a number of 1 or more without '%' ('50', '1.2') is refused, naming both readings."""
+    number, percent = text.strip().rstrip('%'), text.strip().endswith('%')
+    fraction = options.number(number) / (100 if percent else 1)
+    if 0 <= fraction < 1:
+        return round(fraction, 10)
+    if 1 <= fraction < 100 and not percent:
+        raise ValueError('{0}: give {1:g} or {0}% (a fraction in [0, 1) or a percentage)'.format(
+            number, fraction / 100))
+    raise ValueError('{} is outside [0, 1) as a fraction and [0%, 100%) as a percentage'.format(
+        text.strip()))
 
 
 def _parse_setting(item):
-    """``PART.KEY=VALUE`` -> (part, key, value); the value as JSON, or a word."""
+    """``PART.KEY=VALUE`` -> (part, key, value); the value as JSON, or a word (``help``: a listing,
+    :func:`settings_help`)."""
+    if item.strip() == 'help':
+        return settings_help
     name, sep, text = item.partition('=')
     part, dot, key = name.partition('.')
     if not sep or not dot or part not in SETTING_PARTS or not key:
@@ -45,6 +46,17 @@ def _parse_setting(item):
     except ValueError:   # a word: a string setting, e.g. pencil.losses=paper
         value = text
     return part, key, value
+
+
+def settings_help(args):
+    """``--set help``: every setting at its default on the data set, noise and rate of ``args``."""
+    config = RunConfig(dataset=args.dataset, noise=getattr(args, 'noise', None),
+                       rate=getattr(args, 'rate', None), data_dir='-', weights='none')
+    resolved = config.settings()
+    return '--set PART.KEY=VALUE, at the defaults on {} ({} noise at rate {:g}):\n'.format(
+        config.dataset, config.noise, config.rate) + ''.join('  {}.{}={}\n'.format(
+            part, key, json.dumps(resolved[part][key], separators=(',', ':')))
+            for part, keys in config.setting_defaults().items() for key in sorted(keys))
 
 
 def combine_settings(items):
@@ -81,11 +93,12 @@ class RunConfig:
     (``RunConfig(dataset='digits', rate=0.3)``) or from a command line (:func:`from_values`);
     checked on construction (ValueError naming the option)."""
 
-    dataset: str = option('cifar10', 'the data set: ' + ', '.join(NAMES), choices=NAMES)
+    dataset: str = option('cifar10', 'the data set', choices=NAMES)
     noise: str = option(None, 'the noise kind', commands=(RUN,), choices=NOISE_KINDS,
                         default_text="the data set's: symmetric, or real for clothing1m")
-    rate: float = option(None, 'the noise rate r in [0, 1) (0.5 and 50 both mean 50 %)',
-                         commands=(RUN,), parse=parse_rate, render=repr,
+    rate: float = option(None, 'the noise rate r: a fraction in [0, 1) or a percentage (0.5 or '
+                         '50%)', commands=(RUN,), parse=parse_rate, render=repr, check=lambda r:
+                         None if 0 <= r < 1 else 'is outside [0, 1), got {}'.format(r),
                          default_text='0.5 (0 for clothing1m)')
     trial: int = option(0, 'the trial; every seed defaults to it', commands=(RUN,),
                         parse=options.integer(0), check=options.at_least(0))
@@ -107,7 +120,8 @@ class RunConfig:
                                  check=options.positive, render=repr)
     overrides: dict = option({}, 'change one hyper-parameter of step1, step2 or pencil, e.g. '
                              'step1.lr=0.03 or pencil.stages=[5,10,10] (VALUE as JSON or a '
-                             'word; repeatable; recorded)', flag='--set', repeat=True,
+                             "word; repeatable; recorded); '--set help' lists them with their "
+                             'defaults', flag='--set', repeat=True,
                              parse=_parse_setting, render=render_settings,
                              metavar='PART.KEY=VALUE')
     transition: str = option(None, "Forward T's matrix: true (the synthetic noise's), estimate "
@@ -134,13 +148,12 @@ class RunConfig:
                         commands=(RUN, TABLE, BENCHMARK), identity=False)
     weights: str = option(None, "Clothing1M: the ImageNet ResNet-50 weights converted to .npz "
                           "(datasets/README.md), or 'none' for random initial weights (not the "
-                          "paper's)",
-                          parse=options.path, render=_path)
+                          "paper's)", parse=options.path, render=_path, datasets=('clothing1m',))
     iterations_per_epoch: int = option(None, 'train each epoch on a random subset of this many '
                                        'batches (shortened epochs; recorded)',
                                        parse=options.integer(1))
-    loader_threads: int = option(8, 'Clothing1M: image decoding threads',
-                                 parse=options.integer(0), identity=False)
+    loader_threads: int = option(8, 'Clothing1M: image decoding threads', identity=False,
+                                 parse=options.integer(0), datasets=('clothing1m',))
 
     def __post_init__(self):
         spec = data_set(self.dataset)
@@ -159,8 +172,6 @@ class RunConfig:
         if self.noise not in spec.noises:
             raise ValueError('{} takes {} noise, not {!r}'.format(
                 self.dataset, ' or '.join(spec.noises), self.noise))
-        if not 0 <= self.rate < 1:
-            raise ValueError('--rate {} is outside [0, 1)'.format(self.rate))
         if spec.real_noise and self.rate != 0:
             raise ValueError('{} takes no noise rate (its noise is real)'.format(self.dataset))
         if self.transition not in TRANSITIONS and not (
@@ -180,18 +191,17 @@ class RunConfig:
         self.settings()   # the resolved schedules are checked there (hparams.check_schedule)
 
     def _check_overrides(self):
-        unknown_parts = sorted(set(self.overrides) - set(SETTING_PARTS))
-        if unknown_parts:
-            raise ValueError('--set: unknown part(s) {}: the parts are {}'.format(
-                ', '.join(unknown_parts), ', '.join(SETTING_PARTS)))
-        for part, defaults in self.setting_defaults().items():
-            given = self.overrides.get(part, {})
-            unknown = sorted(set(given) - set(defaults))
+        every = self.setting_defaults()
+        for part, given in self.overrides.items():
+            if part not in every:
+                raise ValueError('--set: unknown part {}: the parts are {}'.format(
+                    part, ', '.join(SETTING_PARTS)))
+            unknown = sorted(set(given) - set(every[part]))
             if unknown:
                 raise ValueError('--set: unknown {} setting(s) {}: the {} settings are {}'.format(
-                    part, ', '.join(unknown), part, ', '.join(sorted(defaults))))
+                    part, ', '.join(unknown), part, ', '.join(sorted(every[part]))))
             for key, value in given.items():
-                problem = hparams.check_setting(key, value, defaults[key])
+                problem = hparams.check_setting(key, value, every[part][key])
                 if problem:
                     raise ValueError('--set {}.{} {}'.format(part, key, problem))
 

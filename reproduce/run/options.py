@@ -7,25 +7,25 @@ import argparse
 import copy
 import dataclasses
 import os
-import sys
 
 RUN, TABLE, BENCHMARK = 'run', 'table', 'benchmark'
 
 
 def option(default, help, *, commands=(RUN, TABLE), parse=None, render=None, choices=None,
            check=None, flag=None, default_text=None, metavar=None, identity=True,
-           store_true=False, inverse=None, repeat=False):
+           store_true=False, inverse=None, repeat=False, datasets=()):
     """A dataclass field declaring one command-line option.
 
     ``help`` says what it is (the default is added); ``parse``: text -> value, raising
     ValueError; ``render``: its inverse; ``choices`` and ``check`` (value -> message or None) are
     checked on every configuration; ``identity``: whether the value decides what a run computes;
-    ``store_true``: a switch (``inverse``: one that sets False); ``repeat``: values in a list.
+    ``store_true``: a switch (``inverse``: one that sets False); ``repeat``: values in a list;
+    ``datasets``: the only data sets it applies to (a command offering none of them leaves it out).
     """
     metadata = dict(help=help, commands=tuple(commands), parse=parse, render=render or str,
                     choices=tuple(choices) if choices else None, check=check, flag=flag,
                     default_text=default_text, metavar=metavar, identity=identity,
-                    store_true=store_true, inverse=inverse, repeat=repeat)
+                    store_true=store_true, inverse=inverse, repeat=repeat, datasets=datasets)
     if isinstance(default, (list, dict)):
         return dataclasses.field(default_factory=lambda v=default: type(v)(v), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -47,26 +47,21 @@ def _default_of(field):
     return field.default_factory() if field.default is dataclasses.MISSING else field.default
 
 
-def _default_text(field):
-    meta, value = field.metadata, _default_of(field)
-    if meta['default_text'] or meta['store_true'] or value is None or value in ([], (), {}):
+def _default_text(field, value, own):
+    meta = field.metadata
+    if (meta['default_text'] and not own) or meta['store_true'] or value in (None, [], (), {}):
         return meta['default_text']
-    if isinstance(value, (list, tuple)):
-        return ','.join(map(str, value))
-    return meta['render'](value)
+    return render_words(value) if isinstance(value, (list, tuple)) else meta['render'](value)
 
 
-def _help(field):
-    text = field.metadata['help']
-    default = _default_text(field)
-    text = text if default is None else '{} (default: {})'.format(text, default)
+def _help(field, value, own):
+    default = _default_text(field, value, own)
+    text = field.metadata['help'] + ('' if default is None else ' (default: {})'.format(default))
     return text.replace('%', '%%')            # argparse formats help texts with %
 
 
 def _argparse_type(field):
     parse = field.metadata['parse']
-    if parse is None:
-        return None
     def convert(text):
         try:
             return parse(text)
@@ -76,26 +71,27 @@ def _argparse_type(field):
     return convert
 
 
-def add_options(parser, cls, command, only=None, required=(), choices=None):
+def add_options(parser, cls, command, only=None, required=(), choices=None, defaults=None):
     """Adds the options of ``cls`` that ``command`` offers to ``parser`` (``only``: a subset of
     field names; ``required``: names that must be given; ``choices``: narrower choices per
-    name)."""
+    name; an option for none of ``choices['dataset']`` is left out, its default kept;
+    ``defaults``: the command's own default values per name, which its help states)."""
+    choices, defaults = choices or {}, defaults or {}
     for field in declared(cls, command, only):
-        meta = field.metadata
-        kwargs = dict(dest=field.name, help=_help(field))
+        meta, default = field.metadata, defaults.get(field.name, _default_of(field))
+        offered = choices.get('dataset') or meta['datasets']
+        if meta['datasets'] and set(meta['datasets']).isdisjoint(offered):
+            parser.set_defaults(**{field.name: default})
+            continue
+        kwargs = dict(dest=field.name, help=_help(field, default, field.name in defaults))
         if meta['store_true']:
             kwargs.update(action='store_false' if meta['inverse'] else 'store_true',
-                          default=_default_of(field))
+                          default=default)
         else:
-            kwargs.update(default=None if meta['repeat'] else _default_of(field),
-                          type=_argparse_type(field))
-            if meta['repeat']:
-                kwargs['action'] = 'append'
-            if meta['metavar']:
-                kwargs['metavar'] = meta['metavar']
-            allowed = (choices or {}).get(field.name) or meta['choices']
-            if allowed and meta['parse'] is None:
-                kwargs['choices'] = allowed
+            kwargs.update(default=None if meta['repeat'] else default,
+                          type=meta['parse'] and _argparse_type(field), metavar=meta['metavar'],
+                          action='append' if meta['repeat'] else 'store', choices=None if
+                          meta['parse'] else choices.get(field.name) or meta['choices'])
             if field.name in required:
                 kwargs.update(required=True, default=None)
         parser.add_argument(flag_of(field), **kwargs)
@@ -104,12 +100,8 @@ def add_options(parser, cls, command, only=None, required=(), choices=None):
 def values(args, cls, command, only=None):
     """``{field: value}`` of the options of ``cls`` that ``command`` offers, from parsed
     ``args``."""
-    found = {}
-    for field in declared(cls, command, only):
-        value = getattr(args, field.name)
-        found[field.name] = _default_of(field) if value is None and field.metadata['repeat'] \
-            else value
-    return found
+    return {f.name: _default_of(f) if f.metadata['repeat'] and getattr(args, f.name) is None
+            else getattr(args, f.name) for f in declared(cls, command, only)}
 
 
 def given(parser, argv):
@@ -126,8 +118,7 @@ def check_fields(instance):
     """Every declared field's choices and range, on a configuration however it was made;
     ValueError naming the option."""
     for field in declared(type(instance)):
-        value = getattr(instance, field.name)
-        meta = field.metadata
+        value, meta = getattr(instance, field.name), field.metadata
         if value is None:
             continue
         if meta['choices'] and value not in meta['choices']:
@@ -204,14 +195,10 @@ def words(text):
 
 def merge_notes(args, names):
     """One note per list option of ``args`` (``names``) that had repeats, for the user."""
-    notes = []
-    for name in names:
-        value = getattr(args, name, None)
-        if getattr(value, 'repeated', ()):
-            notes.append('note: --{} {} repeated an entry; each is counted once: {}'.format(
-                name.replace('_', '-'), ','.join(map(str, value.repeated)),
-                ','.join(map(str, value))))
-    return notes
+    found = {name: getattr(args, name, None) for name in names}
+    return ['note: --{} {} repeated an entry; each is counted once: {}'.format(
+        name.replace('_', '-'), render_words(value.repeated), render_words(value))
+        for name, value in found.items() if getattr(value, 'repeated', ())]
 
 
 def render_words(items):
@@ -227,11 +214,18 @@ def file_name(text):
 
 
 class Parser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line and a hint, not the whole usage block."""
+    """An argument parser whose errors are one line and a hint, not the whole usage block; a
+    function among the listed values (``--set help``) prints its text for the values, and exits."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        parsed, extra = super().parse_known_args(args, namespace)
+        for value in [v for vs in vars(parsed).values() if isinstance(vs, list) for v in vs]:
+            if callable(value):
+                self.exit(print(value(parsed), end=''))     # status 0, the text on stdout
+        return parsed, extra
 
     def error(self, message):
-        sys.stderr.write('{}: error: {} (see --help)\n'.format(self.prog, message))
-        sys.exit(2)
+        self.exit(2, '{}: error: {} (see --help)\n'.format(self.prog, message))
 
 
 HelpFormatter = argparse.RawDescriptionHelpFormatter

@@ -3,11 +3,12 @@ be one, and file-system errors turned into one line naming the path and the caus
 import errno
 import os
 import sys
+import tempfile
 
 
 def folder(path, option):
     """Refuses, with one line (ValueError), a path that is a file or lies inside one, or whose
-    nearest existing folder cannot be written to. Creates nothing."""
+    nearest existing folder takes no new folder (tried: one is made and removed)."""
     path = os.path.abspath(path)
     probe = path
     while not os.path.exists(probe):
@@ -18,9 +19,11 @@ def folder(path, option):
     if not os.path.isdir(probe):
         where = 'is a file' if probe == path else 'lies inside the file {}'.format(probe)
         raise ValueError('{} {} cannot be a folder: it {}'.format(option, path, where))
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise ValueError('{} {} cannot be written: {} is not writable (choose another '
-                         '{})'.format(option, path, probe, option))
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix='.write-check-', dir=probe))
+    except OSError as error:
+        raise ValueError('{} {} cannot be written: {} is not writable ({}; choose another '
+                         '{})'.format(option, path, probe, error.strerror, option)) from None
 
 
 def describe(error):

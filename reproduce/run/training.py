@@ -3,7 +3,9 @@ trainer with its extensions (resuming from the last snapshot), and the part's ``
 import dataclasses
 import functools
 import os
+import sys
 import time
+import types
 
 import chainer
 import numpy
@@ -235,8 +237,12 @@ def train(part, updater, epochs, extra_extensions=(), milestones=None, lr_decay=
                                                filename=rundir.SNAPSHOT), trigger=(1, 'epoch'))
     if config.progress:
         keys = ['epoch', 'main/loss', 'val/accuracy', 'test/accuracy'] + list(report_keys)
-        trainer.extend(chainer_extensions.PrintReport(keys + ['lr', 'elapsed_time']))
-        trainer.extend(chainer_extensions.ProgressBar(update_interval=10))
+        tty = sys.stdout.isatty()       # escape codes only where a terminal reads them
+        out = sys.stdout if tty else types.SimpleNamespace(
+            write=lambda text: sys.stdout.write(text.replace('\033[J', '')), flush=sys.stdout.flush)
+        trainer.extend(chainer_extensions.PrintReport(keys + ['lr', 'elapsed_time'], out=out))
+        if tty:
+            trainer.extend(chainer_extensions.ProgressBar(update_interval=10))
     snapshot = os.path.join(out_dir, rundir.SNAPSHOT)
     if os.path.exists(snapshot):
         # before trainer.run: ExponentialShift.initialize would otherwise set the lr first

@@ -32,10 +32,6 @@ STEPS = (('probe', 10, 10), ('parity', 45, 60), ('benchmark', 55, 40), ('tests',
 NAMES = tuple(name for name, _, _ in STEPS)
 
 
-# ----------------------------------------------------------------------------------------------
-# The record
-
-
 def device_slug(description):
     """A file name for the device: 'GPU 0 (NVIDIA H200)' -> 'nvidia-h200'."""
     name = re.sub(r'^GPU \d+ \((.*)\)$', r'\1', description)
@@ -76,10 +72,6 @@ def write_record(record, results):
     atomic.write_json(stem + '.json', record)
     atomic.write_text(stem + '.md', markdown(record))
     return [stem + '.json', stem + '.md']
-
-
-# ----------------------------------------------------------------------------------------------
-# The parent: each step in a child process, within the budget
 
 
 def _child_environment(name, out):
