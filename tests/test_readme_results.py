@@ -65,6 +65,10 @@ def test_the_phrases_are_the_files(blocks):
     assert blocks['platform-spread'].startswith('test accuracies by up to ')
     assert re.fullmatch(r'\d+ % instead of about \d+ %', blocks['label-update'])
     assert blocks['demo'].startswith('step 1 raised the share of right training labels')
+    with open(os.path.join(report.RECORDED, 'demo', 'timing.md')) as f:
+        seconds = int(re.search(r'^seconds: (\d+)$', f.read(), re.M).group(1))
+    assert blocks['demo'].endswith('it took {} min {} s from a fresh clone, installation '
+                                   'included (`timing.md`)'.format(seconds // 60, seconds % 60))
 
 
 def test_a_changed_number_fails_the_check(readme, blocks, tmp_path):

@@ -124,10 +124,10 @@ def table_parser(description, commands, table=None, epilog=None, defaults=None):
                        formatter_class=options.HelpFormatter)
     datasets = [name for name, spec in DATA_SETS.items()
                 if table in spec.tables or (table is None and 2 in spec.tables)]
-    one = len(datasets) == 1          # then no --dataset, and its inputs are required
+    one = len(datasets) == 1          # then no --dataset (its inputs are checked by RunConfig)
     options.add_options(p, RunConfig, TABLE, only=[f.name for f in options.declared(
-        RunConfig, TABLE) if not (one and f.name == 'dataset')], required=tuple(
-            DATA_SETS[datasets[0]].needs) if one else (), choices={'dataset': tuple(datasets)})
+        RunConfig, TABLE) if not (one and f.name == 'dataset')],
+        choices={'dataset': tuple(datasets)})
     options.add_options(p, Selection, TABLE)
     for command in commands:
         options.add_options(p, TableOptions, command, defaults=defaults)

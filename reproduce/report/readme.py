@@ -172,10 +172,15 @@ def demo_phrase(directory=RECORDED):
                                            significance.format_p(c['p_ours_better']))
                 for kind, c in ((k, significance.compare(ours[k][0], row[k][0]))
                                 for k in ('best', 'last')))))
+    timing = os.path.join(directory, 'demo', 'timing.md')
+    seconds = int(re.search(r'^seconds: (\d+)$', open(timing).read(), re.M).group(1)) if \
+        os.path.exists(timing) else None
     return ('step 1 raised the share of right training labels from {:.1f} % to {:.1f} %, and ours '
-            'was ahead of {} ({} trials)'.format(labels['noisy']['mean'],
-                                                 labels['corrected']['mean'], '; of '.join(parts),
-                                                 ours['best'][0]['n'] if ours else 0))
+            'was ahead of {} ({} trials){}'.format(
+                labels['noisy']['mean'], labels['corrected']['mean'], '; of '.join(parts),
+                ours['best'][0]['n'] if ours else 0, '' if seconds is None else
+                '; it took {} min {} s from a fresh clone, installation included '
+                '(`timing.md`)'.format(seconds // 60, seconds % 60)))
 
 
 def readme_blocks(directory=RECORDED):

@@ -71,10 +71,10 @@ def _argparse_type(field):
     return convert
 
 
-def add_options(parser, cls, command, only=None, required=(), choices=None, defaults=None):
+def add_options(parser, cls, command, only=None, choices=None, defaults=None):
     """Adds the options of ``cls`` that ``command`` offers to ``parser`` (``only``: a subset of
-    field names; ``required``: names that must be given; ``choices``: narrower choices per
-    name; an option for none of ``choices['dataset']`` is left out, its default kept;
+    field names; ``choices``: narrower choices per name; an option for none of
+    ``choices['dataset']`` is left out, its default kept;
     ``defaults``: the command's own default values per name, which its help states)."""
     choices, defaults = choices or {}, defaults or {}
     for field in declared(cls, command, only):
@@ -92,8 +92,6 @@ def add_options(parser, cls, command, only=None, required=(), choices=None, defa
                           type=meta['parse'] and _argparse_type(field), metavar=meta['metavar'],
                           action='append' if meta['repeat'] else 'store', choices=None if
                           meta['parse'] else choices.get(field.name) or meta['choices'])
-            if field.name in required:
-                kwargs.update(required=True, default=None)
         parser.add_argument(flag_of(field), **kwargs)
 
 
