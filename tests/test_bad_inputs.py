@@ -363,8 +363,10 @@ def test_ctrl_c_in_a_single_run_stops_cleanly_with_the_command_that_resumes_it(t
     command = [sys.executable, os.path.join(ROOT, 'reproduce', 'experiment.py'), '--dataset',
                'digits', '--methods', 'cross_entropy', '--device', '@numpy', '--out', str(out),
                '--iterations-per-epoch', '20']   # 30 epochs of 20 batches: a minute or more,
-    # so that the signal comes first even on a loaded machine (it comes after the first epoch)
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # so that the signal comes first even on a loaded machine (it comes after the first epoch);
+    # SIGINT at its default in the run, even where this test's shell ignores it (a background job)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     snapshot = out / 'cross_entropy' / 'snapshot.npz'
     deadline = time.time() + 120
     while not snapshot.exists() and time.time() < deadline and process.poll() is None:
