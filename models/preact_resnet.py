@@ -15,15 +15,17 @@ Convolutions have no bias and He-normal weights. The linear layer keeps Chainer'
 initialisation (LeCun-normal weights, zero bias).
 
 Batch normalisation + ReLU are Chainer's own ``L.BatchNormalization`` and ``F.relu`` (cuDNN on a
-GPU), per independent slice of the batch where ``groups`` > 1 (:func:`batch_norm_relu`). Two more
-things keep the work per iteration small without changing the arithmetic: every convolution hands batch
-normalisation a C-contiguous output (Chainer's im2col path returns a transposed view; with cuDNN
-the output is contiguous already and nothing is copied), and global average pooling + the linear
-layer are one function (:func:`pool_linear`) computing exactly what ``F.mean`` + ``F.linear``
-compute.
+GPU), per independent slice of the batch where ``groups`` > 1 (:func:`batch_norm_relu`). On a GPU
+every layer is Chainer's own. On the CPU two nodes of this package remain, because the recorded
+numbers were computed with them: every convolution hands batch normalisation a C-contiguous output
+(Chainer's im2col path returns a transposed view, which batch normalisation sums in another order),
+and global average pooling + the linear layer are one node (:func:`pool_linear`, exactly what
+``F.mean`` + ``F.linear`` compute); their gain on the CPU is of uncertain size
+(results/benchmarks/cpu_digits_layers.md).
 """
 import chainer
 import chainer.functions as F
+import numpy
 import chainer.links as L
 from chainer import function_node
 from chainer.functions.connection import convolution_2d
@@ -54,14 +56,21 @@ class _ContiguousConvolution2D(convolution_2d.Convolution2DFunction):
 
     def forward(self, inputs):
         y, = super(_ContiguousConvolution2D, self).forward(inputs)
-        xp = chainer.backend.get_array_module(y)
-        return xp.ascontiguousarray(y),
+        return numpy.ascontiguousarray(y),
+
+
+def chainers_own(link):
+    """Whether ``link`` computes with Chainer's own nodes only: on a GPU (see the module text)."""
+    return link.xp is not numpy
 
 
 class ContiguousConvolution2D(L.Convolution2D):
-    """``L.Convolution2D`` (same parameters, same snapshots) with a C-contiguous output."""
+    """``L.Convolution2D`` (same parameters, same snapshots) with a C-contiguous output on the
+    CPU; Chainer's own on a GPU."""
 
     def forward(self, x):
+        if chainers_own(self):
+            return super(ContiguousConvolution2D, self).forward(x)
         if self.W.raw_array is None:
             self._initialize_params(x.shape[1])
         node = _ContiguousConvolution2D(self.stride, self.pad, dilate=self.dilate,
@@ -189,6 +198,8 @@ class PreActResNet(chainer.Chain):
         for block in self.blocks:
             h = block(h, groups)
         h = batch_norm_relu(self.bn, h, groups)
+        if chainers_own(self):
+            return self.fc(F.mean(h, axis=(2, 3)))
         return pool_linear(h, self.fc.W, self.fc.b)
 
 

@@ -226,3 +226,33 @@ def test_the_gpu_check_estimate_starts_from_the_networks_counts():
     applied = [parts[p]['operations']['function_applications'] for p in ('step1', 'step2')]
     assert 'applies {} Chainer functions in step 1 and {} in step 2'.format(*applied) in words
     assert '2 x {} parameter-update kernels'.format(len(list(model.params()))) in words
+
+
+def test_on_a_gpu_every_node_is_chainers_own(monkeypatch):
+    """Where ``chainers_own`` holds (a GPU), the convolutions are Chainer's own node and the head
+    is F.mean + F.linear, with the same numbers as this package's CPU nodes."""
+    from chainer import function_hook
+    from models import preact_resnet
+
+    class Kinds(function_hook.FunctionHook):
+        name = 'kinds'
+
+        def __init__(self):
+            self.seen = set()
+
+        def forward_preprocess(self, function, in_data):
+            self.seen.add(type(function).__name__)
+
+    np.random.seed(0)
+    model = PreActResNet(1, (4, 8), 5, in_channels=3)
+    x = np.random.RandomState(1).normal(size=(4, 3, 8, 8)).astype(np.float32)
+    ours, theirs = Kinds(), Kinds()
+    with ours:
+        y_ours = model(x).array
+    monkeypatch.setattr(preact_resnet, 'chainers_own', lambda link: True)
+    with theirs:
+        y_theirs = model(x).array
+    assert {'_ContiguousConvolution2D', 'PoolLinear'} <= ours.seen
+    assert not {'_ContiguousConvolution2D', 'PoolLinear'} & theirs.seen
+    assert {'Convolution2DFunction', 'Mean', 'LinearFunction'} <= theirs.seen
+    np.testing.assert_allclose(y_theirs, y_ours, rtol=1e-5, atol=1e-6)
