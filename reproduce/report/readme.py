@@ -11,12 +11,11 @@ import re
 import sys
 
 from reproduce import REPOSITORY
-from reproduce.report import page
+from reproduce.report import page, paper
 import atomic_files as atomic
 
 RECORDED = os.path.join(REPOSITORY, 'results', 'recorded')
 README = os.path.join(REPOSITORY, 'README.md')
-PAPER = os.path.join(REPOSITORY, 'results', 'paper')
 BLOCK = re.compile(r'(<!-- results:begin (?P<name>[a-z0-9-]+) -->)(?P<body>.*?)'
                    r'(<!-- results:end (?P=name) -->)', re.DOTALL)
 
@@ -42,16 +41,13 @@ def _row(table, method):
                  r.get('status', 'computed') == 'computed'), None)
 
 
-def _paper_row(table, method, rate):
-    """The paper's best / last at ``rate`` for ``method`` (from results/paper/), or '–'."""
-    from reproduce.run import rundir
-    paper = rundir.read_json(os.path.join(PAPER, 'table{}.json'.format(table['table']))) or {}
-    row = next((r for r in paper.get('rows', []) if r['method'] == method), None)
-    if row is None or rate not in paper['rates']:
+def _paper_row(published, method, rate):
+    """The paper's best / last at ``rate`` for ``method`` (:func:`paper.paper_cell`), or '–'."""
+    values = [paper.paper_cell(published, method, rate, kind) for kind in ('best', 'last')]
+    if all(v is None for v in values):
         return '–'
-    k = paper['rates'].index(rate)
-    return ' / '.join('–' if row[kind][k] is None else '{:.{d}f}'.format(
-        row[kind][k], d=row.get('decimals', 2)) for kind in ('best', 'last'))
+    decimals = next((r.get('decimals', 2) for r in published['rows'] if r['method'] == method))
+    return ' / '.join('–' if v is None else '{:.{d}f}'.format(v, d=decimals) for v in values)
 
 
 def _main_tables(directory):
@@ -68,16 +64,17 @@ def results_block(directory=RECORDED):
     if not tables:
         return ''
     columns = [(t, t['rates'][0]) for t in tables]
-    lines = ['| method | ' + ' | '.join('this code, digits, {} {}: best / last'.format(
-        _rate(rate), t['noise']) for t, rate in columns) + ' | ' + ' | '.join(
+    published = [paper.load_paper_table(t['table']) for t in tables]
+    lines = ['| method | ' + ' | '.join('this code, {}, {} {}: best / last'.format(
+        t['dataset'], _rate(rate), t['noise']) for t, rate in columns) + ' | ' + ' | '.join(
         'the paper, CIFAR-10, {} {}'.format(_rate(rate), t['noise']) for t, rate in columns)
         + ' |', '| --- ' * (1 + 2 * len(columns)) + '|']
     for row in tables[0]['rows']:
         measured = [_row(t, row['method']) for t, _ in columns]
         lines.append('| {} | {} | {} |'.format(page.short_label(row['label']), ' | '.join(
             '{} / {}'.format(_cell(m['best'][0]), _cell(m['last'][0])) if m else '–'
-            for m in measured), ' | '.join(_paper_row(t, row['method'], rate)
-                                          for t, rate in columns)))
+            for m in measured), ' | '.join(_paper_row(p, row['method'], rate)
+                                          for p, (_, rate) in zip(published, columns))))
     trials = sorted({n for t in tables for r in t['rows'] for n in [r['best'][0].get('n')]
                      if n})
     prov = tables[0]['provenance']
@@ -173,8 +170,10 @@ def demo_phrase(directory=RECORDED):
                 for kind, c in ((k, significance.compare(ours[k][0], row[k][0]))
                                 for k in ('best', 'last')))))
     timing = os.path.join(directory, 'demo', 'timing.md')
-    seconds = int(re.search(r'^seconds: (\d+)$', open(timing).read(), re.M).group(1)) if \
-        os.path.exists(timing) else None
+    seconds = None
+    if os.path.exists(timing):
+        with open(timing) as f:
+            seconds = int(re.search(r'^seconds: (\d+)$', f.read(), re.M).group(1))
     return ('step 1 raised the share of right training labels from {:.1f} % to {:.1f} %, and ours '
             'was ahead of {} ({} trials){}'.format(
                 labels['noisy']['mean'], labels['corrected']['mean'], '; of '.join(parts),
