@@ -33,24 +33,21 @@ def atomic_path(path):
 
 
 def write_json(path, obj):
-    with atomic_path(path) as tmp:
-        with open(tmp, 'w') as f:
-            json.dump(obj, f, indent=1, sort_keys=True)
-            f.write('\n')
+    with atomic_path(path) as tmp, open(tmp, 'w') as f:
+        json.dump(obj, f, indent=1, sort_keys=True)
+        f.write('\n')
 
 
 def write_text(path, text):
-    with atomic_path(path) as tmp:
-        with open(tmp, 'w') as f:
-            f.write(text)
+    with atomic_path(path) as tmp, open(tmp, 'w') as f:
+        f.write(text)
 
 
 def save_npz(path, **arrays):
     """``numpy.savez`` of host copies of ``arrays`` (numpy or cupy), atomically."""
     host = {k: _to_host(v) for k, v in arrays.items()}
-    with atomic_path(path) as tmp:
-        with open(tmp, 'wb') as f:
-            numpy.savez(f, **host)
+    with atomic_path(path) as tmp, open(tmp, 'wb') as f:
+        numpy.savez(f, **host)
 
 
 def _to_host(array):
@@ -60,9 +57,8 @@ def _to_host(array):
 
 def save_npy(path, array):
     """``numpy.save`` of a host copy of ``array`` (numpy or cupy), atomically."""
-    with atomic_path(path) as tmp:
-        with open(tmp, 'wb') as f:
-            numpy.save(f, _to_host(array))
+    with atomic_path(path) as tmp, open(tmp, 'wb') as f:
+        numpy.save(f, _to_host(array))
 
 
 def save_model(path, model):

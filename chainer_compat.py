@@ -5,8 +5,7 @@ has its own: pip resolved the wheels together), so that a machine with only a dr
 (:func:`cudnn_status`), and on request (``MIXUP_EXACT_CPU=1``) pins the CPU numerics before numpy
 loads (OpenBLAS's Haswell kernel, one thread, numpy's AVX2 paths: the same bits on any x86-64
 CPU with AVX2 and FMA). Import it before the first ``import chainer``/``numpy`` (``reproduce``,
-``updaters``, ``models`` and ``datasets`` do); README and reproduce/README.md say why.
-"""
+``updaters``, ``models`` and ``datasets`` do); README and reproduce/README.md say why."""
 import importlib
 import os
 import platform
@@ -61,16 +60,21 @@ def exact_cpu_requested(environ=None):
     return value == '1'
 
 
-def cpu_flags():
-    """The CPU's feature flags as Linux reports them (empty where /proc/cpuinfo is absent)."""
+def cpuinfo(field):
+    """The value of the first line of /proc/cpuinfo (Linux) that starts with ``field``, or None."""
     try:
         with open('/proc/cpuinfo') as f:
             for line in f:
-                if line.startswith('flags'):
-                    return set(line.split(':', 1)[1].split())
+                if line.startswith(field):
+                    return line.split(':', 1)[1]
     except OSError:
         pass
-    return set()
+    return None
+
+
+def cpu_flags():
+    """The CPU's feature flags as Linux reports them (empty where /proc/cpuinfo is absent)."""
+    return set((cpuinfo('flags') or '').split())
 
 
 def exact_cpu_possible():
@@ -173,8 +177,7 @@ def preload_wheel_libraries(paths=None, loader=None, state=None):
 
 def cudnn_version_text(version):
     """cuDNN's version number as text: 8907 -> '8.9.7' (cuDNN 8), 90100 -> '9.1.0' (cuDNN 9)."""
-    major, rest = (version // 10000, version % 10000) if version >= 10000 else \
-        (version // 1000, version % 1000)
+    major, rest = divmod(version, 10000 if version >= 10000 else 1000)
     return '{}.{}.{}'.format(major, rest // 100, rest % 100)
 
 

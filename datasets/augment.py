@@ -3,8 +3,7 @@
 All functions take a whole mini-batch of uint8 images (numpy or cupy; the result lives on the
 same device) and do the work with array operations only, with no per-sample Python loop and no
 host round trip. The order is the anchors': ``x / 255 - mean``, then pad that *normalised* image
-with zeros, then crop, then flip.
-"""
+with zeros, then crop, then flip."""
 import chainer.backend
 import numpy
 
@@ -19,23 +18,17 @@ def _check_images(x, mean):
 
 
 def normalize(x, mean):
-    """Scale to [0, 1] and subtract the mean image (evaluation-time preprocessing).
-
-    Args:
-        x (numpy.ndarray or cupy.ndarray): uint8, shape (N, C, H, W).
-        mean (array): float32 (C, H, W) mean image in [0, 1] units; moved to x's device if needed
-            (keep it there to avoid a copy per call).
-
-    Returns:
-        float32 array of shape (N, C, H, W) on x's device: ``x / 255 - mean``.
-    """
+    """Evaluation-time preprocessing: float32 ``x / 255 - mean`` on x's device, of uint8 images
+    ``x`` (N, C, H, W; numpy or cupy) and the float32 (C, H, W) mean image in [0, 1] units (moved
+    to x's device if needed: keep it there to avoid a copy per call)."""
     xp = chainer.backend.get_array_module(x)
     _check_images(x, mean)
     return x.astype(xp.float32) / 255.0 - xp.asarray(mean, dtype=xp.float32)
 
 
 def crop_flip(x, mean, offsets, flips, pad):
-    """Normalise, zero-pad, crop at given offsets and flip where asked: the deterministic core.
+    """Normalise, zero-pad, crop at given offsets and flip where asked: the deterministic core,
+    float32 (N, C, H, W) on x's device.
 
     Args:
         x (numpy.ndarray or cupy.ndarray): uint8 images, shape (N, C, H, W).
@@ -45,9 +38,6 @@ def crop_flip(x, mean, offsets, flips, pad):
             for numpy input only (a check on the GPU would cost a device synchronisation).
         flips (array): bool, shape (N,): flip that crop horizontally (left <-> right).
         pad (int): zero padding on each side, in the mean-subtracted space.
-
-    Returns:
-        float32 array of shape (N, C, H, W) on x's device.
     """
     xp = chainer.backend.get_array_module(x)
     normed = normalize(x, mean)
@@ -83,7 +73,8 @@ def random_crop_flip(x, mean, rng, pad=4, flip=True):
     Draws exactly two sequences from ``rng``, always in this order and whatever ``pad`` and
     ``flip`` are (so the stream advances by the same amount per batch): offsets
     ``rng.randint(0, 2 * pad + 1, size=(N, 2))`` and ``rng.random_sample(N) < 0.5`` for the flips
-    (ignored when ``flip`` is False). Then calls :func:`crop_flip`.
+    (ignored when ``flip`` is False). Then calls :func:`crop_flip`: float32 (N, C, H, W) on x's
+    device.
 
     Args:
         x (numpy.ndarray or cupy.ndarray): uint8 images, shape (N, C, H, W).
@@ -93,9 +84,6 @@ def random_crop_flip(x, mean, rng, pad=4, flip=True):
             ``cupy.random.RandomState`` for cupy, or a counter-based source with those methods.
         pad (int): zero padding on each side (0: no crop).
         flip (bool): whether to flip half of the images (on average) horizontally.
-
-    Returns:
-        float32 array of shape (N, C, H, W) on x's device.
     """
     xp = chainer.backend.get_array_module(x)
     if not (callable(getattr(rng, 'randint', None))

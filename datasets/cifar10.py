@@ -1,11 +1,9 @@
 """CIFAR-10 from the official "python version" batches, split 45k / 5k / 10k as the anchors do.
 
 The batches (``cifar-10-batches-py/data_batch_1`` .. ``data_batch_5``, ``test_batch``,
-``batches.meta``) are pickled dicts: ``data`` is uint8 (N, 3072), each row the R plane, then the
-G plane, then the B plane, each 32 x 32 row-major; ``labels`` is a list of N ints;
-``batches.meta`` has ``label_names``. Every file is checked against the official MD5 sum before
-it is read.
-"""
+``batches.meta``) are pickled dicts: ``data`` is uint8 (N, 3072), each row the R plane, then the G
+plane, then the B plane, each 32 x 32 row-major; ``labels`` is a list of N ints; ``batches.meta``
+has ``label_names``. Every file is checked against the official MD5 sum before it is read."""
 import hashlib
 import os
 import pickle
@@ -60,11 +58,9 @@ def _batches_folder(data_dir):
 
 
 def verify_files(folder, md5sums=None):
-    """Check that every CIFAR-10 file exists in ``folder`` and has its MD5 sum.
-
-    ``md5sums``: file name -> hex MD5 (None: :data:`MD5SUMS`; a file it lacks is not checked).
-    FileNotFoundError for a missing file, DataError for a wrong MD5; both name the file.
-    """
+    """Check that every CIFAR-10 file exists in ``folder`` and has its MD5 sum (``md5sums``: file
+    name -> hex MD5; None: :data:`MD5SUMS`; a file it lacks is not checked). FileNotFoundError
+    for a missing file, DataError for a wrong MD5; both name the file."""
     md5sums = MD5SUMS if md5sums is None else md5sums
     for name in FILES:
         path = os.path.join(folder, name)
@@ -98,11 +94,8 @@ def _load_pickle(path):
 
 
 def read_batch(path, n_classes=10):
-    """Read one data batch.
-
-    uint8 images (N, 3, 32, 32) and int32 labels (N,); DataError naming the file and the wrong
-    entry where it is damaged or not a CIFAR-10 batch.
-    """
+    """One data batch: uint8 images (N, 3, 32, 32) and int32 labels (N,); DataError naming the
+    file and the wrong entry where it is damaged or not a CIFAR-10 batch."""
     d = _load_pickle(path)
     for key in ('data', 'labels'):
         if key not in d:
@@ -143,19 +136,15 @@ def _safe_extract(archive_path, destination):
             if os.path.commonpath([root, target]) != root or member.issym() or member.islnk():
                 raise DataError('archive {} holds an unsafe entry {!r}; it is not the official '
                                  'CIFAR-10 archive, delete it'.format(archive_path, member.name))
-        if hasattr(tarfile, 'data_filter'):
-            tar.extractall(destination, filter='data')
-        else:
-            tar.extractall(destination)
+        safe = {'filter': 'data'} if hasattr(tarfile, 'data_filter') else {}
+        tar.extractall(destination, **safe)
 
 
 def download():
-    """Download and extract CIFAR-10 into Chainer's data set directory, unless already there.
-
-    Fetched with ``chainer.dataset.download.cached_download`` (cache under
-    ``CHAINER_DATASET_ROOT``/_dl_cache), checked against :data:`ARCHIVE_MD5`; returns the
-    ``cifar-10-batches-py`` folder.
-    """
+    """Download (``chainer.dataset.download.cached_download``, cache under
+    ``CHAINER_DATASET_ROOT``/_dl_cache), check against :data:`ARCHIVE_MD5` and extract CIFAR-10
+    into Chainer's data set directory, unless already there; returns the ``cifar-10-batches-py``
+    folder."""
     root = chainer.dataset.download.get_dataset_directory('cifar10')
     folder = os.path.join(root, FOLDER)
     if all(os.path.isfile(os.path.join(folder, name)) for name in FILES):
@@ -174,8 +163,7 @@ def download():
     got = file_md5(archive)
     if got != ARCHIVE_MD5:
         raise DataError('the downloaded CIFAR-10 archive {} is truncated or corrupt: MD5 {} '
-                         'instead of {}; delete it and try again'.format(archive, got,
-                                                                          ARCHIVE_MD5))
+                         'instead of {}; delete it and try again'.format(archive, got, ARCHIVE_MD5))
     print('CIFAR-10: extracting {} into {}'.format(archive, folder), flush=True)
     _safe_extract(archive, root)
     return folder
@@ -189,8 +177,7 @@ def load_cifar10(data_dir=None, split_seed=0, n_val_per_class=500, md5sums=None)
     test is the official test batch. The mean image is the training part's; ``pad=4``,
     ``flip=True`` (the anchors' augmentation). ``data_dir``: a folder holding
     ``cifar-10-batches-py/`` or that folder itself (None: Chainer's data set directory,
-    downloaded there if absent). ``md5sums``: as for :func:`verify_files`.
-    """
+    downloaded there if absent). ``md5sums``: as for :func:`verify_files`."""
     folder = download() if data_dir is None else _batches_folder(os.fspath(data_dir))
     verify_files(folder, md5sums)
     class_names = read_label_names(os.path.join(folder, META_FILE))
@@ -201,10 +188,7 @@ def load_cifar10(data_dir=None, split_seed=0, n_val_per_class=500, md5sums=None)
     test_x, test_y = read_batch(os.path.join(folder, TEST_FILE), n_classes)
     val_idx, train_idx = stratified_split(y, n_val_per_class, split_seed)
     train_x = x[train_idx]
-    return ImageData(
-        name='cifar10',
-        train_x=train_x, train_y=y[train_idx],
-        val_x=x[val_idx], val_y=y[val_idx],
-        test_x=numpy.ascontiguousarray(test_x), test_y=test_y,
-        mean=mean_image(train_x), n_classes=n_classes, class_names=class_names,
-        pad=4, flip=True)
+    return ImageData(name='cifar10', train_x=train_x, train_y=y[train_idx], val_x=x[val_idx],
+                     val_y=y[val_idx], test_x=numpy.ascontiguousarray(test_x), test_y=test_y,
+                     mean=mean_image(train_x), n_classes=n_classes, class_names=class_names,
+                     pad=4, flip=True)

@@ -20,8 +20,7 @@ Image transform (the paper: "We resize the image to 256x256 and crop it to 224x2
 Then the horizontal random flip"), as ``chainer.links.model.vision.resnet.prepare`` (what the
 Caffe-converted ImageNet weights expect): PIL RGB, bicubic resize to 256x256 (aspect ratio not
 kept), 224x224 crop (random for training, ``[16:240, 16:240]`` for evaluation), random flip for
-training, BGR, 0-255 scale minus the Caffe mean pixel, CHW float32.
-"""
+training, BGR, 0-255 scale minus the Caffe mean pixel, CHW float32."""
 import os
 
 import chainer
@@ -33,10 +32,8 @@ from datasets.errors import DataError
 N_CLASSES = 14
 
 # English class names of the official category_names_eng.txt; index k is label k.
-CLASS_NAMES = (
-    'T-Shirt', 'Shirt', 'Knitwear', 'Chiffon', 'Sweater', 'Hoodie', 'Windbreaker',
-    'Jacket', 'Downcoat', 'Suit', 'Shawl', 'Dress', 'Vest', 'Underwear',
-)
+CLASS_NAMES = ('T-Shirt', 'Shirt', 'Knitwear', 'Chiffon', 'Sweater', 'Hoodie', 'Windbreaker',
+               'Jacket', 'Downcoat', 'Suit', 'Shawl', 'Dress', 'Vest', 'Underwear')
 
 # The label kv file of the clean labels (val, test, and part of the noisy training set).
 CLEAN_LABEL_KV = 'clean_label_kv.txt'
@@ -110,10 +107,8 @@ def _key_lines(path):
 
 
 def read_label_kv(path):
-    """Map relative image path -> int label (0-13) from a ``*_label_kv.txt`` file.
-
-    DataError naming the file and line for a malformed line, a label outside 0-13, or two labels.
-    """
+    """Map relative image path -> int label (0-13) from a ``*_label_kv.txt`` file; DataError
+    naming the file and line for a malformed line, a label outside 0-13, or two labels."""
     labels = {}
     for number, fields in _fields(path):
         if len(fields) != 2:
@@ -146,12 +141,10 @@ def _labels_of(key_lines, kv, kv_path, key_list_path):
 
 
 def read_annotations(root):
-    """Read the noisy training set and the clean validation and test sets.
-
-    Returns ``{'train': (paths, labels), 'val': (...), 'test': (...)}``: image paths relative to
-    ``root`` in key-list order and int32 labels 0-13 (noisy for 'train', clean otherwise).
-    FileNotFoundError for a missing annotation file, DataError for a damaged or malformed line.
-    """
+    """The noisy training set and the clean validation and test sets: ``{'train': (paths,
+    labels), 'val': (...), 'test': (...)}``, image paths relative to ``root`` in key-list order and
+    int32 labels 0-13 (noisy for 'train', clean otherwise). FileNotFoundError for a missing
+    annotation file, DataError for a damaged or malformed line."""
     kv_cache = {}
     splits = {}
     for split, (key_name, kv_name) in SPLIT_FILES.items():
@@ -166,15 +159,12 @@ def read_annotations(root):
 
 
 def clean_labels_of_noisy_train(root):
-    """The clean label of each image of the noisy training set, where Clothing1M has one.
-
-    int32, in the order of ``read_annotations(root)['train']``: the label in
-    ``clean_label_kv.txt``, or -1 where that file does not label the image.
-    """
+    """The clean label of each image of the noisy training set (int32, in the order of
+    ``read_annotations(root)['train']``): its label in ``clean_label_kv.txt``, or -1 where that
+    file does not label the image."""
     key_path = _annotation_path(root, SPLIT_FILES['train'][0])
     clean = read_label_kv(_annotation_path(root, CLEAN_LABEL_KV))
-    key_lines = _key_lines(key_path)
-    return numpy.array([clean.get(key, -1) for _, key in key_lines], dtype=numpy.int32)
+    return numpy.array([clean.get(key, -1) for _, key in _key_lines(key_path)], dtype=numpy.int32)
 
 
 def class_names(root):
@@ -268,8 +258,7 @@ class Clothing1MDataset(chainer.dataset.DatasetMixin):
         if not self.train:
             return (numpy.full((n, 2), (RESIZE - CROP) // 2, dtype=numpy.int64),
                     numpy.zeros(n, dtype=bool))
-        if rng is None:
-            rng = self._random_state()
+        rng = self._random_state() if rng is None else rng
         offsets = numpy.asarray(rng.randint(0, RESIZE - CROP + 1, size=(n, 2)))
         flips = numpy.asarray(rng.random_sample(n)) < 0.5
         return offsets, flips
@@ -289,11 +278,10 @@ class Clothing1MDataset(chainer.dataset.DatasetMixin):
         """The images ``indices`` as one float32 batch of shape (n, 3, 224, 224).
 
         For a training set the crops and flips of the whole batch are drawn before any decoding,
-        ``rng.randint(0, 33, size=(n, 2))`` (top, left) and ``rng.random_sample(n) < 0.5``, so
-        the batch of host ``indices`` depends on ``rng`` (numpy arrays; None: this data set's own
-        random state) only, not on the scheduling. ``executor`` decodes in its threads (Pillow releases the GIL);
-        None: one after another here.
-        """
+        ``rng.randint(0, 33, size=(n, 2))`` (top, left) and ``rng.random_sample(n) < 0.5``, so the
+        batch of host ``indices`` depends on ``rng`` (numpy arrays; None: this data set's own
+        random state) only, not on the scheduling. ``executor`` decodes in its threads (Pillow
+        releases the GIL); None: one after another here."""
         indices = numpy.asarray(indices).reshape(-1)
         n = len(indices)
         offsets, flips = self._draw(n, rng)
@@ -303,12 +291,8 @@ class Clothing1MDataset(chainer.dataset.DatasetMixin):
             self._transform_into(out[k], int(indices[k]), int(offsets[k, 0]), int(offsets[k, 1]),
                                  bool(flips[k]))
 
-        if executor is None:
-            for k in range(n):
-                load(k)
-        else:
-            for _ in executor.map(load, range(n)):   # re-raises the first error
-                pass
+        loads = map(load, range(n)) if executor is None else executor.map(load, range(n))
+        list(loads)   # runs every load; re-raises the first error
         return out
 
     def get_example(self, i):
@@ -316,11 +300,8 @@ class Clothing1MDataset(chainer.dataset.DatasetMixin):
 
 
 def load_clothing1m(root, seed=0):
-    """The three Clothing1M data sets of the paper.
-
-    ``(train, val, test, 14, class_names)``: ``train`` noisy and augmented (seeded by ``seed``),
-    ``val`` and ``test`` clean, with centre crops.
-    """
+    """The three Clothing1M data sets of the paper, ``(train, val, test, 14, class_names)``:
+    ``train`` noisy and augmented (seeded by ``seed``), ``val`` and ``test`` clean, centre crops."""
     splits = read_annotations(root)
 
     def split(name, train):

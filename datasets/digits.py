@@ -1,8 +1,7 @@
 """scikit-learn's handwritten digits: a small real image data set for demos and tests.
 
 1,797 real 8 x 8 grayscale scans of the digits 0-9 (values 0..16), shipped inside scikit-learn,
-so it needs no network. Small enough to train a network end to end on a CPU in seconds.
-"""
+so it needs no network. Small enough to train a network end to end on a CPU in seconds."""
 import os
 import types
 import zlib
@@ -49,10 +48,7 @@ def load_digits(split_seed=0, n_val_per_class=20, n_test_per_class=30):
     test_idx, val_idx, train_idx = stratified_partition(
         y, [n_test_per_class, n_val_per_class], split_seed)
     train_x = x[train_idx]
-    return ImageData(
-        name='digits',
-        train_x=train_x, train_y=y[train_idx],
-        val_x=x[val_idx], val_y=y[val_idx],
-        test_x=x[test_idx], test_y=y[test_idx],
-        mean=mean_image(train_x), n_classes=10,
-        class_names=tuple(str(d) for d in range(10)), pad=1, flip=False)
+    return ImageData(name='digits', train_x=train_x, train_y=y[train_idx], val_x=x[val_idx],
+                     val_y=y[val_idx], test_x=x[test_idx], test_y=y[test_idx],
+                     mean=mean_image(train_x), n_classes=10,
+                     class_names=tuple(str(d) for d in range(10)), pad=1, flip=False)

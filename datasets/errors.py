@@ -6,5 +6,4 @@ class DataError(ValueError):
     format. The message is one line naming the file (and the line or entry) and what is wrong.
 
     A ValueError, so the commands print it as one ``error: ...`` line; a missing file is a
-    FileNotFoundError, which they print the same way.
-    """
+    FileNotFoundError, which they print the same way."""

@@ -4,8 +4,7 @@ Every loader in :mod:`datasets` returns an :class:`ImageData`: host (numpy) arra
 images and int32 *clean* labels for a train / validation / test split, plus what training needs to
 know about the images (their mean, the crop padding, whether flipping is allowed). Label noise is
 added later, to the training labels only (see :mod:`datasets.noise`); moving the arrays to a GPU is
-the caller's business.
-"""
+the caller's business."""
 import dataclasses
 
 import numpy
@@ -27,8 +26,7 @@ class ImageData:
         flip (bool): whether random horizontal flips are a valid augmentation.
 
     The container is frozen (fields cannot be reassigned); treat the arrays as read-only too.
-    Consistency (dtypes, shapes, label ranges) is checked on construction.
-    """
+    Consistency (dtypes, shapes, label ranges) is checked on construction."""
 
     name: str
     train_x: numpy.ndarray
@@ -109,8 +107,7 @@ def stratified_partition(labels, n_per_class, seed):
     Each class's indices are shuffled once (``numpy.random.RandomState(seed)``, one
     ``permutation`` per class, classes in increasing order); part k takes the next
     ``n_per_class[k]`` of them, and the last part takes what is left. Returns
-    ``len(n_per_class) + 1`` sorted int64 index arrays, disjoint, covering ``range(N)``.
-    """
+    ``len(n_per_class) + 1`` sorted int64 index arrays, disjoint, covering ``range(N)``."""
     labels = _check_labels(labels)
     counts = [int(n) for n in n_per_class]
     if any(n < 0 for n in counts):
@@ -133,20 +130,15 @@ def stratified_partition(labels, n_per_class, seed):
 
 
 def stratified_split(labels, n_per_class, seed):
-    """Pick exactly ``n_per_class`` samples of every class, reproducibly.
-
-    ``(first_indices, rest_indices)`` of :func:`stratified_partition` with one part.
-    """
+    """Pick exactly ``n_per_class`` samples of every class, reproducibly: ``(first_indices,
+    rest_indices)`` of :func:`stratified_partition` with one part."""
     first, rest = stratified_partition(labels, [n_per_class], seed)
     return first, rest
 
 
 def mean_image(x):
-    """The per-pixel mean of a stack of uint8 images, in [0, 1] units.
-
-    ``x``: uint8 (N, C, H, W), N >= 1; float32 (C, H, W), accumulated in float64 without a float
-    copy of ``x``.
-    """
+    """The per-pixel mean of uint8 images ``x`` (N, C, H, W), N >= 1, in [0, 1] units: float32
+    (C, H, W), accumulated in float64 without a float copy of ``x``."""
     if not isinstance(x, numpy.ndarray) or x.dtype != numpy.uint8 or x.ndim != 4 or not len(x):
         raise ValueError('mean_image needs a non-empty uint8 numpy array of shape (N, C, H, W), '
                          'got {} {} {}'.format(type(x).__name__, getattr(x, 'dtype', ''),

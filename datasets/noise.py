@@ -5,8 +5,7 @@ new int32 array, and are deterministic per seed: all randomness comes from one
 ``numpy.random.RandomState(seed)`` per call, drawn in a fixed order (documented per function).
 
 How many samples are corrupted is ``round(rate * n)`` with Python's ``round`` (ties to even), n
-being the number of samples (symmetric) or of samples of one source class (asymmetric).
-"""
+being the number of samples (symmetric) or of samples of one source class (asymmetric)."""
 import types
 
 import numpy
@@ -67,12 +66,10 @@ def _n_corrupted(rate, n):
 def symmetric_noise(labels, rate, n_classes=10, seed=0):
     """Symmetric noise: a share ``rate`` of samples get a uniformly random label.
 
-    Protocol: ``RandomState(seed).permutation(n)`` orders the samples; the first
-    ``round(rate * n)`` of that order get ``randint(0, n_classes)`` (one vectorised draw), the
-    true class included, so about ``(1 - 1 / n_classes) * rate`` of labels actually change.
-    ``labels``: clean integer labels (n,) in [0, n_classes); ``rate`` in [0, 1); returns int32
-    noisy labels (n,).
-    """
+    Protocol: ``RandomState(seed).permutation(n)`` orders the samples; the first ``round(rate * n)``
+    of that order get ``randint(0, n_classes)`` (one vectorised draw), the true class included, so
+    about ``(1 - 1 / n_classes) * rate`` of labels actually change. ``labels``: clean integer labels
+    (n,) in [0, n_classes); ``rate`` in [0, 1); returns int32 noisy labels (n,)."""
     rate = _check_rate(rate)
     n_classes = _check_n_classes(n_classes)
     labels = _check_labels(labels, n_classes)
@@ -90,8 +87,7 @@ def asymmetric_noise(labels, rate, seed=0, mapping=CIFAR10_ASYMMETRIC, n_classes
     Protocol: for every source class of ``mapping`` in increasing order, its samples (selected
     by the *clean* label) are shuffled with ``RandomState(seed).permutation`` and exactly the
     first ``round(rate * n_class)`` get the target label. Classes not in the mapping are untouched.
-    ``mapping``: source class -> target class (CIFAR-10's by default); returns int32 labels (n,).
-    """
+    ``mapping``: source class -> target class (CIFAR-10's by default); returns int32 labels (n,)."""
     rate = _check_rate(rate)
     n_classes = _check_n_classes(n_classes)
     pairs = _check_mapping(mapping, n_classes)
@@ -114,8 +110,7 @@ def transition_matrix(kind, rate, n_classes=10, mapping=None, dtype=numpy.float3
       ``T[i, t] = rate``; identity rows for the other classes. ``mapping`` defaults to
       :data:`CIFAR10_ASYMMETRIC`.
 
-    Returns a (c, c) array of ``dtype`` (float32: Chainer's default).
-    """
+    Returns a (c, c) array of ``dtype`` (float32: Chainer's default)."""
     rate = _check_rate(rate)
     n_classes = _check_n_classes(n_classes)
     if kind == 'symmetric':

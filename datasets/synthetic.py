@@ -3,8 +3,7 @@
 Uniform random uint8 images of 3 x 32 x 32 with uniform random labels, split 45k / 5k / 10k
 like CIFAR-10, with CIFAR-10's augmentation (pad 4, flips). There is nothing to learn in them
 (test accuracy stays near 10 %); they exercise the same arrays, network and code paths at the
-same cost, so a machine without CIFAR-10 (and without a network) can still check and time a GPU.
-"""
+same cost, so a machine without CIFAR-10 (and without a network) can still check and time a GPU."""
 import numpy
 
 from datasets.image_data import ImageData, mean_image

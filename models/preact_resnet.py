@@ -21,8 +21,7 @@ numbers were computed with them: every convolution hands batch normalisation a C
 (Chainer's im2col path returns a transposed view, which batch normalisation sums in another order),
 and global average pooling + the linear layer are one node (:func:`pool_linear`, exactly what
 ``F.mean`` + ``F.linear`` compute); their gain on the CPU is of uncertain size
-(results/benchmarks/cpu_digits_layers.md).
-"""
+(results/benchmarks/cpu_digits_layers.md)."""
 import chainer
 import chainer.functions as F
 import numpy
@@ -38,8 +37,7 @@ def batch_norm_relu(link, x, groups=1):
     if groups == 1:
         return F.relu(link(x))
     if not chainer.config.train:
-        raise ValueError('groups are a training-mode feature (test mode uses the running '
-                         'averages)')
+        raise ValueError('groups are a training-mode feature (test mode uses the running averages)')
     if x.shape[0] % groups:
         raise ValueError('a batch of {} does not split into {} equal groups'.format(
             x.shape[0], groups))
@@ -75,9 +73,7 @@ class ContiguousConvolution2D(L.Convolution2D):
             self._initialize_params(x.shape[1])
         node = _ContiguousConvolution2D(self.stride, self.pad, dilate=self.dilate,
                                         groups=self.groups, cudnn_fast=self.cudnn_fast)
-        inputs = (x, self.W) if self.b is None else (x, self.W, self.b)
-        y, = node.apply(inputs)
-        return y
+        return node.apply((x, self.W) if self.b is None else (x, self.W, self.b))[0]
 
 
 class PoolLinear(function_node.FunctionNode):
@@ -90,8 +86,7 @@ class PoolLinear(function_node.FunctionNode):
         self.retain_inputs((1,))               # W; of h only its shape is needed
         self._h_shape = h.shape
         self._hw = h.shape[2] * h.shape[3]
-        pooled = h.mean(axis=(2, 3))
-        self._pooled = pooled
+        self._pooled = pooled = h.mean(axis=(2, 3))
         y = pooled.dot(W.T).astype(h.dtype, copy=False)
         y += b
         return y,
@@ -115,16 +110,14 @@ class PoolLinear(function_node.FunctionNode):
 
 def pool_linear(h, W, b):
     """Global average pooling of ``h`` (N, C, H, W) then ``x W^T + b``: (N, classes)."""
-    y, = PoolLinear().apply((h, W, b))
-    return y
+    return PoolLinear().apply((h, W, b))[0]
 
 
 def _conv(in_channels, out_channels, ksize, stride):
     """A bias-free, He-normal convolution with 'same' padding for odd ``ksize`` and a
     C-contiguous output."""
-    return ContiguousConvolution2D(in_channels, out_channels, ksize, stride=stride,
-                                   pad=ksize // 2, nobias=True,
-                                   initialW=chainer.initializers.HeNormal())
+    return ContiguousConvolution2D(in_channels, out_channels, ksize, stride=stride, pad=ksize // 2,
+                                   nobias=True, initialW=chainer.initializers.HeNormal())
 
 
 class PreActBlock(chainer.Chain):
@@ -132,8 +125,7 @@ class PreActBlock(chainer.Chain):
 
     Maps (N, in_channels, H, W) to (N, out_channels, H / stride, W / stride). With
     ``projection=True`` the shortcut is a 1x1 convolution of ``relu(bn1(x))``, otherwise it is
-    ``x`` (which then needs ``in_channels == out_channels`` and ``stride == 1``).
-    """
+    ``x`` (which then needs ``in_channels == out_channels`` and ``stride == 1``)."""
 
     def __init__(self, in_channels, out_channels, stride=1, projection=False):
         super().__init__()
@@ -165,8 +157,7 @@ class PreActResNet(chainer.Chain):
         n_classes (int): number of logits.
         in_channels (int): channels of the input images.
 
-    ``forward(x)`` takes float images (N, in_channels, H, W) and returns logits (N, n_classes).
-    """
+    ``forward(x)`` takes float images (N, in_channels, H, W) and returns logits (N, n_classes)."""
 
     def __init__(self, n_blocks, widths, n_classes, in_channels=3):
         super().__init__()

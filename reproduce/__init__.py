@@ -2,8 +2,7 @@
 
 The commands sit here; the library in four subpackages whose imports run one way:
 ``run`` (one run) <- ``report`` (tables, figures, checks) <- ``batch`` (many runs) <- ``tools``
-(benchmark, GPU check).
-"""
+(benchmark, GPU check)."""
 import os
 
 import chainer_compat  # noqa: F401  (must precede the first chainer import)

@@ -31,8 +31,7 @@ def summarize(run_dirs):
             row['labels_noisy'] = found.label_cell(key, 'noisy')
             row['labels_corrected'] = found.label_cell(key, 'corrected')
         rows.append(row)
-    return {'cells': rows, 'runs': found.parts, 'unit': 'percent',
-            'std': aggregate.STD_CONVENTION}
+    return {'cells': rows, 'runs': found.parts, 'unit': 'percent', 'std': aggregate.STD_CONVENTION}
 
 
 def compare_with_ours(row):

@@ -9,8 +9,7 @@ class DeviceBatchUpdater(training.updaters.StandardUpdater):
     Subclasses implement ``update_core`` with :meth:`next_batch` and :meth:`step`. The loss is
     watched on the device: the first iteration whose loss is not finite is remembered there, and
     :meth:`first_nonfinite` (one host read, called once per epoch by
-    :class:`updaters.extensions.StopOnNonFinite`) reports it.
-    """
+    :class:`updaters.extensions.StopOnNonFinite`) reports it."""
 
     #: How the step is called in messages and file names.
     step_name = 'train'
@@ -33,8 +32,7 @@ class DeviceBatchUpdater(training.updaters.StandardUpdater):
 
         The feed gets the indices where the iterator made them: a host feed given host indices
         loads the batch without waiting for the device (whose queued work goes on meanwhile);
-        the indices then go to the device for the label lookups.
-        """
+        the indices then go to the device for the label lookups."""
         indices = self.get_iterator('main').next()
         images = self.feed(indices, self.iteration)
         return chainer.backend.get_device_from_array(images).send(indices), images
@@ -52,9 +50,7 @@ class DeviceBatchUpdater(training.updaters.StandardUpdater):
         optimizer.update()
         if self.auto_new_epoch and self.get_iterator('main').is_new_epoch:
             optimizer.new_epoch(auto=True)
-        values = {'loss': loss}
-        values.update(terms)
-        chainer.report(values, model)
+        chainer.report(dict({'loss': loss}, **terms), model)
         self._watch(loss.array)
 
     def _watch(self, loss):
@@ -65,11 +61,8 @@ class DeviceBatchUpdater(training.updaters.StandardUpdater):
         self._bad = xp.where(newly_bad, self.iteration + 1, self._bad)
 
     def first_nonfinite(self):
-        """``(iteration, epoch)``, 1-based, of the first non-finite loss, or None (reads the device).
-        """
-        if self._bad is None:
-            return None
-        iteration = int(self._bad)
+        """``(iteration, epoch)``, 1-based, of the first non-finite loss or None (a device read)."""
+        iteration = -1 if self._bad is None else int(self._bad)
         if iteration < 0:
             return None
         per_epoch = self.get_iterator('main').iterations_per_epoch

@@ -78,14 +78,13 @@ def estimate_transition(probabilities, percentile=ESTIMATE_PERCENTILE):
     """Patrini et al.'s estimate of the noise transition matrix from a network trained with
     plain cross entropy on the noisy labels.
 
-    The network's softmax output p(x) estimates the distribution of the *noisy* label of x. For
-    each class i, the training example x_i with the highest p_i(x) among those below the
-    ``percentile``-th percentile of p_i over the set stands for a sample of clean class i, and
-    row i of the estimate is p(x_i): ``T[i, j] = p_j(x_i)``. The percentile is the "higher" one
-    (the smallest observed value at or above it), as in the official code; with ``percentile``
-    100 every example counts (the plain argmax). Entries are raised to at least
-    :data:`ESTIMATE_FLOOR` and the rows renormalised to sum to 1, so that no noisy label has
-    probability 0 under the estimate.
+    The network's softmax output p(x) estimates the distribution of the *noisy* label of x. For each
+    class i, the training example x_i with the highest p_i(x) among those below the
+    ``percentile``-th percentile of p_i over the set stands for a sample of clean class i, and row i
+    of the estimate is p(x_i): ``T[i, j] = p_j(x_i)``. The percentile is the "higher" one (the
+    smallest observed value at or above it), as in the official code; with ``percentile`` 100 every
+    example counts (the plain argmax). Entries are raised to at least :data:`ESTIMATE_FLOOR` and the
+    rows renormalised to sum to 1, so that no noisy label has probability 0 under the estimate.
 
     Unlike the official code, choosing the example of class i does not change the outputs the
     next classes choose from (there, the filtering writes zeros into the shared array).

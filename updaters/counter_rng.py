@@ -12,8 +12,7 @@ function of ``(seed, stream, counter, element)``: a SplitMix64-style hash of tho
 
 ``CounterRandom(xp, seed, stream, counter)`` offers the two methods of ``RandomState`` that the
 augmentation code uses (``randint`` and ``random_sample``) plus ``permutation``; each call
-consumes a fresh sub-stream, so successive calls are independent.
-"""
+consumes a fresh sub-stream, so successive calls are independent."""
 import numpy
 
 _GOLDEN = 0x9E3779B97F4A7C15

@@ -44,8 +44,7 @@ class DeviceSplit(object):
 
 def accuracy_of_batches(model, batches, n):
     """Top-1 accuracy of ``model`` over ``(x, t)`` batches (n samples in all), in test mode
-    without back-prop. Correct predictions are counted on the device; one host read at the end.
-    """
+    without back-prop. Correct predictions are counted on the device; one host read at the end."""
     correct = 0
     with chainer.using_config('train', False), chainer.no_backprop_mode():
         for x, t in batches:
@@ -66,11 +65,8 @@ def probabilities_of_batches(model, batches):
 
 
 def accuracy(model, images, labels, preprocess, batch_size):
-    """Top-1 accuracy of ``model`` on device arrays, in test mode without back-prop.
-
-    ``images`` uint8 NCHW, ``labels`` int32 (n,), both on the model's device; ``preprocess`` maps
-    a uint8 batch to the float32 network input. One host read at the end.
-    """
+    """:func:`accuracy_of_batches` of ``images`` uint8 NCHW and ``labels`` int32 (n,), both on
+    the model's device; ``preprocess`` maps a uint8 batch to the float32 network input."""
     source = DeviceSplit(images, labels, preprocess)
     return accuracy_of_batches(model, source.batches(batch_size), len(source))
 
@@ -126,10 +122,7 @@ class AccuracyTracker(extension.Extension):
 
     def _source(self, name):
         split = self.splits[name]
-        if hasattr(split, 'batches'):
-            return split
-        images, labels = split
-        return DeviceSplit(images, labels, self.preprocess)
+        return split if hasattr(split, 'batches') else DeviceSplit(*split, self.preprocess)
 
     def _best_row(self):
         column = 1 + self.names.index(self.select)
@@ -228,8 +221,7 @@ class StopOnNonFinite(extension.Extension):
 
     It reads the updater's device-side record once per epoch (no per-iteration host sync) and
     runs before the evaluators and the snapshot, so the last snapshot on disk stays the last good
-    one. The message names the step, epoch and iteration.
-    """
+    one. The message names the step, epoch and iteration."""
 
     trigger = 1, 'epoch'
     priority = extension.PRIORITY_WRITER + 50

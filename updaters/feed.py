@@ -11,8 +11,7 @@ host); a feed turns ``(indices, iteration)`` into the batch. Two feeds:
 ``HostSplit`` is the host path of evaluation: the batch source that
 :class:`updaters.extensions.AccuracyTracker` takes for such a data set. Epoch orders and
 augmentation draws come from :mod:`updaters.counter_rng`, keyed by epoch and iteration, so a
-resumed run repeats them exactly.
-"""
+resumed run repeats them exactly."""
 from concurrent.futures import ThreadPoolExecutor
 
 import chainer
@@ -101,9 +100,7 @@ class IndexIterator(chainer.dataset.Iterator):
 
     @property
     def previous_epoch_detail(self):
-        if self._previous_epoch_detail < 0:
-            return None
-        return self._previous_epoch_detail
+        return None if self._previous_epoch_detail < 0 else self._previous_epoch_detail
 
     @property
     def iterations_per_epoch(self):
@@ -190,12 +187,11 @@ class _HostLoader(object):
 class HostImageFeed(_HostLoader):
     """Decodes and augments a batch on the host, in threads, and sends it to the device.
 
-    ``feed(indices, iteration)`` takes the batch's indices to the host (no copy if they are
-    there already), draws the crops and flips of the whole batch from
-    ``CounterRandom(numpy, seed, STREAM_AUGMENT, iteration)`` and returns
-    ``dataset.load_batch(indices, rng, executor)`` on ``device``. The batch is a function of
-    ``(indices, iteration)`` only, whatever the threads do, so a resumed run sees the same
-    images.
+    ``feed(indices, iteration)`` takes the batch's indices to the host (no copy if they are there
+    already), draws the crops and flips of the whole batch from ``CounterRandom(numpy, seed,
+    STREAM_AUGMENT, iteration)`` and returns ``dataset.load_batch(indices, rng, executor)`` on
+    ``device``. The batch is a function of ``(indices, iteration)`` only, whatever the threads do,
+    so a resumed run sees the same images.
 
     CuPy launches are asynchronous, so loading batch t + 1 here runs while the device works on
     batch t, provided the indices are on the host (``IndexIterator(..., xp=numpy)``): copying
@@ -204,8 +200,7 @@ class HostImageFeed(_HostLoader):
     Close it (:meth:`close`, or use it as a context manager) to stop its threads; they are also
     stopped, without waiting, when it is garbage-collected. ``dataset``: ``load_batch`` and
     ``__len__``, e.g. a training :class:`datasets.clothing1m.Clothing1MDataset`; ``device``:
-    anything ``chainer.get_device`` takes (None: the CPU); ``threads``: 0 decodes here.
-    """
+    anything ``chainer.get_device`` takes (None: the CPU); ``threads``: 0 decodes here."""
 
     def __init__(self, dataset, seed=0, device=None, threads=8):
         super(HostImageFeed, self).__init__(dataset, device=device, threads=threads)
@@ -226,8 +221,7 @@ class HostSplit(_HostLoader):
     labels, both on ``device``. The labels go to the device once, here. While the device
     evaluates one batch the next one is decoded (launches are asynchronous, and nothing is read
     back per batch). ``dataset``: ``train`` False, with ``load_batch``, ``labels`` and
-    ``__len__``; ``device`` and ``threads`` as for :class:`HostImageFeed`.
-    """
+    ``__len__``; ``device`` and ``threads`` as for :class:`HostImageFeed`."""
 
     def __init__(self, dataset, device=None, threads=8):
         if getattr(dataset, 'train', False):

@@ -14,8 +14,7 @@ Epoch convention: epochs are numbered from 1, as ``trainer.updater.epoch`` is af
 last iteration and as Tanaka et al.'s code counts them (its ``label_update`` increments its count
 first and updates when ``count >= begin``). ``end_epoch(e)`` updates Y iff ``e >= begin``:
 begin=70 first updates at the end of the 70th epoch, from epochs 61..70 with window=10, and again
-after every later epoch; begin=1 updates after every epoch.
-"""
+after every later epoch; begin=1 updates after every epoch."""
 import chainer
 import numpy
 
@@ -46,8 +45,7 @@ class LabelTable(object):
     A sample stored by two store calls in one epoch keeps the later output for that epoch
     (repeated indices within one call keep one of their rows; which one is unspecified on
     cupy). A sample's mean is over the epochs in which it was seen; a sample not seen in the
-    window keeps its current Y.
-    """
+    window keeps its current Y."""
 
     def __init__(self, noisy_labels, n_classes, window, begin, device=None):
         if window is not None and int(window) < 1:
@@ -89,11 +87,8 @@ class LabelTable(object):
         return self._y.argmax(axis=1).astype(numpy.int32)
 
     def targets(self, kind, indices=None):
-        """Training targets, float32 (n, c), or (B, c) for the rows ``indices``.
-
-        ``kind='soft'`` gives Y (the rows of Y itself when ``indices`` is None), ``'hard'`` the
-        one-hot of argmax Y.
-        """
+        """Training targets, float32 (n, c), or (B, c) for the rows ``indices``: ``kind='soft'``
+        Y (Y itself when ``indices`` is None), ``'hard'`` the one-hot of argmax Y."""
         if kind not in ('soft', 'hard'):
             raise ValueError("kind must be 'soft' or 'hard', not %r" % (kind,))
         y = self._y if indices is None else self._y[self.device.send(indices)]
@@ -104,10 +99,8 @@ class LabelTable(object):
 
     # ----- recording and updating -----
     def store(self, indices, probs):
-        """Record softmax outputs ``probs`` (B, c) of the samples ``indices`` (B,) this epoch.
-
-        ``probs`` is an array on the table's device (or a Variable, whose array is used).
-        """
+        """Record softmax outputs ``probs`` (B, c: an array on the table's device, or a Variable)
+        of the samples ``indices`` (B,) this epoch."""
         probs = getattr(probs, 'array', probs)
         with chainer.using_device(self.device):
             indices = self.device.send(indices)
@@ -115,15 +108,11 @@ class LabelTable(object):
             self._seen[self._position, indices] = True
 
     def end_epoch(self, epoch=None):
-        """Close epoch ``epoch`` (1-based; default: the one after the last closed one).
-
-        Updates Y to the mean of the window if ``epoch >= begin``, then opens the next epoch's
-        slot. Returns whether Y was updated (True iff ``epoch >= begin``).
-        """
+        """Close epoch ``epoch`` (1-based; default: the one after the last closed one): Y becomes
+        the window's mean iff ``epoch >= begin`` (returned), then the next epoch's slot opens."""
         epoch = self.epoch + 1 if epoch is None else int(epoch)
         if epoch <= self.epoch:
-            raise ValueError('epoch %d is already closed (last closed: %d)'
-                             % (epoch, self.epoch))
+            raise ValueError('epoch %d is already closed (last closed: %d)' % (epoch, self.epoch))
         with chainer.using_device(self.device):
             total, count = self._accumulate()
             update = epoch >= self.begin

@@ -7,8 +7,7 @@ over the batch (``prior_loss`` is a function of the batch mean, not a mean of pe
 
 Everything is computed from ``F.log_softmax``, so saturated logits (say +-1e4) and zero labels
 give finite values and gradients: a zero label times a large negative log-probability is 0, and
-the label-only term ``y log y`` is evaluated with the convention 0 log 0 = 0.
-"""
+the label-only term ``y log y`` is evaluated with the convention 0 log 0 = 0."""
 import math
 
 import chainer
@@ -39,19 +38,16 @@ def soft_cross_entropy(y, logits):
 def kl_loss(y, logits):
     """Lc = mean_i KL(y_i || softmax(logits_i)) = mean_i sum_j y_ij (log y_ij - log s_ij).
 
-    Same gradient as :func:`soft_cross_entropy`; the value differs by the labels' mean entropy.
-    """
+    Same gradient as :func:`soft_cross_entropy`; the value differs by the labels' mean entropy."""
     log_p = F.log_softmax(logits)
     y = _as_constant(y, log_p.dtype)
-    n = log_p.shape[0]
-    return (-F.sum(y * log_p) + _xlogx(y).sum()) / n
+    return (-F.sum(y * log_p) + _xlogx(y).sum()) / log_p.shape[0]
 
 
 def prior_loss(logits, prior):
     """Lp = sum_j p_j log(p_j / sbar_j), sbar = the batch mean of softmax(logits).
 
-    ``log sbar`` is taken as logsumexp over the batch of log_softmax, minus log N.
-    """
+    ``log sbar`` is taken as logsumexp over the batch of log_softmax, minus log N."""
     log_p = F.log_softmax(logits)
     prior = _as_constant(prior, log_p.dtype)
     log_sbar = F.logsumexp(log_p, axis=0) - math.log(log_p.shape[0])
@@ -69,8 +65,7 @@ def mixup_loss(y_a, y_b, lam, logits):
 
     ``logits`` are the outputs on the mixed inputs, ``y_a`` the labels of the first images of
     each pair and ``y_b`` those of their partners; ``lam`` is a Python float or a 0-d array
-    (numpy, or one on the labels' device).
-    """
+    (numpy, or one on the labels' device)."""
     if isinstance(lam, numpy.ndarray):
         lam = lam.item()
     return soft_cross_entropy(lam * y_a + (1 - lam) * y_b, logits)
@@ -181,10 +176,8 @@ class MixupKLLoss(function_node.FunctionNode):
         n = p_clean.shape[0]
         g_total, g_lc, g_mix = (0.0 if g is None else g.array for g in grad_outputs)
         g_clean = (g_total + g_lc) * (p_clean * y.sum(axis=1, keepdims=True) - y) / n
-        g_mixed = None
-        if t is not None:
-            g_mixed = (g_total * self.weight + g_mix) * (
-                p_mixed * t.sum(axis=1, keepdims=True) - t) / n
+        g_mixed = None if t is None else (g_total * self.weight + g_mix) * (
+            p_mixed * t.sum(axis=1, keepdims=True) - t) / n
         if self.stacked:
             mixed = xp.zeros_like(g_clean) if g_mixed is None else g_mixed
             return chainer.Variable(xp.concatenate([mixed, g_clean]).astype(

@@ -29,8 +29,7 @@ class MixupUpdater(DeviceBatchUpdater):
 
     The loss is one function node (:func:`updaters.losses.mixup_kl_loss`); lambda is drawn on
     the host, the partners on the device without a sort (nothing in an iteration waits for the
-    device).
-    """
+    device)."""
 
     step_name = 'step2'
 

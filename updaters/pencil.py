@@ -25,8 +25,7 @@ The losses come in two shapes (``losses``):
 The updater switches only the loss (updaters/README.md, interpretation choice 8). The
 network's learning rate follows PENCIL's own schedule, set by the caller with
 :class:`PencilLearningRate` and :func:`pencil_lr_schedule` (its stage-3 decay: ``'divided'`` or
-``'official'``, updaters/README.md, interpretation choice 9).
-"""
+``'official'``, updaters/README.md, interpretation choice 9)."""
 import chainer
 import chainer.functions as F
 import numpy
@@ -100,8 +99,7 @@ class PencilLabels(object):
 
     ``logits`` (float32 (n, c)) is updated and deserialized in place. ``soft`` is y^d =
     softmax(y~), ``hard`` its argmax (int32 (n,)), as on :class:`updaters.labels.LabelTable`, so
-    :class:`updaters.extensions.LabelAccuracyReport` takes this object as its table.
-    """
+    :class:`updaters.extensions.LabelAccuracyReport` takes this object as its table."""
 
     def __init__(self, noisy_labels, n_classes, k):
         self.n_classes = int(n_classes)
@@ -156,8 +154,7 @@ class PencilUpdater(DeviceBatchUpdater):
     Reports ``loss`` every iteration, and ``lc``, ``lo``, ``le`` in stage 2 (device values). The
     label logits live in ``labels`` (:class:`PencilLabels`); ``label_distribution`` and
     ``hard`` read them. A batch must not repeat a sample (the scatter of the label step would
-    keep one of the repeated rows); :class:`updaters.feed.IndexIterator` never does.
-    """
+    keep one of the repeated rows); :class:`updaters.feed.IndexIterator` never does."""
 
     step_name = 'pencil'
 
@@ -206,12 +203,10 @@ class PencilUpdater(DeviceBatchUpdater):
         indices, x = self.next_batch()
         logits = self.model(x)
         noisy = self.noisy_labels[indices]
-        if stage == 1:
-            self.step(pencil_loss(logits, None, noisy, 1, self.alpha, self.beta))
-            return
-        if stage == 3:
-            self.step(pencil_loss(logits, self.labels.logits[indices], noisy, 3, self.alpha,
-                                  self.beta, self.losses))
+        if stage != 2:
+            label_logits = None if stage == 1 else self.labels.logits[indices]
+            self.step(pencil_loss(logits, label_logits, noisy, stage, self.alpha, self.beta,
+                                  self.losses))
             return
         label_logits = chainer.Variable(self.labels.logits[indices])
         lc, lo, le = pencil_terms(logits, label_logits, noisy, self.losses)
@@ -288,8 +283,7 @@ class PencilLearningRate(extension.Extension):
     Called at the end of each epoch (``updater.epoch`` already names the next one) and at the
     start of training, also after a resume (nothing to serialize); runs after the writers
     (``observe_lr`` logs the rate the epoch used). ``schedule``: 0-based epoch -> learning rate
-    (:func:`pencil_lr_schedule`); ``attr`` of the optimizer ``optimizer_name`` is set.
-    """
+    (:func:`pencil_lr_schedule`); ``attr`` of the optimizer ``optimizer_name`` is set."""
 
     trigger = 1, 'epoch'
     priority = extension.PRIORITY_READER

@@ -102,8 +102,7 @@ def role(table):
     if table.get('platform_spread'):
         return REGRESSION
     ours = any(r['method'] == 'ours' and r['status'] == 'computed' for r in table['rows'])
-    variant = [w for w in table_export.table_variant(table)
-               if not re.match(r'^[xi][0-9.]+$', w)]
+    variant = [w for w in table_export.table_variant(table) if not re.match(r'^[xi][0-9.]+$', w)]
     return MAIN if ours and not variant else SIDE
 
 
@@ -245,8 +244,7 @@ def build_report(directory):
              'Every number was measured by this package\'s code, except those marked as the '
              'paper\'s (results/paper/).'.format(stamp), '']
     if not tables and not images:
-        return '\n'.join(lines + ['Nothing to report yet: no table or figure in this folder.',
-                                  ''])
+        return '\n'.join(lines + ['Nothing to report yet: no table or figure in this folder.', ''])
     if tables:
         lines += ['## Summary', '', '**What ran.**', ''] + _what_ran_table(tables) + [
             '', '**Platform** (the numerics of every run; commits and dates under each '

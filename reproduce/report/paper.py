@@ -7,8 +7,7 @@ and ``rows``; a row has ``number`` (the paper's "#"), ``method`` (one of :data:`
 ``label``, ``printed`` (the cell verbatim), ``reference`` (the paper's citation number or null),
 ``decimals`` (as printed), ``best`` and ``last`` (test accuracy in %, one per rate; Table 4: one
 ``best`` only) and an optional ``note``. ``best``: at the best validation epoch; ``last``: after
-the last epoch.
-"""
+the last epoch."""
 import json
 import math
 import os

@@ -6,8 +6,7 @@ confusion matrices of the corrected labels, and a table's accuracy against noise
 [0, 1] and are plotted in %; a method's trials are drawn as their mean over their common prefix
 of epochs (a run may still be going), with a band from their minimum to their maximum.
 Figures are a column (3.5 in) or a page (7 in) wide, with short titles: what ran and on which
-schedule is said in report.md, not in the figure.
-"""
+schedule is said in report.md, not in the figure."""
 import os
 import re
 
@@ -41,9 +40,8 @@ def _to_numpy(array):
 
 
 def _save(fig, path_stem):
-    """Write ``fig`` as PNG and PDF beside each other, each atomically; close it; return paths.
-
-    ``path_stem`` may end in ``.png`` or ``.pdf``."""
+    """Write ``fig`` as PNG and PDF beside each other, each atomically (``path_stem`` may end in
+    ``.png`` or ``.pdf``); close it; return paths."""
     stem, ext = os.path.splitext(os.fspath(path_stem))
     if ext.lower().lstrip('.') not in FORMATS:
         stem = os.fspath(path_stem)
@@ -295,8 +293,7 @@ def figure_accuracy_vs_noise(table):
                 x, y, err = map(numpy.asarray, zip(*measured))
                 ax.errorbar(x, y, yerr=err, color=color, marker='o', markersize=3, capsize=2,
                             linewidth=1.0, label=_short(row['label']))
-            published = [(r, c['paper']) for r, c in zip(shifted, cells)
-                         if c['paper'] is not None]
+            published = [(r, c['paper']) for r, c in zip(shifted, cells) if c['paper'] is not None]
             if published:
                 x, y = map(numpy.asarray, zip(*published))
                 ax.plot(x, y, linestyle='none', marker='o', markersize=5, markerfacecolor='none',

@@ -4,8 +4,7 @@ README holds blocks between ``<!-- results:begin NAME -->`` and ``<!-- results:e
 (a table, or a phrase inside a sentence); ``python -m reproduce.report --readme`` writes them
 from the files and ``tests/test_readme_results.py`` fails where README and the files disagree.
 Only tables and computed sentences are made here; what they mean is said once, by hand, in the
-folder READMEs.
-"""
+folder READMEs."""
 import os
 import re
 import sys
@@ -75,8 +74,7 @@ def results_block(directory=RECORDED):
             '{} / {}'.format(_cell(m['best'][0]), _cell(m['last'][0])) if m else '–'
             for m in measured), ' | '.join(_paper_row(p, row['method'], rate)
                                           for p, (_, rate) in zip(published, columns))))
-    trials = sorted({n for t in tables for r in t['rows'] for n in [r['best'][0].get('n')]
-                     if n})
+    trials = sorted({n for t in tables for r in t['rows'] for n in [r['best'][0].get('n')] if n})
     prov = tables[0]['provenance']
     lines += ['', 'Test accuracy in %, mean ± sample std over {} trials (every seed = the trial '
               'number), {}, commit {}, {}; `*`: ours is better by the exact paired sign-flip '
@@ -113,8 +111,7 @@ def _verdict(comparisons):
     """What the paired comparisons of ours with Tanaka et al. establish, at 0.05."""
     n = len(comparisons)
     ahead = sum(c['mean_difference'] > 0 for c in comparisons)
-    better = sum(c['p_ours_better'] is not None and c['p_ours_better'] < 0.05
-                 for c in comparisons)
+    better = sum(c['p_ours_better'] is not None and c['p_ours_better'] < 0.05 for c in comparisons)
     worse = sum(c.get('p_ours_worse') is not None and c['p_ours_worse'] < 0.05
                 for c in comparisons)
     if better == n:

@@ -8,8 +8,7 @@ seeds on both sides, so a cell is compared by ``d_k = now_k - recorded_k``. It h
 ``|mean d_k| > TOLERANCE_SIGMAS * s / sqrt(n)``, a trial has *collapsed* when ``|d_k| >
 TRIAL_SIGMAS * s``, neither below the floors; ``s`` is the recording's per-trial platform spread
 (:mod:`reproduce.tools.platform_spread`), else :data:`DEFAULT_SPREAD`. Cells without a shared
-trial are *unpaired*, not compared.
-"""
+trial are *unpaired*, not compared."""
 import argparse
 import collections
 import dataclasses
@@ -52,9 +51,7 @@ def kind_of(quantity):
             'label_accuracy' if quantity == 'label_accuracy' else 'loss')
 
 
-# Reading the files
-
-
+# ----- reading the files -----
 def load_table(path, role='--check file'):
     """A table JSON written by a table script; :class:`CheckFileError` (one line) if not."""
     def not_a(what):
@@ -126,9 +123,7 @@ def sample_std(cell):
     return None if n < 2 or std is None else std * math.sqrt(n / (n - 1.0))
 
 
-# The per-trial platform spread
-
-
+# ----- the per-trial platform spread -----
 #: A cell's platform spread in its own units: of one trial, and of the mean of the recorded trials.
 Spread = collections.namedtuple('Spread', 'per_trial mean')
 
@@ -139,8 +134,7 @@ def setting_values(spread_cell):
     per_trial = spread_cell.get('per_trial')
     if per_trial is None:
         return {name: {0: value} for name, value in spread_cell['values'].items()}
-    return {name: dict(zip(entry['trials'], entry['values']))
-            for name, entry in per_trial.items()}
+    return {name: dict(zip(entry['trials'], entry['values'])) for name, entry in per_trial.items()}
 
 
 def distinct_settings(platform_spread):
@@ -236,9 +230,7 @@ def tolerances(quantity, recorded_cell, n, spread, points=None):
     return mean, max(mean, floor, TRIAL_SIGMAS * spread.per_trial)
 
 
-# Comparing
-
-
+# ----- comparing -----
 def _where(key):
     return '{} {} at {:g}%'.format(key[0], key[1], 100 * key[2])
 

@@ -7,8 +7,7 @@ sorting, so 40 trials cost two lists of 2**20 sums). A cell keeps ``p_ours_bette
 ``p_ours_worse`` (one-sided) and ``p_two_sided``, and is marked :data:`BETTER` / :data:`WORSE` when
 a one-sided p is below :data:`LEVEL`; none under :data:`MIN_TRIALS` shared trials nor above
 :data:`MAX_TRIALS`. With m non-zero differences no p is below ``1 / 2**m``, so five (1/32) are the
-fewest that can reach 5 %. The cells of a table are not corrected for multiple comparisons.
-"""
+fewest that can reach 5 %. The cells of a table are not corrected for multiple comparisons."""
 import numpy
 
 #: The fewest shared trials a p-value is given for.
@@ -107,10 +106,7 @@ def compare(ours, other):
         return result
     greater, less, two_sided = sign_flip_p_values(differences)
     result.update(p_ours_better=greater, p_ours_worse=less, p_two_sided=two_sided)
-    if greater < LEVEL:
-        result['marker'] = BETTER
-    elif less < LEVEL:
-        result['marker'] = WORSE
+    result['marker'] = BETTER if greater < LEVEL else WORSE if less < LEVEL else ''
     return result
 
 

@@ -42,8 +42,7 @@ def write_outputs(table, directory, name):
             sys.stderr.write('figure not written: matplotlib is not importable here ({})\n'.format(
                 error))
             return paths
-        paths += plots.plot_accuracy_vs_noise(table, os.path.join(
-            directory, name + NOISE_FIGURE))
+        paths += plots.plot_accuracy_vs_noise(table, os.path.join(directory, name + NOISE_FIGURE))
     return paths
 
 

@@ -1,7 +1,6 @@
 """The data sets a run can use, each described once (loading, input checks, noise, network,
 hyper-parameters, how images reach the device). Nothing else in ``reproduce/`` tests a data set's
-name. To add one: a loader in ``datasets/`` and a :class:`DataSet` entry in :data:`DATA_SETS`.
-"""
+name. To add one: a loader in ``datasets/`` and a :class:`DataSet` entry in :data:`DATA_SETS`."""
 import dataclasses
 import os
 import types
@@ -128,8 +127,7 @@ def data_set(name):
     try:
         return DATA_SETS[name]
     except KeyError:
-        raise ValueError('unknown data set {!r}: choose one of {}'.format(
-            name, ', '.join(NAMES)))
+        raise ValueError('unknown data set {!r}: choose one of {}'.format(name, ', '.join(NAMES)))
 
 
 def noisy_labels(config, data):

@@ -1,7 +1,6 @@
 """The paper's hyper-parameters as data: the one place they live, and the rules that shorten and
 check a schedule. The schedules are the anchors' (results/PROTOCOL.md); the ``DIGITS`` ones are
-this package's own, not the paper's.
-"""
+this package's own, not the paper's."""
 import json
 import math
 
@@ -37,14 +36,11 @@ CLOTHING1M_STEP2 = dict(epochs=10, lr=5e-4, milestones=(5,), lr_decay=0.1, mixup
 #: This package's settings for scikit-learn's digits (not the paper's): a small PreAct ResNet,
 #: short schedules; alpha/beta/a follow Table 1's symmetric 50 % / asymmetric rows.
 DIGITS_MODEL = dict(n_blocks=1, widths=(16, 32, 64))
-DIGITS_STEP1 = dict(epochs=40, begin=15, window=5, batch_size=32, momentum=0.9,
-                    weight_decay=1e-4)
+DIGITS_STEP1 = dict(epochs=40, begin=15, window=5, batch_size=32, momentum=0.9, weight_decay=1e-4)
 DIGITS_STEP2 = dict(epochs=30, lr=0.05, milestones=(15, 25), lr_decay=0.1, batch_size=32,
                     momentum=0.9, weight_decay=1e-4)
-DIGITS_TABLE = {
-    'symmetric': dict(alpha=1.2, beta=0.8, lr=0.02, mixup_alpha=2.0),
-    'asymmetric': dict(alpha=0.8, beta=0.4, lr=0.02, mixup_alpha=0.6),
-}
+DIGITS_TABLE = {'symmetric': dict(alpha=1.2, beta=0.8, lr=0.02, mixup_alpha=2.0),
+                'asymmetric': dict(alpha=0.8, beta=0.4, lr=0.02, mixup_alpha=0.6)}
 
 
 #: PENCIL (Yi & Wu, CVPR 2019) on CIFAR-10, the official code's settings (yikun2019/PENCIL,

@@ -1,8 +1,7 @@
 """The methods of the tables, one short function each on :mod:`reproduce.run.training`, and the
 parts each needs first. A part is one network in its own folder, skipped when its ``result.json``
 exists, else resumed from its snapshot. To add a method: a ``run_<name>(context)`` function, a
-:class:`Method` entry in :data:`METHODS`, and its row in ``results/paper/`` if the paper has one.
-"""
+:class:`Method` entry in :data:`METHODS`, and its row in ``results/paper/`` if the paper has one."""
 import dataclasses
 import os
 import sys
@@ -77,8 +76,7 @@ def corrected_labels(step1_dir, kind='soft'):
 
 
 def run_step2(context, name, mixup_weight):
-    """Step 2 on step 1's labels: ours (Lc + w Lmix) or Tanaka et al.'s second step (Lc alone,
-    w = 0)."""
+    """Step 2 on step 1's labels: ours (Lc + w Lmix) or Tanaka et al.'s second step (w = 0)."""
     config = context.config
     step1_dir = context.part_dir('step1')
     targets = corrected_labels(step1_dir, config.step2_labels)

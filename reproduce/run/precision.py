@@ -2,8 +2,7 @@
 
 CuPy's ``CUPY_TF32`` reaches cuBLAS only; cuDNN 8 convolutions on Ampere and Hopper use TF32
 unless ``NVIDIA_TF32_OVERRIDE=0`` is set before CUDA starts: float32 (the default) sets both,
-``--tf32`` allows both. Call :func:`use_tf32` before the first GPU operation.
-"""
+``--tf32`` allows both. Call :func:`use_tf32` before the first GPU operation."""
 import os
 
 #: The variables, and their values in float32 mode.
@@ -24,5 +23,4 @@ def use_tf32(enabled, environ=None):
 def tf32_in_force(environ=None):
     """Whether the environment lets cuBLAS or cuDNN use TF32 (what the provenance records)."""
     environ = os.environ if environ is None else environ
-    return (environ.get('CUPY_TF32', '0') == '1'
-            or environ.get('NVIDIA_TF32_OVERRIDE', '') != '0')
+    return environ.get('CUPY_TF32', '0') == '1' or environ.get('NVIDIA_TF32_OVERRIDE', '') != '0'

@@ -33,14 +33,8 @@ def git_commit():
 
 def cpu_model():
     """The CPU's model name (Linux: /proc/cpuinfo), else what ``platform`` knows."""
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return _platform.processor() or _platform.machine()
+    model = chainer_compat.cpuinfo('model name')
+    return model.strip() if model is not None else _platform.processor() or _platform.machine()
 
 
 def device_description(device):

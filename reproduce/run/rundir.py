@@ -2,8 +2,7 @@
 one setting, and the lock that keeps one process training a part. Layout: ``config.json``
 (identity + launch entry), ``output-<methods>.txt``, and per part (step1, tanaka, ...) ``.lock``,
 ``log.json``, ``accuracy.json``, ``snapshot.npz``, ``labels.npz``, ``label_accuracy.json``,
-``model.npz``, ``transition.npy`` and, written last, ``result.json``.
-"""
+``model.npz``, ``transition.npy`` and, written last, ``result.json``."""
 import contextlib
 import errno
 import fcntl
@@ -50,9 +49,7 @@ def read_json(path):
 
 def read_result(part_dir):
     """A part's ``result.json``; None if the part has not finished or its result is damaged."""
-    if result_problem(part_dir):
-        return None
-    return read_json(os.path.join(part_dir, RESULT))
+    return None if result_problem(part_dir) else read_json(os.path.join(part_dir, RESULT))
 
 
 def finished(part_dir):

@@ -40,9 +40,8 @@ class DeviceData(object):
         self.splits = {'val': (device.send(data.val_x), device.send(data.val_y)),
                        'test': (device.send(data.test_x), device.send(data.test_y))}
         mean, pad, flip = self.mean, data.pad, data.flip
-        self.feed = DeviceImageFeed(
-            self.train_x, lambda x, rng: augment.random_crop_flip(x, mean, rng, pad=pad, flip=flip),
-            seed=order_seed)
+        self.feed = DeviceImageFeed(self.train_x, lambda x, rng: augment.random_crop_flip(
+            x, mean, rng, pad=pad, flip=flip), seed=order_seed)
         self.preprocess = lambda x: augment.normalize(x, mean)
 
     def train_split(self):

@@ -400,8 +400,7 @@ class BenchmarkOptions:
 
 
 def parser():
-    p = options.Parser(description=__doc__.split('\n\n')[0],
-                       formatter_class=options.HelpFormatter)
+    p = options.Parser(description=__doc__.split('\n\n')[0], formatter_class=options.HelpFormatter)
     options.add_options(p, config_lib.RunConfig, BENCHMARK)
     options.add_options(p, BenchmarkOptions, BENCHMARK)
     return p

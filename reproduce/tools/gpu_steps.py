@@ -130,8 +130,7 @@ def step_parity(args):
         reference = json.load(f)['parts']
     measured = parity_numbers(args.device, os.path.join(args.out, 'parity'))
     problems = compare_parity(reference, measured)
-    return {'status': 'failed' if problems else 'passed', 'problems': problems,
-            'parts': measured}
+    return {'status': 'failed' if problems else 'passed', 'problems': problems, 'parts': measured}
 
 
 def _benchmark_argv(args, *extra):
@@ -214,11 +213,9 @@ def step_training(args):
     """Every method through reproduce/table2.py on the device, a short schedule: each part must
     end with a finite loss."""
     from reproduce.tools.benchmark import cifar10_in_dataset_root
-    if args.smoke:
-        data = ['--dataset', 'digits', '--epochs-scale', '0.05']
-    else:
-        data = ['--dataset', 'cifar10' if cifar10_in_dataset_root() else 'synthetic',
-                '--epochs-scale', '0.02', '--iterations-per-epoch', '10']
+    data = (['--dataset', 'digits', '--epochs-scale', '0.05'] if args.smoke else
+            ['--dataset', 'cifar10' if cifar10_in_dataset_root() else 'synthetic',
+             '--epochs-scale', '0.02', '--iterations-per-epoch', '10'])
     out = os.path.join(args.out, 'training')
     command = [sys.executable, os.path.join('reproduce', 'table2.py')] + data + [
         '--rates', '0.5', '--trials', '1', '--methods', ','.join(METHODS), '--jobs', '2',

@@ -60,9 +60,8 @@ def run_setting(number, name, setting_env, table_args, work):
     command = [sys.executable, os.path.join(REPOSITORY, 'reproduce', 'table{}.py'.format(
         number))] + list(table_args) + ['--device', '@numpy', '--out',
                                          os.path.join(folder, 'runs'), '--results', results]
-    sys.stdout.write('--- {}: {}\n'.format(name, ' '.join(
-        '{}={}'.format(k, v) for k, v in setting_env.items()) or 'the machine\'s own'))
-    sys.stdout.flush()
+    print('--- {}: {}'.format(name, ' '.join(
+        '{}={}'.format(k, v) for k, v in setting_env.items()) or 'the machine\'s own'), flush=True)
     done = subprocess.run(command, env=environment(setting_env), stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True)
     if done.returncode != 0:
@@ -101,9 +100,8 @@ def spread(tables):
 def record(number, name, table_args, work, dest, flags=None):
     """Runs every usable setting, writes ``dest/<name>.json`` and ``.md``; returns the record."""
     settings = usable_settings(flags)
-    measured = {}
-    for setting, env in settings:
-        measured[setting] = run_setting(number, setting, env, table_args, work)
+    measured = {setting: run_setting(number, setting, env, table_args, work)
+                for setting, env in settings}
     reference = settings[0][0]
     recorded = dict(measured[reference])
     recorded['platform_spread'] = {
@@ -117,8 +115,7 @@ def record(number, name, table_args, work, dest, flags=None):
                     '--'] + list(table_args),
     }
     atomic.write_json(os.path.join(dest, name + '.json'), recorded)
-    atomic.write_text(os.path.join(dest, name + '.md'),
-                      table_files.markdown_file(recorded))
+    atomic.write_text(os.path.join(dest, name + '.md'), table_files.markdown_file(recorded))
     return recorded
 
 
