@@ -96,8 +96,8 @@ def main(argv=None):
                              + words)))
         sys.exit(130)
     for part, result in results.items():
-        line = '{:>14}: best {:.4f}  last {:.4f}'.format(part, result['best_test'],
-                                                          result['last_test'])
+        line = '{}: best {:.4f}  last {:.4f}'.format(os.path.join(out, part),
+                                                     result['best_test'], result['last_test'])
         if 'labels' in result:
             line += '  labels {noisy_accuracy:.4f} -> {corrected_accuracy:.4f}'.format(
                 **result['labels'])

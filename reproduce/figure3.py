@@ -110,7 +110,9 @@ def make_figures(args, stream=None):
 
 
 def main(argv=None):
-    args = parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
+    args.gather_command = cli.gather_command(p, args, os.path.abspath(__file__))
     if args.symmetric_rate is None and args.asymmetric_rate is None:
         sys.stderr.write('figure3.py: --symmetric-rate and --asymmetric-rate are both none: '
                          'give a rate to at least one panel\n')
@@ -118,16 +120,15 @@ def main(argv=None):
     for note in options.merge_notes(args, ('methods', 'devices')):
         sys.stderr.write(note + '\n')
     status, made = preflight.guarded(lambda: make_figures(args))
-    if status or args.print_commands or args.plan:
+    if status or args.print_commands or args.plan or args.sbatch:
         return status
     written, failed = made
     sys.stdout.write('figures written: {}\n'.format(', '.join(map(os.path.relpath, written)))
-                     if written else 'no finished epochs to draw yet\n')
+                     if written else 'nothing written: no finished epochs to draw yet\n')
     if failed:
         sys.stdout.write('{} run(s) failed; run the same command again to resume them\n'.format(
             len(failed)))
-        return 1
-    return 0
+    return 0 if written and not failed else 1
 
 
 if __name__ == '__main__':

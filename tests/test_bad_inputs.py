@@ -315,7 +315,7 @@ def test_a_table_is_never_replaced_by_an_emptier_one(tmp_path, capsys):
                            str(results)]
     # nothing finished: nothing written, and the missing runs counted
     status, err, out = _status(lambda: table2(argv + ['--gather-only']), capsys)
-    assert status == 0 and 'nothing written: no run has finished yet' in out
+    assert status == 1 and 'nothing written: no run has finished yet' in out
     assert '3 of 3 planned runs are not finished' in out
     assert not results.exists()
     # a table with more trial results on disk is kept; this one goes beside it

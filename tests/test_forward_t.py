@@ -101,7 +101,8 @@ def test_an_estimated_forward_t_shares_a_unit_with_its_cross_entropy_network(tmp
     assert alone[0].parts == ('cross_entropy', 'forward_t')
     alone = runner.plan(base, [0.5], [0], ('forward_t',), str(tmp_path))
     alone[0].write_config()               # its command starts it from there
-    config, methods, _ = experiment.parse(alone[0].command()[2:])
+    command = alone[0].command()
+    config, methods, _ = experiment.parse(command[command.index(runner.EXPERIMENT) + 1:])
     assert config.transition == 'estimate' and methods == ['forward_t']
     given = runner.plan(dict(base, transition='true'), [0.5], [0], experiment.METHODS, 'root')
     assert [u.methods for u in given] == [('tanaka', 'ours'), ('cross_entropy',), ('forward_t',),

@@ -208,10 +208,9 @@ def test_runs_per_device_are_checked_against_the_recorded_memory(tmp_path):
 
 
 def test_gpu_runs_share_one_kernel_cache():
-    env = runner._child_environment(4, '@cupy:0', '/runs/.cupy-kernel-cache')
+    env = runner.run_environment('@cupy:0', '/runs/.cupy-kernel-cache', {})
     assert env['CUPY_CACHE_DIR'] == '/runs/.cupy-kernel-cache'
-    assert 'CUPY_CACHE_DIR' not in runner._child_environment(4, '@numpy', '/x') or \
-        os.environ.get('CUPY_CACHE_DIR')
+    assert 'CUPY_CACHE_DIR' not in runner.run_environment('@numpy', '/x', {})
 
 
 def test_the_readmes_estimates_are_the_checks():

@@ -44,15 +44,17 @@ def make_tables(base):
     commands = [shlex.split(line) for line in listing.stdout.splitlines()]
     started = []
     for command in commands:
-        assert command[:2] == [sys.executable, runner.EXPERIMENT]
-        # as printed, from another folder, the environment not activated
+        assert command[0] == 'env' and runner.EXPERIMENT in command
+        # as printed, from another folder, the environment not activated, two threads in it
         started.append(subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=base,
-            env={k: v for k, v in os.environ.items() if k != 'VIRTUAL_ENV'}))
+            env=dict({k: v for k, v in os.environ.items() if k != 'VIRTUAL_ENV'},
+                     OPENBLAS_NUM_THREADS='2', OMP_NUM_THREADS='2')))
     for command, process in zip(commands, started):
         stderr = process.communicate()[1]
         assert process.returncode == 0, (command, stderr)
-    status3 = tables.main(3, common + ['--rates', '0.3', '--gather-only'])
+    gather = listing.stderr.splitlines()[-1].split('# afterwards, gather: ')[1]
+    status3 = subprocess.run(shlex.split(gather), cwd=base).returncode   # as printed
     return {'out': out, 'res': res, 'common': common, 'status': [status2, status3],
             'commands': commands}
 
@@ -95,6 +97,9 @@ def test_tables_hold_every_computed_cell_from_the_run_results(tables_done):
             100 * step1['labels']['corrected_accuracy'])
         assert table['provenance']['epochs'] == {'step1': 2, 'step2': 2, 'pencil': 3}
         assert table['provenance']['commits'] and table['provenance']['devices'][0].startswith('CPU')
+        # the --jobs runs of Table 2 and the printed commands of Table 3 ran one BLAS thread
+        assert {b['num_threads'] for run in table['runs'] for b in run['provenance'][
+            'platform']['blas']} == {1}
         markdown = open(os.path.join(tables_done['res'], 'table{}.md'.format(number))).read()
         assert 'SHORTENED' in markdown and '**' in markdown
         for name in ('table{}.tex', 'table{}.csv', 'table{}_noise.png', 'table{}_noise.pdf'):
@@ -143,6 +148,34 @@ def test_running_again_skips_finished_runs(tables_done, capsys):
     after = read(os.path.join(tables_done['res'], 'table2.json'))
     assert computed_cells(after) == computed_cells(before)
     assert 'Cross Entropy' in printed and 'step-1 labels right' in printed
+
+
+@pytest.mark.slow
+def test_gathering_says_what_it_found(tables_done, tmp_path, capsys):
+    """Gathering with other options than the runs': exit 1, nothing written, and the folders of
+    runs found with the command that gathers them; a trial that never ran marks its cells."""
+    out = tables_done['out']
+    assert tables.main(2, ['--out', out, '--results', str(tmp_path / 'a'), '--gather-only']) == 1
+    said = capsys.readouterr().out
+    assert 'nothing written' in said and not (tmp_path / 'a').exists()
+    found = sorted(line for line in said.splitlines() if 'of another configuration' in line)
+    assert [line.split(' holds ')[0] for line in found] == [os.path.join(out, NAME)] * 2
+    assert '(asymmetric noise, trials 0): python reproduce/table3.py ' in found[0]
+    command = found[1].split(': python reproduce/table2.py ')[1]
+    assert command == shlex.join(['--out', os.path.abspath(out), '--dataset', 'digits',
+                                  '--epochs-scale', '0.05', '--iterations-per-epoch', '5',
+                                  '--rates', '0.9', '--methods', 'cross_entropy,tanaka,pencil,ours',
+                                  '--trials', '1', '--gather-only'])
+    results = tmp_path / 'b'
+    assert tables.main(2, shlex.split(command) + ['--results', str(results)]) == 0
+    assert read(results / 'table2.json')['rows'] == read(os.path.join(
+        tables_done['res'], 'table2.json'))['rows']
+    capsys.readouterr()
+    assert tables.main(2, tables_done['common'] + ['--rates', '0.9', '--trials', '2',
+                                                  '--gather-only', '--results', str(results)]) == 0
+    said = capsys.readouterr().out
+    assert '3 of 6 planned runs are not finished' in said and '3 never trained an epoch' in said
+    assert '(1 of 2)' in said and '(1 of 2)' in (results / 'table2.md').read_text()
 
 
 @pytest.mark.slow
@@ -280,8 +313,10 @@ def test_plan_and_commands_cover_each_setting_once(tmp_path, monkeypatch):
     assert units[2].run_dir == os.path.join('root', 'digits-x0.5', 'asymmetric-40', 'trial0')
     units[0].write_config()
     command = units[0].command(device='@cupy:1', quiet=True)
-    config, methods, out = experiment.parse(command[2:])
-    assert command[:4] == [sys.executable, runner.EXPERIMENT, '--config', units[0].config_path]
+    start = command.index(runner.EXPERIMENT) + 1         # after env's settings and Python
+    config, methods, out = experiment.parse(command[start:])
+    assert command[start - 2:start + 2] == [sys.executable, runner.EXPERIMENT, '--config',
+                                            units[0].config_path]
     assert config == dataclasses.replace(units[0].config, device='@cupy:1', progress=False)
     assert methods == ['ours'] and out == os.path.abspath(units[0].run_dir)
     changed = runner.plan(dict(base, overrides={'pencil': {'label_lr': 300},
@@ -290,7 +325,8 @@ def test_plan_and_commands_cover_each_setting_once(tmp_path, monkeypatch):
     with pytest.raises(rundir.SettingsMismatchError, match='pencil {} there'):
         dataclasses.replace(changed, root='root').write_config()    # refused: not rewritten
     changed.write_config()
-    config, _, _ = experiment.parse(changed.command()[2:])
+    command = changed.command()
+    config, _, _ = experiment.parse(command[command.index(runner.EXPERIMENT) + 1:])
     assert config.overrides == {'step2': {'milestones': [5]}, 'pencil': {'label_lr': 300}}
     with pytest.raises(ValueError, match='unknown method'):
         runner.plan(base, [0.1], [0], ('forward',), 'root')

@@ -5,9 +5,11 @@ declared once (:mod:`reproduce.run.options`), and the parsers built from them. C
 """
 import dataclasses
 import os
+import shlex
+import sys
 
 from reproduce.run import options
-from reproduce.run.config import parse_rate, RunConfig
+from reproduce.run.config import combine_settings, parse_rate, RunConfig
 from reproduce.run.data import DATA_SETS
 from reproduce.run.methods import NAMES as METHODS
 from reproduce.run.options import option, RUN, TABLE
@@ -39,6 +41,13 @@ def parse_panel_rate(text):
 
 def render_panel_rate(value):
     return 'none' if value is None else repr(value)
+
+
+def parse_sbatch_option(text):
+    """An ``#SBATCH`` option as given (``--time=8:00:00``, ``-p gpu``) or without its dashes."""
+    if not text.strip():
+        raise ValueError('takes an #SBATCH option such as partition=gpu, got {!r}'.format(text))
+    return text.strip() if text.strip().startswith('-') else '--' + text.strip()
 
 
 @dataclasses.dataclass
@@ -90,9 +99,15 @@ class TableOptions:
                           parse=options.path,
                           default_text='results/<dataset>[-x<scale>]')
     print_commands: bool = option(False, 'print one command per unfinished run (for a job '
-                                  'array) and stop; run this script again afterwards with '
-                                  '--gather-only to make the table', commands=(TABLE,),
-                                  store_true=True)
+                                  'array) and stop; then the command that makes the table from '
+                                  'the finished runs', commands=(TABLE,), store_true=True)
+    sbatch: str = option(None, 'write a SLURM array script of the unfinished runs to FILE and '
+                         'stop (submit it with sbatch FILE; reproduce/README.md, "On a '
+                         'cluster")', commands=(TABLE,), parse=options.path, metavar='FILE')
+    sbatch_options: list = option([], "an #SBATCH option of --sbatch's script, e.g. "
+                                  'partition=gpu or time=8:00:00 (repeatable)',
+                                  flag='--sbatch-option', commands=(TABLE,), repeat=True,
+                                  parse=parse_sbatch_option, metavar='OPTION')
     plan: bool = option(False, 'print the plan (runs, epochs, their split over the devices and '
                         'an estimated wall time from recorded measurements) and stop; every '
                         'table script prints it before it starts anyway', commands=(TABLE,),
@@ -133,3 +148,25 @@ def table_parser(description, commands, table=None, epilog=None, defaults=None):
         options.add_options(p, TableOptions, command, defaults=defaults)
     p.set_defaults(dataset=datasets[0], methods=None)   # None: the paper's rows
     return p
+
+
+#: Options that do not change which runs a table gathers: left out of its gather command.
+NOT_GATHERED = ('device', 'devices', 'jobs', 'per_device', 'data_dir', 'eval_batch_size',
+                'tf32', 'loader_threads', 'sbatch', 'sbatch_options')
+
+
+def gather_command(parser, args, script):
+    """The command that makes ``script``'s table (or figures) from the finished runs: the options
+    of this command line that decide which runs (paths absolute), and ``--gather-only``."""
+    words = [sys.executable, script]
+    for field in [f for cls in (RunConfig, Selection, TableOptions) for f in options.declared(cls)]:
+        name, meta = field.name, field.metadata
+        value = getattr(args, name, None)
+        if (not hasattr(args, name) or name in NOT_GATHERED or meta['store_true']
+                or (value == parser.get_default(name) and name != 'out')):
+            continue
+        value = combine_settings(value) if name == 'overrides' else value
+        rendered = os.path.abspath(value) if name in ('out', 'results') else meta['render'](value)
+        for text in rendered if isinstance(rendered, list) else [rendered]:
+            words += [options.flag_of(field), text]
+    return shlex.join(words + ['--gather-only'])

@@ -17,7 +17,7 @@ from reproduce import REPOSITORY
 from reproduce.batch import plan as plan_lib
 from reproduce.run.config import RunConfig
 from reproduce.run import (config as config_lib, device as device_lib, methods as methods_lib,
-                           rundir)
+                           provenance, rundir)
 
 #: The single-run command, by its path (it runs from any directory, environment active or not).
 EXPERIMENT = os.path.join(REPOSITORY, 'reproduce', 'experiment.py')
@@ -73,10 +73,13 @@ class Unit:
         return rundir.claim(self.run_dir, self.config.identity(), config_lib.defaults_identity(),
                             self.config.launch(), new_launch=True)
 
-    def command(self, device=None, quiet=False):
-        """The command line (a list) that runs this unit from its ``config.json``."""
-        words = [sys.executable, EXPERIMENT, '--config', self.config_path,
-                 '--methods', ','.join(self.methods)]
+    def command(self, device=None, quiet=False, kernel_cache=None):
+        """The command line (a list) that runs this unit from its ``config.json``, its
+        environment first (:func:`run_environment`): the same wherever and however it starts."""
+        words = ['env'] + ['{}={}'.format(k, v) for k, v in sorted(run_environment(
+            device or self.config.device, kernel_cache).items())] + [
+            sys.executable, EXPERIMENT, '--config', self.config_path,
+            '--methods', ','.join(self.methods)]
         return words + (['--device', device] if device else []) + (['--quiet'] if quiet else [])
 
 
@@ -106,17 +109,34 @@ def write_configs(units):
                 for change, ps in sorted(changed.items()))))
 
 
-def print_commands(units, device=None, stream=None):
-    """One shell command per unfinished unit (a job array's lines); returns how many."""
+def print_commands(units, devices, stream=None, kernel_cache=None):
+    """One shell command per unfinished unit, on ``devices`` in turn; returns how many."""
     stream = stream or sys.stdout
     todo = [u for u in units if not u.finished()]
     write_configs(todo)
-    for unit in todo:
-        stream.write(shlex.join(unit.command(device=device, quiet=True)) + '\n')
+    for k, unit in enumerate(todo):
+        command = unit.command(devices[k % len(devices)], True, kernel_cache)
+        stream.write(shlex.join(command) + '\n')
     if len(todo) < len(units):
         sys.stderr.write('# {} of {} runs are finished already and were left out\n'.format(
             len(units) - len(todo), len(units)))
     return len(todo)
+
+
+def other_runs(units):
+    """The run folders under the units' root that hold runs (a ``config.json``) of another
+    configuration than ``units``: ``{(label, noise): [RunConfig]}``."""
+    planned = {os.path.abspath(u.run_dir) for u in units}
+    found = {}
+    for path in sorted(glob.glob(os.path.join(glob.escape(units[0].root), '*', '*', 'trial*',
+                                              rundir.CONFIG))):
+        if os.path.dirname(os.path.abspath(path)) not in planned:
+            try:
+                config = config_lib.from_file(path)
+            except ValueError:
+                continue
+            found.setdefault((config.label(), config.noise), []).append(config)
+    return found
 
 
 class Progress(object):
@@ -177,16 +197,19 @@ class Progress(object):
         self.stream.flush()
 
 
-def _child_environment(jobs, device, kernel_cache=None):
-    """A run's environment: unbuffered output; on the CPU, the cores shared among the jobs; on
-    a GPU, CuPy's kernels cached in ``kernel_cache`` (unless CUPY_CACHE_DIR is set)."""
-    env = dict(os.environ, PYTHONUNBUFFERED='1')
-    if jobs > 1 and '@numpy' in device:
-        threads = str(max(1, (os.cpu_count() or 1) // jobs))
-        for name in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
-            env.setdefault(name, threads)
-    if kernel_cache and '@cupy' in device:
-        env.setdefault('CUPY_CACHE_DIR', kernel_cache)
+#: The CPU's thread counts: one each unless set here, since their number moves the numbers.
+THREADS = ('MKL_NUM_THREADS', 'OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS')
+
+
+def run_environment(device, kernel_cache=None, environ=os.environ):
+    """What a run's command sets (:meth:`Unit.command`), wherever it starts: the CPU's threads,
+    the numerics variables set in ``environ`` (exact CPU mode, TF32:
+    ``provenance.NUMERICS_VARIABLES``), unbuffered output, and on a GPU CuPy's kernels cached
+    in ``kernel_cache``."""
+    env = {k: environ[k] for k in provenance.NUMERICS_VARIABLES if k in environ}
+    env.update({name: environ.get(name, '1') for name in THREADS}, PYTHONUNBUFFERED='1')
+    if kernel_cache and '@numpy' not in device:
+        env['CUPY_CACHE_DIR'] = environ.get('CUPY_CACHE_DIR', kernel_cache)
     return env
 
 
@@ -255,7 +278,7 @@ def execute(units, jobs=1, devices=None, status_every=60.0, stream=None, kernel_
                 busy = [d for _, d, _ in running.values()]
                 device = min(devices, key=busy.count)
                 os.makedirs(unit.run_dir, exist_ok=True)
-                command = unit.command(device=device, quiet=jobs > 1)
+                command = unit.command(device, jobs > 1, kernel_cache)
                 log = open(unit.log_path, 'a') if jobs > 1 else None
                 if log:           # one file per unit, appended to: each attempt says so first
                     log.write('\n=== attempt started {} on {}: {}\n'.format(
@@ -265,8 +288,8 @@ def execute(units, jobs=1, devices=None, status_every=60.0, stream=None, kernel_
                     progress.show(n_done, 1, len(failed))
                     stream.write('--- {} on {} in {}\n'.format(unit.label, device, unit.run_dir))
                     stream.flush()
-                process = subprocess.Popen(command, stdout=log, env=_child_environment(
-                    jobs, device, kernel_cache), stderr=subprocess.STDOUT if log else None)
+                process = subprocess.Popen(command, stdout=log,
+                                           stderr=subprocess.STDOUT if log else None)
                 running[process] = (unit, device, log)
             progress.running(len(running))
             time.sleep(0.2 if jobs == 1 else 1.0)

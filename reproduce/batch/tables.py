@@ -7,10 +7,11 @@ import datetime
 import glob
 import json
 import os
+import shlex
 import sys
 
 from reproduce import REPOSITORY
-from reproduce.batch import cli, plan, runner
+from reproduce.batch import cli, plan, runner, slurm
 from reproduce.report.aggregate import KINDS, stats
 from reproduce.report.table_format import format_terminal, title_text
 from reproduce.run.config import RunConfig
@@ -198,6 +199,10 @@ def run_units(units, args, stream=None):
     gathering only (returns the failed units)."""
     preflight.folder(args.out, '--out')
     preflight.folder(results_dir(args, units[0].config), '--results')
+    if args.sbatch:
+        if os.path.isdir(args.sbatch):
+            raise ValueError('--sbatch {} is a folder: give a file name'.format(args.sbatch))
+        preflight.folder(os.path.dirname(os.path.abspath(args.sbatch)), '--sbatch')
     defaults = config_lib.defaults_identity()
     for unit in units:
         rundir.check_identity(unit.run_dir, unit.config.identity(), defaults)
@@ -205,7 +210,8 @@ def run_units(units, args, stream=None):
     if args.gather_only:
         return []
     jobs = args.per_device * len(devices) if args.per_device else args.jobs
-    if not (args.plan or args.print_commands):   # a run: its device and inputs before the plan
+    listing = args.print_commands or args.sbatch       # runs that start elsewhere
+    if not (args.plan or listing):   # a run: its device and inputs before the plan
         if not getattr(args, 'train', True) and not any(os.path.isdir(u.run_dir) for u in units):
             raise ValueError('--out {} holds none of the runs figure3.py draws: run table2.py and '
                              'table3.py first (same options), or pass --train'.format(args.out))
@@ -219,15 +225,20 @@ def run_units(units, args, stream=None):
         plan_stream.write(('# ' if args.print_commands else '') + line + '\n')
     if args.plan:
         return None
+    kernel_cache = os.path.join(os.path.abspath(args.out), '.cupy-kernel-cache')
     if args.print_commands:
-        runner.print_commands(units, device=devices[0])
+        runner.print_commands(units, devices, kernel_cache=kernel_cache)
+        sys.stderr.write('# afterwards, gather: {}\n'.format(args.gather_command))
+        return None
+    if args.sbatch:
+        slurm.write(units, args.sbatch, devices[0], args.sbatch_options or (),
+                    args.gather_command, kernel_cache, stream or sys.stdout)
         return None
     if args.per_device:
         for note in runner.check_gpu_memory(devices, args.per_device):
             (stream or sys.stdout).write(note + '\n')
     return runner.execute(units, jobs=jobs, devices=devices, stream=stream,
-                          kernel_cache=os.path.join(os.path.abspath(args.out),
-                                                    '.cupy-kernel-cache'))
+                          kernel_cache=kernel_cache)
 
 
 def run_table(number, args, base, rates, stream=None):
@@ -249,13 +260,18 @@ def run_table(number, args, base, rates, stream=None):
     if finished_results(table):
         stream.write('\n' + format_terminal(table))
     if missing:
-        stream.write('{} of {} planned runs are not finished ({}); their cells show –\n'.format(
-            len(missing), len(units), '; '.join(u.label for u in missing[:4]) +
-            ('; ...' if len(missing) > 4 else '')))
+        never = sum(not any(u.epochs_done().values()) for u in missing)
+        stream.write('{} of {} planned runs are not finished ({}): {} never trained an epoch, {} '
+                     'stopped part-way or failed; a cell over fewer than {} trials reads (n of '
+                     '{})\n'.format(len(missing), len(units), '; '.join(
+                         u.label for u in missing[:4]) + '; ...' * (len(missing) > 4), never,
+                         len(missing) - never, len(trials), len(trials)))
+        if args.gather_only:
+            stream.writelines(other_configurations(units, args.out))
     paths = write_safely(table, results_dir(args, config), 'table{}'.format(number), stream)
     if paths:
         stream.write('written: {}\n'.format(', '.join(os.path.relpath(p) for p in paths)))
-    status = 0
+    status = 0 if paths else 1
     if failed:
         stream.write('{} run(s) failed: {}; run the same command again to resume them\n'.format(
             len(failed), '; '.join(u.label for u in failed)))
@@ -267,6 +283,32 @@ def run_table(number, args, base, rates, stream=None):
     elif not missing:
         recording_match(table, stream)
     return status
+
+
+def other_configurations(units, out):
+    """One line per run folder under ``out`` that holds runs of another configuration than
+    ``units``, with the command that gathers them."""
+    lines, mine = [], units[0].config
+    for (label, noise), configs in sorted(runner.other_runs(units).items()):
+        words = [next(n for n in NOISE if NOISE[n] == noise), '--out', os.path.abspath(out)]
+        for field in options.declared(RunConfig, options.TABLE):
+            value = getattr(configs[0], field.name)
+            if field.metadata['identity'] and value != getattr(mine, field.name):
+                rendered = field.metadata['render'](value)
+                for text in rendered if isinstance(rendered, list) else [rendered]:
+                    words += [options.flag_of(field), text]
+        rates = sorted({c.rate for c in configs})
+        trials = sorted({c.trial for c in configs})
+        methods = [m for m in COMPUTED if any(os.path.isdir(os.path.join(out, c.name(), m))
+                                              for c in configs)]
+        words += (['--rates', options.render_words(rates)] * (noise != 'real') +
+                  ['--methods', ','.join(methods)] * bool(methods) +
+                  ['--trials', str(trials[-1] + 1), '--gather-only'])
+        lines.append('{} holds {} run folders of another configuration ({} noise, trials {}): '
+                     'python reproduce/table{}.py {}\n'.format(
+                         os.path.join(out, label), len(configs), noise,
+                         options.render_words(trials), words[0], shlex.join(words[1:])))
+    return lines
 
 
 def recording_match(table, stream, folder=plan.RECORDED):
@@ -295,9 +337,12 @@ def parser(number):
 
 def main(number, argv=None):
     """The command line of ``reproduce/table<number>.py`` (2: symmetric, 3: asymmetric,
-    4: Clothing1M). Exit status: 0 done, 1 a run failed or the check found moved cells, 2 bad
-    input (nothing ran), 130 interrupted."""
-    args = parser(number).parse_args(argv)
+    4: Clothing1M). Exit status: 0 done, 1 a run failed, the check found moved cells or no
+    table was written, 2 bad input (nothing ran), 130 interrupted."""
+    p = parser(number)
+    args = p.parse_args(argv)
+    args.gather_command = cli.gather_command(p, args, os.path.join(
+        REPOSITORY, 'reproduce', 'table{}.py'.format(number)))
     rates = getattr(args, 'rates', None) or [0.0]
     for note in options.merge_notes(args, ('rates', 'methods', 'devices')):
         sys.stderr.write(note + '\n')

@@ -14,15 +14,21 @@ def column_name(table, rate):
     return 'Clothing1M' if table['noise'] == 'real' else '{:g}%'.format(100 * rate)
 
 
-def _measured(cell, with_n=True):
+def _measured(cell, with_n=True, trials=0):
+    """'mean±std (n)', or '(n of trials)' over fewer than the ``trials`` requested."""
     if cell['mean'] is None:
         return '–'
     text = '{:.2f}'.format(cell['mean'])
     if cell['n'] > 1:
         text += '±{:.2f}'.format(cell['std'])
     if with_n:
-        text += ' ({})'.format(cell['n'])
+        text += ' ({}{})'.format(cell['n'], ' of {}'.format(trials) * (cell['n'] < trials))
     return text
+
+
+def requested(table):
+    """How many trials the table asked for (0 where it does not say)."""
+    return len((table.get('provenance') or {}).get('trials_requested') or [])
 
 
 def marker(cell):
@@ -30,9 +36,9 @@ def marker(cell):
     return (cell.get('versus_ours') or {}).get('marker', '')
 
 
-def _marked(cell, with_n=True):
+def _marked(cell, trials=0):
     mark = marker(cell)
-    return _measured(cell, with_n) + (' ' + mark if mark else '')
+    return _measured(cell, True, trials) + (' ' + mark if mark else '')
 
 
 def best_of_columns(table):
@@ -338,8 +344,9 @@ def format_terminal(table):
     """The table as the paper lays it out: rows = methods (best, last), columns = noise rates;
     a computed cell shows the paper's number, this code's and their difference."""
     columns = [column_name(table, r) for r in table['rates']]
+    n = requested(table)
     texts = [comparison_text(v) for _, _, versus in comparisons(table) for v in versus] + [
-        _marked(c) for r in table['rows'] for k in KINDS for c in r[k]]
+        _marked(c, n) for r in table['rows'] for k in KINDS for c in r[k]]
     width = max(14, max(len(c) for c in columns + texts) + 2)
     label_width = max(len(r['label']) for r in table['rows']) + 4
     pad = ' ' * (label_width + 9)
@@ -364,10 +371,10 @@ def format_terminal(table):
                 continue
             if table['compared_with_paper']:
                 lines.append(line(head + 'paper'.ljust(11), [_paper(c) for c in cells]))
-                lines.append(line(pad + 'this code'.ljust(11), [_marked(c) for c in cells]))
+                lines.append(line(pad + 'this code'.ljust(11), [_marked(c, n) for c in cells]))
                 lines.append(line(pad + 'difference', [_number(c['diff'], True) for c in cells]))
             else:
-                lines.append(line(head + 'this code'.ljust(11), [_marked(c) for c in cells]))
+                lines.append(line(head + 'this code'.ljust(11), [_marked(c, n) for c in cells]))
     lines.append('')
     if table['compared_with_paper']:
         lines.append('paper: the published number; quoted: a method this code does not compute; '
@@ -404,7 +411,7 @@ def format_markdown(table):
             if row['status'] == 'computed':
                 texts = []
                 for c, top in zip(cells, best[kind]):
-                    text = _measured(c)
+                    text = _measured(c, True, requested(table))
                     if c['mean'] is not None:
                         text = ('**{}**' if c['mean'] == top else '{}').format(text) + (
                             ' ' + marker(c) if marker(c) else '')
