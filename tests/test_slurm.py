@@ -96,6 +96,18 @@ def test_nothing_left_is_one_line_and_no_script(tmp_path, capsys, monkeypatch):
         tmp_path)
 
 
+def test_the_gather_command_of_table4_gathers(tmp_path, capsys):
+    """Its runs need --data-dir and --weights: the gather command gives them too."""
+    script, out = str(tmp_path / 'table4.sh'), str(tmp_path / 'runs')
+    status = tables.main(4, ['--out', out, '--data-dir', str(tmp_path / 'clothing1m'),
+                             '--weights', str(tmp_path / 'resnet50.npz'), '--device', '@cupy:0',
+                             '--sbatch', script])
+    gather = shlex.split(capsys.readouterr().out.splitlines()[-1].split('gather: ')[1])
+    assert status == 0 and len(tasks(script)) == 3 and gather[-1] == '--gather-only'
+    assert tables.main(4, gather[2:]) == 1             # nothing finished: nothing written
+    assert capsys.readouterr().out.endswith('nothing written: no run has finished yet\n')
+
+
 def test_figure3_writes_the_script_of_both_panels(tmp_path, capsys):
     script = str(tmp_path / 'figure3.sh')
     assert figure3.main(['--dataset', 'digits', '--trials', '1', '--out', str(tmp_path / 'runs'),

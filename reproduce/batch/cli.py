@@ -151,8 +151,8 @@ def table_parser(description, commands, table=None, epilog=None, defaults=None):
 
 
 #: Options that do not change which runs a table gathers: left out of its gather command.
-NOT_GATHERED = ('device', 'devices', 'jobs', 'per_device', 'data_dir', 'eval_batch_size',
-                'tf32', 'loader_threads', 'sbatch', 'sbatch_options')
+NOT_GATHERED = ('device', 'devices', 'jobs', 'per_device', 'eval_batch_size', 'tf32',
+                'loader_threads', 'sbatch', 'sbatch_options')
 
 
 def gather_command(parser, args, script):

@@ -262,10 +262,11 @@ def run_table(number, args, base, rates, stream=None):
     if missing:
         never = sum(not any(u.epochs_done().values()) for u in missing)
         stream.write('{} of {} planned runs are not finished ({}): {} never trained an epoch, {} '
-                     'stopped part-way or failed; a cell over fewer than {} trials reads (n of '
-                     '{})\n'.format(len(missing), len(units), '; '.join(
-                         u.label for u in missing[:4]) + '; ...' * (len(missing) > 4), never,
-                         len(missing) - never, len(trials), len(trials)))
+                     'stopped part-way or failed{}\n'.format(
+                         len(missing), len(units), '; '.join(u.label for u in missing[:4]) +
+                         '; ...' * (len(missing) > 4), never, len(missing) - never,
+                         '; a cell over fewer trials reads (n of {})'.format(len(trials))
+                         if finished_results(table) and len(trials) > 1 else ''))
         if args.gather_only:
             stream.writelines(other_configurations(units, args.out))
     paths = write_safely(table, results_dir(args, config), 'table{}'.format(number), stream)
