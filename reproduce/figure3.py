@@ -123,7 +123,7 @@ def main(argv=None):
     if status or args.print_commands or args.plan or args.sbatch:
         return status
     written, failed = made
-    sys.stdout.write('figures written: {}\n'.format(', '.join(map(os.path.relpath, written)))
+    sys.stdout.write('figures written: {}\n'.format(', '.join(map(preflight.shown, written)))
                      if written else 'nothing written: no finished epochs to draw yet\n')
     if failed:
         sys.stdout.write('{} run(s) failed; run the same command again to resume them\n'.format(

@@ -18,7 +18,7 @@ import pytest
 
 from reproduce import experiment, figure3, summarize
 from reproduce.batch import tables
-from reproduce.run import launch
+from reproduce.run import launch, preflight
 from reproduce.tools import gpu_check
 import atomic_files as atomic
 
@@ -460,3 +460,10 @@ def test_a_missing_data_folder_is_the_one_line_before_any_plan(tmp_path, capsys)
     status, err, out = _status(lambda: tables.main(4, argv + ['--plan']), capsys)
     assert status == 0 and out.startswith('rows: ') and '\nplan: ' in out and err == ''
     assert not os.path.exists(tmp_path / 'runs')
+
+
+def test_paths_are_shown_relative_only_below_the_working_folder():
+    assert preflight.shown(os.path.join(os.getcwd(), 'results', 'table2.json')) == os.path.join(
+        'results', 'table2.json')
+    outside = os.path.dirname(os.getcwd()) + os.sep + 'elsewhere'
+    assert preflight.shown(outside) == outside        # not ../elsewhere

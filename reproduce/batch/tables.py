@@ -169,7 +169,7 @@ def write_safely(table, directory, name, stream):
         return write(table, directory, name)
     paths = write(table, directory, name + PARTIAL)
     stream.write('{} holds {} trial results, this table {}: it was kept, and this table was '
-                 'written beside it as {}\n'.format(os.path.relpath(path), on_disk, count,
+                 'written beside it as {}\n'.format(preflight.shown(path), on_disk, count,
                                                     os.path.basename(paths[0])))
     return paths
 
@@ -271,7 +271,7 @@ def run_table(number, args, base, rates, stream=None):
             stream.writelines(other_configurations(units, args.out))
     paths = write_safely(table, results_dir(args, config), 'table{}'.format(number), stream)
     if paths:
-        stream.write('written: {}\n'.format(', '.join(os.path.relpath(p) for p in paths)))
+        stream.write('written: {}\n'.format(', '.join(map(preflight.shown, paths))))
     status = 0 if paths else 1
     if failed:
         stream.write('{} run(s) failed: {}; run the same command again to resume them\n'.format(
@@ -324,7 +324,7 @@ def recording_match(table, stream, folder=plan.RECORDED):
                     'table', 'dataset', 'noise', 'rates', 'settings')):
             found = regression.compare(table, recorded)
             stream.write('against the recording {}: {} (python -m reproduce.regression for '
-                         'every cell)\n'.format(os.path.relpath(path), 'the same numbers' if
+                         'every cell)\n'.format(preflight.shown(path), 'the same numbers' if
                                                   found.exact else 'within tolerance' if
                                                   found.ok else 'MOVED beyond tolerance'))
 

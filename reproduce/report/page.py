@@ -14,7 +14,7 @@ import re
 import sys
 
 from reproduce.report import table_files, table_format
-from reproduce.run import options, provenance, rundir
+from reproduce.run import options, preflight, provenance, rundir
 import atomic_files as atomic
 
 NAME = 'report.md'
@@ -332,10 +332,9 @@ def main(argv=None):
                 written += table_files.rewrite_from_json(os.path.join(args.directory, stem + '.json'))
         written.append(write_report(args.directory))
     except (OSError, ValueError) as error:
-        from reproduce.run import preflight
         sys.stderr.write('error: {}\n'.format(preflight.describe(error)
                                                if isinstance(error, OSError) else error))
         return 1
-    sys.stdout.write('written: {}\n'.format(', '.join(map(os.path.relpath,
+    sys.stdout.write('written: {}\n'.format(', '.join(map(preflight.shown,
                                                            dict.fromkeys(written)))))
     return 0

@@ -26,6 +26,12 @@ def folder(path, option):
                          '{})'.format(option, path, probe, error.strerror, option)) from None
 
 
+def shown(path):
+    """A path as its reader wants it: relative where it lies below the working folder."""
+    relative = os.path.relpath(path)
+    return os.path.abspath(path) if relative.startswith(os.pardir) else relative
+
+
 def describe(error):
     """One line for a file-system error: the path and the cause."""
     path = error.filename or ''

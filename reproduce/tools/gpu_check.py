@@ -23,7 +23,7 @@ from reproduce import REPOSITORY
 from reproduce.batch import plan
 from reproduce.run import options, precision, preflight, rundir
 from reproduce.tools import gpu_steps
-from reproduce.tools.gpu_steps import _tail
+from reproduce.tools.gpu_steps import tail
 
 #: Each step: (name, estimated seconds on an H100 without cuDNN, on the CPU with --smoke).
 #: reproduce/README.md ("GPU check") gives the arithmetic.
@@ -112,11 +112,11 @@ def run_step(name, args, timeout):
     except subprocess.TimeoutExpired:
         _kill_tree(child.pid)
         return {'status': 'failed', 'error': 'stopped after its {:.0f} s'.format(timeout),
-                'output': _tail(child.communicate()[0], 20)}
+                'output': tail(child.communicate()[0], 20)}
     found = rundir.read_json(path)
     return found if found is not None else {
         'status': 'failed', 'error': 'exit status {}'.format(child.returncode),
-        'output': _tail(output, 30)}
+        'output': tail(output, 30)}
 
 
 def check(args):

@@ -38,7 +38,7 @@ def _run(command, timeout=None, env=None):
     return done.returncode, done.stdout
 
 
-def _tail(text, lines=12):
+def tail(text, lines=12):
     return '\n'.join((text or '').strip().splitlines()[-lines:])
 
 
@@ -158,8 +158,8 @@ def step_tests(args):
                            'no:cacheprovider', 'tests/test_gpu.py'])
     summary = [line for line in output.splitlines() if ' passed' in line or ' failed' in line]
     return {'status': 'passed' if status == 0 else 'failed',
-            'summary': summary[-1] if summary else _tail(output, 3),
-            **({'output': _tail(output, 30)} if status else {})}
+            'summary': summary[-1] if summary else tail(output, 3),
+            **({'output': tail(output, 30)} if status else {})}
 
 
 def step_concurrency(args):
@@ -181,7 +181,7 @@ def step_concurrency(args):
         _start_together(processes, start, k)
         errors = [p.communicate()[1] for p in processes]
         if any(p.returncode for p in processes):
-            return {'status': 'failed', 'levels': measured, 'output': _tail(next(
+            return {'status': 'failed', 'levels': measured, 'output': tail(next(
                 e for e, p in zip(errors, processes) if p.returncode), 20)}
         workers = [rundir.read_json(path) for path in paths]
         memories = [w['peak_memory'] for w in workers if w['peak_memory']]
@@ -228,7 +228,7 @@ def step_training(args):
     good = (status == 0 and set(METHODS) | {'step1'} <= set(losses) and
             all(v is not None and math.isfinite(v) for v in losses.values()))
     return {'status': 'passed' if good else 'failed', 'data': data[1], 'final_loss': losses,
-            'command': ' '.join(command[1:]), **({} if good else {'output': _tail(output, 30)})}
+            'command': ' '.join(command[1:]), **({} if good else {'output': tail(output, 30)})}
 
 
 def tf32_matmul_speedup():
