@@ -44,7 +44,7 @@ class Started(object):
     output goes to files there: nothing waits on a pipe that nobody reads), in a process group
     of its own (stopped whole, the processes it started with it)."""
 
-    def __init__(self, name, folder, niceness=0):
+    def __init__(self, name, folder, niceness=0, environment=None):
         self.name, self.folder = name, folder
         self.command, env = _DECLARED[name](folder)
         self._files = [open(os.path.join(folder, '{}.{}'.format(name, stream)), 'w+')
@@ -52,7 +52,8 @@ class Started(object):
         nice = shutil.which('nice') if niceness else None
         self.process = subprocess.Popen(
             ([nice, '-n', str(niceness)] if nice else []) + self.command,
-            stdout=self._files[0], stderr=self._files[1], text=True, cwd=ROOT, env=env,
+            stdout=self._files[0], stderr=self._files[1], text=True, cwd=ROOT,
+            env=environment if env is None else env,
             start_new_session=True)
         self._outcome = None
 
@@ -86,6 +87,8 @@ class Queue(object):
 
     def __init__(self, names, tmp_path_factory, at_once=AT_ONCE):
         self._factory, self._at_once = tmp_path_factory, at_once
+        # the session's environment, not what a test running meanwhile has patched
+        self._environment = dict(os.environ)
         self._folders = {name: str(tmp_path_factory.mktemp(name)) for name in names}
         self._waiting, self._started = list(names), {}
         self._lock, self._stopped = threading.Lock(), threading.Event()
@@ -107,7 +110,7 @@ class Queue(object):
         if name in self._waiting:
             self._waiting.remove(name)
         folder = self._folders.get(name) or str(self._factory.mktemp(name))
-        self._started[name] = Started(name, folder, NICENESS)
+        self._started[name] = Started(name, folder, NICENESS, self._environment)
 
     def outcome(self, name):
         """Waits for the work ``name`` (started now if it was not yet); its :class:`Outcome`."""
