@@ -166,7 +166,6 @@ def gather_command(parser, args, script):
                 or (value == parser.get_default(name) and name != 'out')):
             continue
         value = combine_settings(value) if name == 'overrides' else value
-        rendered = os.path.abspath(value) if name in ('out', 'results') else meta['render'](value)
-        for text in rendered if isinstance(rendered, list) else [rendered]:
-            words += [options.flag_of(field), text]
+        words += ([options.flag_of(field), os.path.abspath(value)] if name in ('out', 'results')
+                  else options.command_words(field, value))
     return shlex.join(words + ['--gather-only'])

@@ -295,9 +295,7 @@ def other_configurations(units, out):
         for field in options.declared(RunConfig, options.TABLE):
             value = getattr(configs[0], field.name)
             if field.metadata['identity'] and value != getattr(mine, field.name):
-                rendered = field.metadata['render'](value)
-                for text in rendered if isinstance(rendered, list) else [rendered]:
-                    words += [options.flag_of(field), text]
+                words += options.command_words(field, value)
         rates = sorted({c.rate for c in configs})
         trials = sorted({c.trial for c in configs})
         methods = [m for m in COMPUTED if any(os.path.isdir(os.path.join(out, c.name(), m))

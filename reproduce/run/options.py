@@ -102,6 +102,13 @@ def values(args, cls, command, only=None):
             else getattr(args, f.name) for f in declared(cls, command, only)}
 
 
+def command_words(field, value):
+    """The command-line words that give ``value`` to ``field``'s option (a repeated one: each)."""
+    rendered = field.metadata['render'](value)
+    return [w for text in (rendered if isinstance(rendered, list) else [rendered])
+            for w in (flag_of(field), text)]
+
+
 def given(parser, argv):
     """The destinations of the options that ``argv`` gives explicitly (a default left alone is
     not given), parsed by a copy of ``parser`` whose defaults are all suppressed."""
